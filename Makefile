@@ -1,0 +1,72 @@
+# kube-balancer: thin wrapper around CMake/ctest. `make test` is all a fresh machine needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+SANITIZE ?= 0
+JOBS ?= $(shell nproc)
+ifeq ($(SANITIZE),1)
+  BUILD_DIR ?= build-asan
+  CMAKE_ARGS += -DKB_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+else
+  BUILD_DIR ?= build
+  CMAKE_ARGS += -DCMAKE_BUILD_TYPE=RelWithDebInfo
+endif
+
+# Every Debian package the build, the tests, the benchmarks and the demo need.
+DEB_PACKAGES := cmake ninja-build g++ pkg-config make openssl clang-format \
+  libcpp-httplib-dev nlohmann-json3-dev prometheus-cpp-dev libspdlog-dev catch2 \
+  libyaml-cpp-dev libssl-dev libsimdjson-dev prometheus
+
+SOURCES = $(shell git ls-files --cached --others --exclude-standard -- '*.h' '*.cc' 2>/dev/null)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps configure build test bench fmt lint layering clean image
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing missing packages:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+configure: deps
+	@cmake -S . -B $(BUILD_DIR) -G Ninja $(CMAKE_ARGS) > /dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build lint
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+bench: build
+	@for b in $(BUILD_DIR)/bench/*_bench; do [ -x "$$b" ] && "$$b" || exit 1; done
+
+fmt:
+	@clang-format -i $(SOURCES)
+
+lint: layering
+	@clang-format --dry-run -Werror $(SOURCES)
+
+# Dependencies point down only: core <- kube, scoring <- rescheduler, server.
+layering:
+	@! grep -rnE '#include "(kube|scoring|rescheduler|server|sim)/' core || (echo "core must not include upper modules" && false)
+	@! grep -rnE '#include "(scoring|rescheduler|server|sim)/' kube || (echo "kube includes an upper module" && false)
+	@! grep -rnE '#include "(rescheduler|server|sim)/' scoring || (echo "scoring includes an upper module" && false)
+	@! grep -rnE '#include "(server|sim)/' rescheduler || (echo "rescheduler includes an upper module" && false)
+	@! grep -rnE '#include "(rescheduler|sim)/' server --exclude=kube_balancer_main.cc || (echo "server headers include rescheduler/sim" && false)
+
+# The container image (Dockerfile). Needs a reachable Docker engine; kind: then
+# `kind load docker-image kube-balancer:dev --name kube-balancer` (docs/deployment.md).
+image:
+	@if ! command -v docker >/dev/null 2>&1; then \
+	  echo "make image: docker is not installed; build the image on a machine with Docker (Dockerfile at the repo root)" >&2; exit 1; \
+	elif ! docker info >/dev/null 2>&1; then \
+	  echo "make image: no Docker engine reachable (is the daemon running, is DOCKER_HOST right?); the image cannot be built here" >&2; exit 1; \
+	fi
+	docker build -t kube-balancer:dev .
+
+clean:
+	rm -rf build build-asan
