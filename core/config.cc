@@ -1,0 +1,712 @@
+#include "core/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include "core/quantity.h"
+
+namespace kb {
+namespace {
+
+// One accepted leaf key: its dotted path and how to store a YAML value into the Config.
+using Setter = std::function<Status(const YAML::Node& node, const std::string& key, Config& c)>;
+struct FieldSpec {
+  const char* key;
+  Setter set;
+};
+
+// Mappings (not leaves). Their keys are walked recursively.
+const std::set<std::string>& Sections() {
+  static const std::set<std::string> kSections = {"tls",
+                                                  "prometheus",
+                                                  "scoring",
+                                                  "rescheduler",
+                                                  "rescheduler.protections",
+                                                  "rescheduler.leaderElection",
+                                                  "kubeClient"};
+  return kSections;
+}
+
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    if (ch == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += ch;
+  }
+  return out + "\"";
+}
+
+Status Invalid(const std::string& key, const std::string& value, const std::string& expected) {
+  return Status::InvalidArgument(key + ": invalid value " + Quote(value) + ": " + expected);
+}
+
+// A scalar's text, or an error naming the key when the node is a mapping or a sequence.
+StatusOr<std::string> ScalarText(const YAML::Node& node, const std::string& key,
+                                 const std::string& expected) {
+  if (!node.IsScalar()) {
+    return Invalid(key, node.IsMap() ? "<mapping>" : "<sequence>", expected);
+  }
+  return node.Scalar();
+}
+
+StatusOr<double> ParseNumber(const YAML::Node& node, const std::string& key) {
+  static const std::string kExpected = "expected a number";
+  KB_ASSIGN_OR_RETURN(std::string text, ScalarText(node, key, kExpected));
+  std::string_view sv = text;
+  if (!sv.empty() && sv.front() == '+') sv.remove_prefix(1);
+  double value = 0;
+  auto [ptr, ec] = std::from_chars(sv.data(), sv.data() + sv.size(), value);
+  if (sv.empty() || ec != std::errc() || ptr != sv.data() + sv.size() || !std::isfinite(value)) {
+    return Invalid(key, text, kExpected);
+  }
+  return value;
+}
+
+StatusOr<int64_t> ParseInteger(const YAML::Node& node, const std::string& key, int64_t min,
+                               int64_t max) {
+  static const std::string kExpected = "expected an integer";
+  KB_ASSIGN_OR_RETURN(std::string text, ScalarText(node, key, kExpected));
+  std::string_view sv = text;
+  if (!sv.empty() && sv.front() == '+') sv.remove_prefix(1);
+  int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(sv.data(), sv.data() + sv.size(), value);
+  if (sv.empty() || ec != std::errc() || ptr != sv.data() + sv.size()) {
+    return Invalid(key, text, kExpected);
+  }
+  if (value < min || value > max) {
+    return Invalid(
+        key, text,
+        "expected an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+  }
+  return value;
+}
+
+// YAML 1.1 booleans as sigs.k8s.io/yaml accepts them (true/false, yes/no, on/off).
+StatusOr<bool> ParseBool(const YAML::Node& node, const std::string& key) {
+  static const std::string kExpected = "expected true or false";
+  KB_ASSIGN_OR_RETURN(std::string text, ScalarText(node, key, kExpected));
+  static const std::set<std::string> kTrue = {"true", "True", "TRUE", "yes", "Yes",
+                                              "YES",  "on",   "On",   "ON"};
+  static const std::set<std::string> kFalse = {"false", "False", "FALSE", "no", "No",
+                                               "NO",    "off",   "Off",   "OFF"};
+  if (kTrue.count(text)) return true;
+  if (kFalse.count(text)) return false;
+  return Invalid(key, text, kExpected);
+}
+
+StatusOr<Millis> ParseDurationValue(const YAML::Node& node, const std::string& key) {
+  static const std::string kExpected = "expected a duration such as 30s, 2m or 1h30m";
+  KB_ASSIGN_OR_RETURN(std::string text, ScalarText(node, key, kExpected));
+  StatusOr<Millis> d = ParseDuration(text);
+  if (!d.ok()) return Invalid(key, text, kExpected);
+  return *d;
+}
+
+// Setters. `get` returns a reference to the destination field inside a Config.
+template <class Get>
+Setter StringField(Get get) {
+  return [get](const YAML::Node& n, const std::string& key, Config& c) -> Status {
+    KB_ASSIGN_OR_RETURN(get(c), ScalarText(n, key, "expected a string"));
+    return Status::Ok();
+  };
+}
+template <class Get>
+Setter NumberField(Get get) {
+  return [get](const YAML::Node& n, const std::string& key, Config& c) -> Status {
+    KB_ASSIGN_OR_RETURN(get(c), ParseNumber(n, key));
+    return Status::Ok();
+  };
+}
+template <class Get>
+Setter IntField(Get get) {
+  return [get](const YAML::Node& n, const std::string& key, Config& c) -> Status {
+    using T = std::remove_reference_t<decltype(get(c))>;
+    KB_ASSIGN_OR_RETURN(int64_t v, ParseInteger(n, key, std::numeric_limits<T>::min(),
+                                                std::numeric_limits<T>::max()));
+    get(c) = static_cast<T>(v);
+    return Status::Ok();
+  };
+}
+template <class Get>
+Setter BoolField(Get get) {
+  return [get](const YAML::Node& n, const std::string& key, Config& c) -> Status {
+    KB_ASSIGN_OR_RETURN(get(c), ParseBool(n, key));
+    return Status::Ok();
+  };
+}
+template <class Get>
+Setter DurationField(Get get) {
+  return [get](const YAML::Node& n, const std::string& key, Config& c) -> Status {
+    KB_ASSIGN_OR_RETURN(get(c), ParseDurationValue(n, key));
+    return Status::Ok();
+  };
+}
+template <class Get>
+Setter StringListField(Get get) {
+  return [get](const YAML::Node& n, const std::string& key, Config& c) -> Status {
+    if (!n.IsSequence()) {
+      return Invalid(key, n.IsScalar() ? n.Scalar() : "<mapping>", "expected a list of strings");
+    }
+    std::vector<std::string> values;
+    for (size_t i = 0; i < n.size(); ++i) {
+      const std::string item_key = key + "[" + std::to_string(i) + "]";
+      KB_ASSIGN_OR_RETURN(std::string v, ScalarText(n[i], item_key, "expected a string"));
+      values.push_back(std::move(v));
+    }
+    get(c) = std::move(values);
+    return Status::Ok();
+  };
+}
+// A byte count: a non-negative integer or a Kubernetes quantity ("64Mi").
+template <class Get>
+Setter BytesField(Get get) {
+  return [get](const YAML::Node& n, const std::string& key, Config& c) -> Status {
+    static const std::string kExpected = "expected a byte count such as 67108864 or 64Mi";
+    KB_ASSIGN_OR_RETURN(std::string text, ScalarText(n, key, kExpected));
+    int64_t value = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) {
+      StatusOr<int64_t> q = ParseBytes(text);
+      if (!q.ok()) return Invalid(key, text, kExpected);
+      value = *q;
+    }
+    get(c) = value;
+    return Status::Ok();
+  };
+}
+
+#define KB_CONFIG_FIELD(kind, key, member)                  \
+  FieldSpec {                                               \
+    key, kind([](Config & c) -> auto& { return c.member; }) \
+  }
+
+const std::vector<FieldSpec>& Fields() {
+  static const std::vector<FieldSpec> kFields = {
+      KB_CONFIG_FIELD(StringField, "listen", listen),
+      KB_CONFIG_FIELD(StringField, "tls.certFile", tls.cert_file),
+      KB_CONFIG_FIELD(StringField, "tls.keyFile", tls.key_file),
+      KB_CONFIG_FIELD(StringField, "tls.clientCAFile", tls.client_ca_file),
+      KB_CONFIG_FIELD(BytesField, "maxRequestBytes", max_request_bytes),
+      KB_CONFIG_FIELD(StringField, "logFormat", log_format),
+      KB_CONFIG_FIELD(StringField, "schedulerName", scheduler_name),
+      KB_CONFIG_FIELD(IntField, "serverThreads", server_threads),
+
+      KB_CONFIG_FIELD(StringField, "prometheus.url", prometheus.url),
+      KB_CONFIG_FIELD(StringField, "prometheus.cpuQuery", prometheus.cpu_query),
+      KB_CONFIG_FIELD(StringField, "prometheus.memoryQuery", prometheus.memory_query),
+      KB_CONFIG_FIELD(StringField, "prometheus.nodeLabel", prometheus.node_label),
+      KB_CONFIG_FIELD(DurationField, "prometheus.refreshInterval", prometheus.refresh_interval),
+      KB_CONFIG_FIELD(DurationField, "prometheus.maxAge", prometheus.max_age),
+      KB_CONFIG_FIELD(DurationField, "prometheus.timeout", prometheus.timeout),
+      KB_CONFIG_FIELD(StringField, "prometheus.rateWindow", prometheus.rate_window),
+      KB_CONFIG_FIELD(StringField, "prometheus.caFile", prometheus.ca_file),
+      KB_CONFIG_FIELD(BoolField, "prometheus.insecureSkipVerify", prometheus.insecure_skip_verify),
+      KB_CONFIG_FIELD(StringField, "prometheus.bearerTokenFile", prometheus.bearer_token_file),
+
+      KB_CONFIG_FIELD(NumberField, "scoring.cpuWeight", scoring.cpu_weight),
+      KB_CONFIG_FIELD(NumberField, "scoring.memoryWeight", scoring.memory_weight),
+      KB_CONFIG_FIELD(NumberField, "scoring.leastAllocatedWeight", scoring.least_allocated_weight),
+      KB_CONFIG_FIELD(NumberField, "scoring.balanceWeight", scoring.balance_weight),
+      KB_CONFIG_FIELD(DurationField, "scoring.estimationWindow", scoring.estimation_window),
+      KB_CONFIG_FIELD(StringField, "scoring.freshPodUsage", scoring.fresh_pod_usage),
+      KB_CONFIG_FIELD(NumberField, "scoring.freshPodFraction", scoring.fresh_pod_fraction),
+      KB_CONFIG_FIELD(NumberField, "scoring.minSpread", scoring.min_spread),
+      KB_CONFIG_FIELD(BoolField, "scoring.filterOnRequests", scoring.filter_on_requests),
+
+      KB_CONFIG_FIELD(BoolField, "rescheduler.enabled", rescheduler.enabled),
+      KB_CONFIG_FIELD(DurationField, "rescheduler.reschedulingInterval",
+                      rescheduler.rescheduling_interval),
+      KB_CONFIG_FIELD(StringListField, "rescheduler.enabledStrategies",
+                      rescheduler.enabled_strategies),
+      KB_CONFIG_FIELD(NumberField, "rescheduler.cpuThreshold", rescheduler.cpu_threshold),
+      KB_CONFIG_FIELD(NumberField, "rescheduler.memoryThreshold", rescheduler.memory_threshold),
+      KB_CONFIG_FIELD(NumberField, "rescheduler.imbalanceThreshold",
+                      rescheduler.imbalance_threshold),
+      KB_CONFIG_FIELD(NumberField, "rescheduler.hysteresisMargin", rescheduler.hysteresis_margin),
+      KB_CONFIG_FIELD(IntField, "rescheduler.maxReschedulePods", rescheduler.max_reschedule_pods),
+      KB_CONFIG_FIELD(IntField, "rescheduler.maxReschedulePodsPerNode",
+                      rescheduler.max_reschedule_pods_per_node),
+      KB_CONFIG_FIELD(IntField, "rescheduler.maxReschedulePodsPerNamespace",
+                      rescheduler.max_reschedule_pods_per_namespace),
+      KB_CONFIG_FIELD(StringListField, "rescheduler.excludedNamespaces",
+                      rescheduler.excluded_namespaces),
+      KB_CONFIG_FIELD(BoolField, "rescheduler.dryRun", rescheduler.dry_run),
+      KB_CONFIG_FIELD(IntField, "rescheduler.consecutiveCycles", rescheduler.consecutive_cycles),
+      KB_CONFIG_FIELD(DurationField, "rescheduler.cooldown", rescheduler.cooldown),
+      KB_CONFIG_FIELD(NumberField, "rescheduler.minScoreGain", rescheduler.min_score_gain),
+      KB_CONFIG_FIELD(DurationField, "rescheduler.steerWindow", rescheduler.steer_window),
+      KB_CONFIG_FIELD(DurationField, "rescheduler.replacementTimeout",
+                      rescheduler.replacement_timeout),
+      KB_CONFIG_FIELD(IntField, "rescheduler.evictionGracePeriodSeconds",
+                      rescheduler.eviction_grace_seconds),
+      KB_CONFIG_FIELD(BoolField, "rescheduler.protections.daemonSetPods",
+                      rescheduler.protections.daemon_set_pods),
+      KB_CONFIG_FIELD(BoolField, "rescheduler.protections.mirrorPods",
+                      rescheduler.protections.mirror_pods),
+      KB_CONFIG_FIELD(BoolField, "rescheduler.protections.systemCriticalPods",
+                      rescheduler.protections.system_critical_pods),
+      KB_CONFIG_FIELD(BoolField, "rescheduler.protections.localStoragePods",
+                      rescheduler.protections.local_storage_pods),
+      KB_CONFIG_FIELD(BoolField, "rescheduler.protections.barePods",
+                      rescheduler.protections.bare_pods),
+      KB_CONFIG_FIELD(BoolField, "rescheduler.protections.terminatingPods",
+                      rescheduler.protections.terminating_pods),
+      KB_CONFIG_FIELD(BoolField, "rescheduler.protections.optOutLabel",
+                      rescheduler.protections.opt_out_label),
+      KB_CONFIG_FIELD(BoolField, "rescheduler.protections.notReadyPods",
+                      rescheduler.protections.not_ready_pods),
+      KB_CONFIG_FIELD(BoolField, "rescheduler.protections.unavailableWorkloads",
+                      rescheduler.protections.unavailable_workloads),
+      KB_CONFIG_FIELD(BoolField, "rescheduler.protections.singleReplicaWorkloads",
+                      rescheduler.protections.single_replica_workloads),
+      KB_CONFIG_FIELD(BoolField, "rescheduler.protections.pdbPrecheck",
+                      rescheduler.protections.pdb_precheck),
+      KB_CONFIG_FIELD(BoolField, "rescheduler.leaderElection.enabled",
+                      rescheduler.leader_election.enabled),
+      KB_CONFIG_FIELD(StringField, "rescheduler.leaderElection.leaseName",
+                      rescheduler.leader_election.lease_name),
+      KB_CONFIG_FIELD(StringField, "rescheduler.leaderElection.leaseNamespace",
+                      rescheduler.leader_election.lease_namespace),
+      KB_CONFIG_FIELD(StringField, "rescheduler.leaderElection.identity",
+                      rescheduler.leader_election.identity),
+      KB_CONFIG_FIELD(DurationField, "rescheduler.leaderElection.leaseDuration",
+                      rescheduler.leader_election.lease_duration),
+      KB_CONFIG_FIELD(DurationField, "rescheduler.leaderElection.renewDeadline",
+                      rescheduler.leader_election.renew_deadline),
+      KB_CONFIG_FIELD(DurationField, "rescheduler.leaderElection.retryPeriod",
+                      rescheduler.leader_election.retry_period),
+
+      KB_CONFIG_FIELD(NumberField, "kubeClient.qps", kube_client.qps),
+      KB_CONFIG_FIELD(IntField, "kubeClient.burst", kube_client.burst),
+      KB_CONFIG_FIELD(DurationField, "kubeClient.timeout", kube_client.timeout),
+  };
+  return kFields;
+}
+
+#undef KB_CONFIG_FIELD
+
+const FieldSpec* FindField(const std::string& key) {
+  for (const FieldSpec& f : Fields()) {
+    if (key == f.key) return &f;
+  }
+  return nullptr;
+}
+
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t subst = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, subst});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+Status UnknownKey(const std::string& key) {
+  // Suggest the closest accepted key (typos such as "cpuThresold" are the usual cause).
+  std::string best;
+  size_t best_distance = 4;
+  for (const std::string& candidate : ConfigKeys()) {
+    const size_t d = EditDistance(key, candidate);
+    if (d < best_distance) {
+      best_distance = d;
+      best = candidate;
+    }
+  }
+  for (const std::string& section : Sections()) {
+    const size_t d = EditDistance(key, section);
+    if (d < best_distance) {
+      best_distance = d;
+      best = section;
+    }
+  }
+  std::string message = "unknown key " + Quote(key);
+  if (!best.empty()) message += " (did you mean " + Quote(best) + "?)";
+  return Status::InvalidArgument(message);
+}
+
+Status ApplyMapping(const YAML::Node& map, const std::string& prefix, Config& config) {
+  std::set<std::string> seen;
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    // Copies, not references: yaml-cpp's iterator yields a temporary key/value pair.
+    const YAML::Node key_node = it->first;
+    const YAML::Node value = it->second;
+    if (!key_node.IsScalar()) {
+      return Status::InvalidArgument((prefix.empty() ? std::string("<root>") : prefix) +
+                                     ": keys must be strings");
+    }
+    const std::string name = key_node.Scalar();
+    const std::string key = prefix.empty() ? name : prefix + "." + name;
+    if (!seen.insert(name).second) return Status::InvalidArgument("duplicate key " + Quote(key));
+    if (Sections().count(key)) {
+      if (value.IsNull()) continue;  // "tls:" with nothing under it: keep the defaults
+      if (!value.IsMap()) {
+        return Invalid(key, value.IsScalar() ? value.Scalar() : "<sequence>", "expected a mapping");
+      }
+      KB_RETURN_IF_ERROR(ApplyMapping(value, key, config));
+      continue;
+    }
+    const FieldSpec* field = FindField(key);
+    if (field == nullptr) return UnknownKey(key);
+    // An explicit null ("url:" or "url: null") keeps the default.
+    if (value.IsNull()) continue;
+    KB_RETURN_IF_ERROR(field->set(value, key, config));
+  }
+  return Status::Ok();
+}
+
+bool InRange(double v, double lo, double hi) { return v >= lo && v <= hi; }
+
+std::string FormatNumber(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+Status OutOfRange(const std::string& key, double value, const std::string& rule) {
+  return Status::InvalidArgument(key + ": invalid value " + Quote(FormatNumber(value)) + ": " +
+                                 rule);
+}
+
+}  // namespace
+
+StatusOr<std::pair<std::string, int>> ParseHostPort(const std::string& address) {
+  const std::string expected = "expected host:port";
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return Invalid("listen", address, expected);
+  std::string host = address.substr(0, colon);
+  const std::string port_text = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string::npos) {
+    return Invalid("listen", address, "expected host:port (bracket IPv6 addresses: [::1]:8888)");
+  }
+  int port = -1;
+  auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() ||
+      port < 0 || port > 65535) {
+    return Invalid("listen", address, "expected a port in [0, 65535]");
+  }
+  if (host.empty()) host = "0.0.0.0";  // Go's ":8888" listens on every interface
+  return std::make_pair(host, port);
+}
+
+StatusOr<Millis> ParseDuration(const std::string& text) {
+  // time.ParseDuration's grammar: [0-9]*(\.[0-9]*)?unit, repeated; "0" alone is allowed.
+  // Negative durations are meaningless in this configuration and are rejected.
+  auto invalid = [&text]() {
+    return Status::InvalidArgument("invalid duration " + Quote(text) +
+                                   ": expected e.g. 300ms, 30s, 2m, 1h30m");
+  };
+  if (text == "0") return Millis(0);
+  if (text.empty()) return invalid();
+  size_t i = 0;
+  if (text[0] == '+') ++i;
+  if (i == text.size()) return invalid();
+  long double total_ns = 0;
+  while (i < text.size()) {
+    const size_t start = i;
+    long double value = 0;
+    bool digits = false;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      value = value * 10 + (text[i] - '0');
+      digits = true;
+      ++i;
+    }
+    if (i < text.size() && text[i] == '.') {
+      ++i;
+      long double scale = 0.1L;
+      while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+        value += (text[i] - '0') * scale;
+        scale /= 10;
+        digits = true;
+        ++i;
+      }
+    }
+    if (!digits || i == start) return invalid();
+    const size_t unit_start = i;
+    while (i < text.size() && !(text[i] >= '0' && text[i] <= '9') && text[i] != '.') ++i;
+    const std::string unit = text.substr(unit_start, i - unit_start);
+    long double unit_ns = 0;
+    if (unit == "ns") {
+      unit_ns = 1;
+    } else if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs") {
+      unit_ns = 1e3L;
+    } else if (unit == "ms") {
+      unit_ns = 1e6L;
+    } else if (unit == "s") {
+      unit_ns = 1e9L;
+    } else if (unit == "m") {
+      unit_ns = 60e9L;
+    } else if (unit == "h") {
+      unit_ns = 3600e9L;
+    } else {
+      return invalid();
+    }
+    total_ns += value * unit_ns;
+    if (total_ns > static_cast<long double>(std::numeric_limits<int64_t>::max())) {
+      return invalid();
+    }
+  }
+  const long double ms = total_ns / 1e6L;
+  if (total_ns > 0 && ms < 1) {
+    return Status::InvalidArgument("invalid duration " + Quote(text) +
+                                   ": below the 1ms resolution");
+  }
+  return Millis(static_cast<int64_t>(std::llround(ms)));
+}
+
+std::string FormatDuration(Millis d) {
+  int64_t ms = d.count();
+  if (ms == 0) return "0s";
+  std::string out;
+  if (ms < 0) {
+    out = "-";
+    ms = -ms;
+  }
+  if (ms < 1000) return out + std::to_string(ms) + "ms";
+  const int64_t hours = ms / 3600000;
+  ms %= 3600000;
+  const int64_t minutes = ms / 60000;
+  ms %= 60000;
+  if (hours > 0) out += std::to_string(hours) + "h";
+  if (minutes > 0) out += std::to_string(minutes) + "m";
+  if (ms > 0) {
+    out += std::to_string(ms / 1000);
+    if (ms % 1000 != 0) {
+      char frac[8];
+      std::snprintf(frac, sizeof(frac), ".%03d", static_cast<int>(ms % 1000));
+      std::string f = frac;
+      while (f.back() == '0') f.pop_back();
+      out += f;
+    }
+    out += "s";
+  }
+  return out;
+}
+
+std::vector<std::string> ConfigKeys() {
+  std::vector<std::string> keys;
+  for (const FieldSpec& f : Fields()) keys.emplace_back(f.key);
+  return keys;
+}
+
+StatusOr<Config> ParseConfig(const std::string& yaml_text) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument("invalid YAML at line " + std::to_string(e.mark.line + 1) +
+                                   ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  Config config;
+  try {
+    if (root.IsDefined() && !root.IsNull()) {
+      if (!root.IsMap())
+        return Status::InvalidArgument("config: expected a YAML mapping at the top");
+      KB_RETURN_IF_ERROR(ApplyMapping(root, "", config));
+    }
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument("invalid YAML: " + e.msg);
+  }
+  KB_RETURN_IF_ERROR(ValidateConfig(config));
+  if (config.prometheus.cpu_query.empty()) {
+    config.prometheus.cpu_query =
+        DefaultCpuQuery(config.prometheus.node_label, config.prometheus.rate_window);
+  }
+  if (config.prometheus.memory_query.empty()) {
+    config.prometheus.memory_query = DefaultMemoryQuery(config.prometheus.node_label);
+  }
+  return config;
+}
+
+StatusOr<Config> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::InvalidArgument("cannot read config file " + Quote(path));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return Status::InvalidArgument("cannot read config file " + Quote(path));
+  StatusOr<Config> config = ParseConfig(text.str());
+  if (!config.ok()) return config.status().Annotate(path);
+  return config;
+}
+
+Status ValidateConfig(const Config& c) {
+  KB_RETURN_IF_ERROR(ParseHostPort(c.listen).status());
+  if ((c.tls.cert_file.empty()) != (c.tls.key_file.empty())) {
+    return Status::InvalidArgument(
+        "tls: certFile and keyFile must be set together (both empty serves plain HTTP)");
+  }
+  if (!c.tls.client_ca_file.empty() && c.tls.cert_file.empty()) {
+    return Status::InvalidArgument("tls.clientCAFile: requires tls.certFile and tls.keyFile");
+  }
+  if (c.max_request_bytes <= 0) {
+    return OutOfRange("maxRequestBytes", static_cast<double>(c.max_request_bytes), "must be > 0");
+  }
+  if (c.log_format != "text" && c.log_format != "json") {
+    return Invalid("logFormat", c.log_format, "expected text or json");
+  }
+  if (c.scheduler_name.empty()) return Invalid("schedulerName", "", "must not be empty");
+  if (c.server_threads < 0 || c.server_threads > 1024) {
+    return OutOfRange("serverThreads", c.server_threads, "must be in [0, 1024] (0 = 2*ncpu+4)");
+  }
+
+  const PrometheusConfig& p = c.prometheus;
+  if (!p.url.empty() && p.url.rfind("http://", 0) != 0 && p.url.rfind("https://", 0) != 0) {
+    return Invalid("prometheus.url", p.url, "expected an http:// or https:// URL");
+  }
+  if (p.refresh_interval.count() <= 0) {
+    return Invalid("prometheus.refreshInterval", FormatDuration(p.refresh_interval), "must be > 0");
+  }
+  if (p.max_age.count() <= 0) {
+    return Invalid("prometheus.maxAge", FormatDuration(p.max_age), "must be > 0");
+  }
+  if (p.timeout.count() <= 0) {
+    return Invalid("prometheus.timeout", FormatDuration(p.timeout), "must be > 0");
+  }
+  {
+    StatusOr<Millis> window = ParseDuration(p.rate_window);
+    if (!window.ok() || window->count() <= 0) {
+      return Invalid("prometheus.rateWindow", p.rate_window,
+                     "expected a positive duration such as 5m");
+    }
+  }
+
+  const ScoringConfig& s = c.scoring;
+  const std::pair<const char*, double> weights[] = {
+      {"scoring.cpuWeight", s.cpu_weight},
+      {"scoring.memoryWeight", s.memory_weight},
+      {"scoring.leastAllocatedWeight", s.least_allocated_weight},
+      {"scoring.balanceWeight", s.balance_weight}};
+  double weight_sum = 0;
+  for (const auto& [key, w] : weights) {
+    if (!(w >= 0) || !std::isfinite(w)) return OutOfRange(key, w, "must be >= 0");
+    weight_sum += w;
+  }
+  if (!(weight_sum > 0)) {
+    return Status::InvalidArgument(
+        "scoring: cpuWeight + memoryWeight + leastAllocatedWeight + balanceWeight must be > 0");
+  }
+  if (s.estimation_window.count() < 0) {
+    return Invalid("scoring.estimationWindow", FormatDuration(s.estimation_window), "must be >= 0");
+  }
+  if (s.fresh_pod_usage != "requests" && s.fresh_pod_usage != "limits") {
+    return Invalid("scoring.freshPodUsage", s.fresh_pod_usage, "expected requests or limits");
+  }
+  if (!InRange(s.fresh_pod_fraction, 0, 10)) {
+    return OutOfRange("scoring.freshPodFraction", s.fresh_pod_fraction, "must be in [0, 10]");
+  }
+  if (!(s.min_spread > 0 && s.min_spread <= 1)) {
+    return OutOfRange("scoring.minSpread", s.min_spread, "must be in (0, 1]");
+  }
+
+  const ReschedulerConfig& r = c.rescheduler;
+  if (r.rescheduling_interval.count() <= 0) {
+    return Invalid("rescheduler.reschedulingInterval", FormatDuration(r.rescheduling_interval),
+                   "must be > 0");
+  }
+  static const std::set<std::string> kStrategies = {"LoadBalancing", "ResourceOptimization",
+                                                    "NodeMaintenance"};
+  std::set<std::string> strategies;
+  for (size_t i = 0; i < r.enabled_strategies.size(); ++i) {
+    const std::string& name = r.enabled_strategies[i];
+    const std::string key = "rescheduler.enabledStrategies[" + std::to_string(i) + "]";
+    if (!kStrategies.count(name)) {
+      return Invalid(key, name, "expected LoadBalancing, ResourceOptimization or NodeMaintenance");
+    }
+    if (!strategies.insert(name).second) return Invalid(key, name, "listed twice");
+  }
+  const std::pair<const char*, double> percents[] = {
+      {"rescheduler.cpuThreshold", r.cpu_threshold},
+      {"rescheduler.memoryThreshold", r.memory_threshold},
+      {"rescheduler.imbalanceThreshold", r.imbalance_threshold},
+      {"rescheduler.hysteresisMargin", r.hysteresis_margin}};
+  for (const auto& [key, v] : percents) {
+    if (!InRange(v, 0, 100)) return OutOfRange(key, v, "must be in [0, 100]");
+  }
+  const std::pair<const char*, int> limits[] = {
+      {"rescheduler.maxReschedulePods", r.max_reschedule_pods},
+      {"rescheduler.maxReschedulePodsPerNode", r.max_reschedule_pods_per_node},
+      {"rescheduler.maxReschedulePodsPerNamespace", r.max_reschedule_pods_per_namespace}};
+  for (const auto& [key, v] : limits) {
+    if (v < 0) return OutOfRange(key, v, "must be >= 0");
+  }
+  for (size_t i = 0; i < r.excluded_namespaces.size(); ++i) {
+    if (r.excluded_namespaces[i].empty()) {
+      return Invalid("rescheduler.excludedNamespaces[" + std::to_string(i) + "]", "",
+                     "must not be empty");
+    }
+  }
+  if (r.consecutive_cycles < 1) {
+    return OutOfRange("rescheduler.consecutiveCycles", r.consecutive_cycles, "must be >= 1");
+  }
+  if (r.cooldown.count() < 0) {
+    return Invalid("rescheduler.cooldown", FormatDuration(r.cooldown), "must be >= 0");
+  }
+  if (!InRange(r.min_score_gain, 0, 10)) {
+    return OutOfRange("rescheduler.minScoreGain", r.min_score_gain, "must be in [0, 10]");
+  }
+  if (r.steer_window.count() < 0) {
+    return Invalid("rescheduler.steerWindow", FormatDuration(r.steer_window), "must be >= 0");
+  }
+  if (r.replacement_timeout.count() <= 0) {
+    return Invalid("rescheduler.replacementTimeout", FormatDuration(r.replacement_timeout),
+                   "must be > 0");
+  }
+  if (r.eviction_grace_seconds < -1) {
+    return OutOfRange("rescheduler.evictionGracePeriodSeconds",
+                      static_cast<double>(r.eviction_grace_seconds),
+                      "must be >= 0, or -1 for the pod's own grace period");
+  }
+
+  const LeaderElectionConfig& le = r.leader_election;
+  if (le.lease_name.empty()) {
+    return Invalid("rescheduler.leaderElection.leaseName", "", "must not be empty");
+  }
+  if (le.lease_namespace.empty()) {
+    return Invalid("rescheduler.leaderElection.leaseNamespace", "", "must not be empty");
+  }
+  if (le.retry_period.count() <= 0) {
+    return Invalid("rescheduler.leaderElection.retryPeriod", FormatDuration(le.retry_period),
+                   "must be > 0");
+  }
+  // client-go's leaderelection rules: LeaseDuration > RenewDeadline > JitterFactor(1.2) *
+  // RetryPeriod, otherwise two replicas can both believe they lead.
+  if (!(le.lease_duration > le.renew_deadline)) {
+    return Status::InvalidArgument(
+        "rescheduler.leaderElection: leaseDuration (" + FormatDuration(le.lease_duration) +
+        ") must be greater than renewDeadline (" + FormatDuration(le.renew_deadline) + ")");
+  }
+  if (!(static_cast<double>(le.renew_deadline.count()) >
+        1.2 * static_cast<double>(le.retry_period.count()))) {
+    return Status::InvalidArgument(
+        "rescheduler.leaderElection: renewDeadline (" + FormatDuration(le.renew_deadline) +
+        ") must be greater than 1.2 * retryPeriod (" + FormatDuration(le.retry_period) + ")");
+  }
+
+  const KubeClientConfig& k = c.kube_client;
+  if (!(k.qps > 0)) return OutOfRange("kubeClient.qps", k.qps, "must be > 0");
+  if (k.burst < 1) return OutOfRange("kubeClient.burst", k.burst, "must be >= 1");
+  if (k.timeout.count() <= 0) {
+    return Invalid("kubeClient.timeout", FormatDuration(k.timeout), "must be > 0");
+  }
+  return Status::Ok();
+}
+
+}  // namespace kb

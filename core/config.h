@@ -1,0 +1,155 @@
+// kube-balancer's configuration: the YAML file given with --config, as plain structs with their
+// defaults inline. Every key is documented in docs/configuration.md (a test keeps the two in step
+// through ConfigKeys()). Loading rejects unknown keys and invalid values with an InvalidArgument
+// naming the key path and the value, e.g. `rescheduler.cpuThreshold: "abc" is not a number`.
+// Plain values; the loader is pure and thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+
+namespace kb {
+
+using Seconds = std::chrono::seconds;
+using Millis = std::chrono::milliseconds;
+
+struct TlsConfig {
+  std::string cert_file;       // certFile: serve HTTPS when cert and key are set
+  std::string key_file;        // keyFile
+  std::string client_ca_file;  // clientCAFile: require client certificates signed by this CA
+};
+
+struct PrometheusConfig {
+  std::string url;                  // url: "" = requests-based scoring only
+  std::string cpu_query;            // cpuQuery: per-node CPU utilisation in percent (0..100)
+  std::string memory_query;         // memoryQuery: per-node memory utilisation in percent (0..100)
+  std::string node_label = "node";  // nodeLabel: label naming the node
+  Millis refresh_interval{15000};   // refreshInterval: 15s
+  Millis max_age{120000};           // maxAge: 2m; older samples are stale
+  Millis timeout{5000};             // timeout: 5s per query
+  std::string rate_window = "5m";   // rateWindow: window of rate() in the default cpuQuery
+  // Added by the scoring module:
+  std::string ca_file;                // caFile: "" = system CA store (https URLs)
+  bool insecure_skip_verify = false;  // insecureSkipVerify: false; do not verify the server cert
+  std::string bearer_token_file;      // bearerTokenFile: "" = none; re-read at every refresh
+};
+
+struct ScoringConfig {
+  double cpu_weight = 1.0;              // cpuWeight: weight of real CPU utilisation
+  double memory_weight = 1.0;           // memoryWeight: weight of real memory utilisation
+  double least_allocated_weight = 1.0;  // leastAllocatedWeight: weight of requested/allocatable
+  double balance_weight = 1.0;          // balanceWeight: weight of the CPU/memory balance term
+  Millis estimation_window{60000};      // estimationWindow: 60s; fresh pods add estimated usage
+  std::string fresh_pod_usage = "requests";  // freshPodUsage: requests | limits
+  double fresh_pod_fraction = 1.0;           // freshPodFraction: share of requests/limits counted
+  // Added by the scoring module:
+  double min_spread = 0.05;  // minSpread: 0.05; raw-score range (0..1) that maps to the full 0..10
+                             // (smaller ranges are not stretched: noise is not amplified)
+  bool filter_on_requests = false;  // filterOnRequests: false; apply cpu/memoryThreshold to the
+                                    // requests-based fallback when a node's metrics are missing
+                                    // or stale (false: fail open, only fresh metrics filter)
+};
+
+struct LeaderElectionConfig {
+  bool enabled = true;                          // enabled
+  std::string lease_name = "kube-balancer";     // leaseName
+  std::string lease_namespace = "kube-system";  // leaseNamespace
+  std::string identity;                         // identity: "" = <hostname>_<random>
+  Millis lease_duration{15000};                 // leaseDuration: 15s
+  Millis renew_deadline{10000};                 // renewDeadline: 10s
+  Millis retry_period{2000};                    // retryPeriod: 2s
+};
+
+// Safety protections of the evictor; each defaults on.
+struct ProtectionsConfig {
+  bool daemon_set_pods = true;       // daemonSetPods
+  bool mirror_pods = true;           // mirrorPods (mirror and static pods)
+  bool system_critical_pods = true;  // systemCriticalPods (priority >= 2000000000)
+  bool local_storage_pods = true;    // localStoragePods (emptyDir / hostPath volumes)
+  bool bare_pods = true;             // barePods (unless labelled rescheduling=enabled)
+  // Added by the rescheduler module:
+  bool terminating_pods = true;  // terminatingPods: true; never move pods being deleted
+  bool opt_out_label = true;     // optOutLabel: true; honour the label
+                                 // scheduler.alpha.kubernetes.io/rescheduling=disabled
+  bool not_ready_pods = true;    // notReadyPods: true; never move pods that are not Running+Ready
+  bool unavailable_workloads = true;  // unavailableWorkloads: true; never move pods of a workload
+                                      // mid-rollout or with unavailable / not-Ready replicas
+  bool single_replica_workloads = true;  // singleReplicaWorkloads: true; a workload with one pod
+                                         // moves only by a surge restart (else skipped)
+  bool pdb_precheck = true;  // pdbPrecheck: true; skip pods whose PDB allows no disruption now
+                             // (from the cache) instead of asking the API server for a 429
+};
+
+struct ReschedulerConfig {
+  bool enabled = true;                  // enabled
+  Millis rescheduling_interval{30000};  // reschedulingInterval: 30s
+  std::vector<std::string> enabled_strategies{"LoadBalancing", "ResourceOptimization",
+                                              "NodeMaintenance"};  // enabledStrategies
+  double cpu_threshold = 80.0;        // cpuThreshold: percent; also the extender's filter threshold
+  double memory_threshold = 80.0;     // memoryThreshold: percent; also the filter threshold
+  double imbalance_threshold = 20.0;  // imbalanceThreshold: points of utilisation / % of mean pods
+  double hysteresis_margin = 10.0;    // hysteresisMargin: shed until threshold - margin
+  int max_reschedule_pods = 10;       // maxReschedulePods: per cycle
+  int max_reschedule_pods_per_node = 5;       // maxReschedulePodsPerNode: per cycle
+  int max_reschedule_pods_per_namespace = 5;  // maxReschedulePodsPerNamespace: per cycle
+  std::vector<std::string> excluded_namespaces{"kube-system", "kube-public"};  // excludedNamespaces
+  bool dry_run = false;                                                        // dryRun
+  int consecutive_cycles = 3;                                                  // consecutiveCycles
+  Millis cooldown{600000};                                                     // cooldown: 10m
+  double min_score_gain = 2.0;           // minScoreGain: on the 0..10 extender scale
+  Millis steer_window{300000};           // steerWindow: 5m
+  Millis replacement_timeout{300000};    // replacementTimeout: 5m
+  int64_t eviction_grace_seconds = -1;   // evictionGracePeriodSeconds: -1 = the pod's own
+  ProtectionsConfig protections;         // protections
+  LeaderElectionConfig leader_election;  // leaderElection
+};
+
+struct KubeClientConfig {
+  double qps = 50;        // qps: client-side request rate limit
+  int burst = 100;        // burst
+  Millis timeout{10000};  // timeout: per request (not watches)
+};
+
+struct Config {
+  std::string listen = "0.0.0.0:8888";           // listen
+  TlsConfig tls;                                 // tls
+  int64_t max_request_bytes = 67108864;          // maxRequestBytes
+  std::string log_format = "text";               // logFormat: text | json
+  std::string scheduler_name = "kube-balancer";  // schedulerName
+  int server_threads = 0;         // serverThreads: HTTP worker threads; 0 = 2 * ncpu + 4
+  PrometheusConfig prometheus;    // prometheus
+  ScoringConfig scoring;          // scoring
+  ReschedulerConfig rescheduler;  // rescheduler
+  KubeClientConfig kube_client;   // kubeClient
+};
+
+// The default cpuQuery / memoryQuery for `nodeLabel` and `rateWindow` (node_exporter series).
+std::string DefaultCpuQuery(const std::string& node_label, const std::string& rate_window);
+std::string DefaultMemoryQuery(const std::string& node_label);
+
+// Parses YAML text. Unknown keys and invalid values -> InvalidArgument naming key and value.
+// The result also passes ValidateConfig, and an empty cpuQuery / memoryQuery is replaced by
+// DefaultCpuQuery / DefaultMemoryQuery. A key given as null ("url:") keeps its default.
+StatusOr<Config> ParseConfig(const std::string& yaml_text);
+// Reads and parses a file; an unreadable file -> InvalidArgument naming the path.
+StatusOr<Config> LoadConfigFile(const std::string& path);
+// Checks cross-field rules (thresholds in range, leaseDuration > renewDeadline
+// > 1.2*retryPeriod..).
+Status ValidateConfig(const Config& config);
+
+// Splits "host:port" ("0.0.0.0:8888", "[::1]:8888", ":8888" = every interface; port 0..65535).
+StatusOr<std::pair<std::string, int>> ParseHostPort(const std::string& address);
+
+// Go-style durations: "300ms", "30s", "2m", "1h30m", "1.5h". InvalidArgument otherwise.
+StatusOr<Millis> ParseDuration(const std::string& text);
+std::string FormatDuration(Millis d);
+
+// Every dotted key path the loader accepts ("rescheduler.cpuThreshold", ...), for the docs test.
+std::vector<std::string> ConfigKeys();
+
+}  // namespace kb

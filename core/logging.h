@@ -1,0 +1,33 @@
+// Process-wide logging: one spdlog logger per module, all sharing one sink set (stderr by
+// default), in either human-readable text or one JSON object per line.
+// Logger() and ConfigureLogging() are thread-safe; loggers themselves are spdlog "_mt" loggers.
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "core/status.h"
+
+namespace kb {
+
+// The logger named `module` (e.g. "extender", "rescheduler", "kube"), created on first use with
+// the current format and level and registered with spdlog (so spdlog::get(module) finds it too).
+std::shared_ptr<spdlog::logger> Logger(const std::string& module);
+
+// Sets the output format for every logger, existing and future:
+//   "text": 2026-01-01T12:00:00.123456Z info [extender] bound pod pod=default/web-1 node=n1
+//   "json": {"ts":"2026-01-01T12:00:00.123456Z","level":"info","logger":"extender","msg":"..."}
+// JSON lines are always valid JSON: quotes, newlines and invalid UTF-8 in messages are escaped
+// or replaced. Verbosity: 0 (or less) info, 1..3 debug, >= 4 trace.
+// Also makes Logger("kube-balancer") spdlog's default logger, so spdlog::info(...) follows suit.
+// InvalidArgument for an unknown format (nothing changes then).
+Status ConfigureLogging(const std::string& format, int verbosity);
+
+// Sends all log output to `out` instead of stderr (nullptr restores stderr). For tests; `out`
+// must outlive its use and is written under spdlog's sink mutex.
+void SetLogOutputForTest(std::ostream* out);
+
+}  // namespace kb

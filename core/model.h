@@ -1,0 +1,301 @@
+// The slice of the Kubernetes object model kube-balancer uses, decoded from API JSON with only the
+// fields we read. Unknown fields are ignored; a field of the wrong type makes the decoder return
+// InvalidArgument naming the field path (e.g. "spec.containers[0].resources.requests.cpu").
+// Plain value types; decode functions are pure and thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+
+namespace kb {
+
+using StringMap = std::map<std::string, std::string>;
+
+// Well-known label/annotation keys.
+inline constexpr char kMaintenanceLabel[] = "scheduler.alpha.kubernetes.io/maintenance";
+inline constexpr char kReschedulingLabel[] = "scheduler.alpha.kubernetes.io/rescheduling";
+inline constexpr char kMirrorPodAnnotation[] = "kubernetes.io/config.mirror";
+inline constexpr char kRestartedAtAnnotation[] = "kubectl.kubernetes.io/restartedAt";
+inline constexpr char kHostnameLabel[] = "kubernetes.io/hostname";
+// Dropped by the decoders (see DecodeMeta): large and unused.
+inline constexpr char kLastAppliedAnnotation[] =
+    "kubectl.kubernetes.io/last-applied-configuration";
+inline constexpr int64_t kSystemCriticalPriority = 2000000000;
+
+// CPU and memory in integer units. Arithmetic is saturating-free: callers stay within int64.
+struct Resources {
+  int64_t cpu_millis = 0;
+  int64_t memory_bytes = 0;
+  int64_t pods = 0;  // only meaningful for node capacity / allocatable
+
+  Resources& operator+=(const Resources& o) {
+    cpu_millis += o.cpu_millis;
+    memory_bytes += o.memory_bytes;
+    pods += o.pods;
+    return *this;
+  }
+  Resources& operator-=(const Resources& o) {
+    cpu_millis -= o.cpu_millis;
+    memory_bytes -= o.memory_bytes;
+    pods -= o.pods;
+    return *this;
+  }
+  friend Resources operator+(Resources a, const Resources& b) { return a += b; }
+  friend Resources operator-(Resources a, const Resources& b) { return a -= b; }
+  friend bool operator==(const Resources&, const Resources&) = default;
+  // Component-wise max (cpu, memory, pods).
+  static Resources Max(const Resources& a, const Resources& b);
+};
+
+struct OwnerReference {
+  std::string api_version;
+  std::string kind;
+  std::string name;
+  std::string uid;
+  bool controller = false;
+};
+
+struct ObjectMeta {
+  std::string name;
+  std::string namespace_;
+  std::string uid;
+  std::string resource_version;
+  int64_t generation = 0;
+  StringMap labels;
+  StringMap annotations;
+  std::vector<OwnerReference> owner_references;
+  std::optional<WallTime> creation_timestamp;
+  std::optional<WallTime> deletion_timestamp;
+
+  // The owner with controller: true, or nullptr.
+  const OwnerReference* ControllerRef() const;
+};
+
+// metav1.LabelSelector. `Matches` follows apimachinery: an empty selector ({}) matches everything.
+struct LabelSelectorRequirement {
+  std::string key;
+  std::string op;  // In, NotIn, Exists, DoesNotExist
+  std::vector<std::string> values;
+};
+struct LabelSelector {
+  StringMap match_labels;
+  std::vector<LabelSelectorRequirement> match_expressions;
+  bool Empty() const { return match_labels.empty() && match_expressions.empty(); }
+  bool Matches(const StringMap& labels) const;
+};
+
+// intstr.IntOrString as used by PDBs and rolling-update strategies ("25%" or 1).
+struct IntOrPercent {
+  bool is_percent = false;
+  int64_t value = 0;
+  // Resolves against `total`: percentages round up when `round_up`, else down (as Kubernetes'
+  // GetScaledValueFromIntOrPercent).
+  int64_t Resolve(int64_t total, bool round_up) const;
+};
+
+struct Taint {
+  std::string key;
+  std::string value;
+  std::string effect;  // NoSchedule, PreferNoSchedule, NoExecute
+};
+
+struct Toleration {
+  std::string key;
+  std::string op;  // "Equal" (default when empty) or "Exists"
+  std::string value;
+  std::string effect;  // empty: all effects
+  // True if this toleration tolerates `taint` (k8s.io/api/core/v1 Toleration.ToleratesTaint).
+  bool Tolerates(const Taint& taint) const;
+};
+
+// core/v1 NodeSelectorRequirement (node affinity); ops In, NotIn, Exists, DoesNotExist, Gt, Lt.
+struct NodeSelectorRequirement {
+  std::string key;
+  std::string op;
+  std::vector<std::string> values;
+  // True if `labels` satisfy this requirement (k8s.io/apimachinery labels.Requirement): In and
+  // NotIn need values; Gt/Lt need exactly one integer value and an integer label. An invalid
+  // requirement matches nothing.
+  bool Matches(const StringMap& labels) const;
+};
+struct Node;
+struct NodeSelectorTerm {
+  std::vector<NodeSelectorRequirement> match_expressions;
+  std::vector<NodeSelectorRequirement> match_fields;  // only metadata.name is defined
+  // All expressions (on labels) and fields (metadata.name) match. An empty term matches nothing.
+  bool Matches(const Node& node) const;
+};
+
+struct NodeAddress {
+  std::string type;  // InternalIP, ExternalIP, Hostname, ...
+  std::string address;
+};
+
+struct Node {
+  ObjectMeta meta;
+  bool unschedulable = false;
+  std::vector<Taint> taints;
+  Resources capacity;
+  Resources allocatable;
+  std::vector<NodeAddress> addresses;
+  bool ready = false;  // condition Ready == True
+
+  bool InMaintenance() const;  // label scheduler.alpha.kubernetes.io/maintenance=true
+  // The first InternalIP address, or "".
+  std::string InternalIP() const;
+};
+
+struct Container {
+  std::string name;
+  Resources requests;
+  Resources limits;
+  // An init container with restartPolicy: Always (a "sidecar", Kubernetes >= 1.28): it keeps
+  // running beside the app containers, so its request adds to theirs.
+  bool restartable = false;
+};
+
+struct Volume {
+  enum class Kind { kOther, kEmptyDir, kHostPath, kPersistentVolumeClaim };
+  std::string name;
+  Kind kind = Kind::kOther;
+  std::string claim_name;  // for kPersistentVolumeClaim
+};
+
+struct PodCondition {
+  std::string type;    // PodScheduled, Ready, ...
+  std::string status;  // True, False, Unknown
+  std::optional<WallTime> last_transition_time;
+};
+
+struct Pod {
+  ObjectMeta meta;
+  // spec
+  std::string node_name;
+  std::string scheduler_name;
+  std::optional<int32_t> priority;
+  std::string priority_class_name;
+  StringMap node_selector;
+  // requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms (ORed).
+  std::vector<NodeSelectorTerm> required_node_affinity;
+  std::vector<Toleration> tolerations;
+  std::vector<Volume> volumes;
+  std::vector<Container> containers;
+  std::vector<Container> init_containers;
+  Resources overhead;
+  // status
+  std::string phase;  // Pending, Running, Succeeded, Failed, Unknown
+  std::vector<PodCondition> conditions;
+  std::optional<WallTime> start_time;
+
+  // Effective request as kube-scheduler computes it:
+  // max(sum of containers, each init container) + overhead. pods = 1. Restartable (sidecar)
+  // init containers are counted as Kubernetes >= 1.28 does: added to the containers' sum and to
+  // every later init container.
+  Resources EffectiveRequest() const;
+  // Same rule applied to limits; a container without a limit contributes its request.
+  Resources EffectiveLimit() const;
+
+  bool IsTerminating() const { return meta.deletion_timestamp.has_value(); }
+  bool IsMirror() const;        // annotation kubernetes.io/config.mirror present
+  bool IsDaemonSetPod() const;  // controller owner kind DaemonSet
+  bool IsFinished() const;      // phase Succeeded or Failed
+  bool IsReady() const;         // condition Ready == True
+  const PodCondition* Condition(const std::string& type) const;
+  // Time of the PodScheduled=True condition, if present.
+  std::optional<WallTime> ScheduledTime() const;
+};
+
+struct PodDisruptionBudget {
+  ObjectMeta meta;
+  std::optional<IntOrPercent> min_available;
+  std::optional<IntOrPercent> max_unavailable;
+  // nullopt: a null selector (matches no pods in policy/v1 eviction).
+  std::optional<LabelSelector> selector;
+  // status
+  int64_t observed_generation = 0;
+  int32_t disruptions_allowed = 0;
+  int32_t current_healthy = 0;
+  int32_t desired_healthy = 0;
+  int32_t expected_pods = 0;
+};
+
+struct DeploymentStrategy {
+  std::string type = "RollingUpdate";  // or Recreate
+  IntOrPercent max_surge{true, 25};
+  IntOrPercent max_unavailable{true, 25};
+};
+
+struct ReplicaSet {
+  ObjectMeta meta;
+  int32_t replicas = 1;  // spec.replicas (default 1)
+  LabelSelector selector;
+  // status
+  int32_t status_replicas = 0;
+  int32_t ready_replicas = 0;
+  int32_t available_replicas = 0;
+};
+
+struct Deployment {
+  ObjectMeta meta;
+  int32_t replicas = 1;  // spec.replicas (default 1)
+  LabelSelector selector;
+  DeploymentStrategy strategy;
+  bool paused = false;
+  StringMap template_annotations;  // spec.template.metadata.annotations
+  // status
+  int64_t observed_generation = 0;
+  int32_t status_replicas = 0;
+  int32_t updated_replicas = 0;
+  int32_t ready_replicas = 0;
+  int32_t available_replicas = 0;
+  int32_t unavailable_replicas = 0;
+};
+
+// coordination.k8s.io/v1 Lease.
+struct Lease {
+  ObjectMeta meta;
+  std::string holder_identity;
+  int32_t lease_duration_seconds = 0;
+  std::optional<WallTime> acquire_time;
+  std::optional<WallTime> renew_time;
+  int32_t lease_transitions = 0;
+};
+
+// kube-scheduler's NodeAffinity filter: spec.nodeSelector labels all present, and at least one
+// required node-affinity term matching (no terms: no constraint).
+bool PodMatchesNodeAffinity(const Pod& pod, const Node& node);
+// kube-scheduler's TaintToleration filter: every NoSchedule and NoExecute taint of `node` is
+// tolerated by one of the pod's tolerations (PreferNoSchedule taints never block).
+bool PodToleratesNodeTaints(const Pod& pod, const Node& node);
+
+// Decoders. Each returns InvalidArgument naming the field path on a wrong type, e.g.
+// "Pod default/web-1: spec.containers[0].resources.requests.cpu: expected string, got number".
+StatusOr<Node> DecodeNode(const nlohmann::json& j);
+StatusOr<Pod> DecodePod(const nlohmann::json& j);
+StatusOr<PodDisruptionBudget> DecodePodDisruptionBudget(const nlohmann::json& j);
+StatusOr<ReplicaSet> DecodeReplicaSet(const nlohmann::json& j);
+StatusOr<Deployment> DecodeDeployment(const nlohmann::json& j);
+StatusOr<Lease> DecodeLease(const nlohmann::json& j);
+
+// Encodes a Lease back to API JSON (apiVersion, kind, metadata incl. resourceVersion, spec).
+nlohmann::json EncodeLease(const Lease& lease);
+
+// RFC 3339 timestamps as Kubernetes writes them ("2026-01-01T12:00:00Z",
+// "2026-01-01T12:00:00.123456Z", offsets "+02:00").
+StatusOr<WallTime> ParseRfc3339(const std::string& s);
+// "2026-01-01T12:00:00Z" (metav1.Time, seconds precision).
+std::string FormatRfc3339(WallTime t);
+// "2026-01-01T12:00:00.123456Z" (metav1.MicroTime).
+std::string FormatRfc3339Micro(WallTime t);
+
+// "<namespace>/<name>".
+std::string NamespacedName(const ObjectMeta& meta);
+
+}  // namespace kb
