@@ -1,0 +1,109 @@
+// HttpKubeClient: the real KubeClient, speaking the Kubernetes REST API over cpp-httplib (http or
+// https with a CA, client certificates and/or a bearer token that is re-read as it rotates). It
+// maps HTTP results to Status once (see kube_client.h), retries idempotent calls on transient
+// failures with exponential backoff and full jitter, and limits its own request rate.
+// Thread-safe: any number of threads may call it; each call blocks on I/O.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/clock.h"
+#include "kube/kube_client.h"
+#include "kube/kube_config.h"
+
+namespace kb::kube {
+
+struct HttpKubeClientOptions {
+  double qps = 50;  // sustained client-side request rate (token bucket); <= 0 = unlimited
+  int burst = 100;  // requests allowed at once above qps
+  std::chrono::milliseconds timeout{30000};          // per-request read/write timeout
+  std::chrono::milliseconds connect_timeout{10000};  // TCP (+TLS) connect timeout
+  // Extra attempts for idempotent calls (GET, LIST, PUT with a resourceVersion, merge PATCH,
+  // DELETE with a UID precondition) after 5xx, 429, timeouts and connection errors. POSTs
+  // (create, binding, eviction, events) are never retried.
+  int max_retries = 4;
+  std::chrono::milliseconds backoff_base{200};   // first retry waits up to this (full jitter)
+  std::chrono::milliseconds backoff_max{10000};  // cap of the backoff and of Retry-After
+  // The token file is re-read at least this often (and once right after a 401).
+  std::chrono::seconds token_refresh_period{60};
+  // A watch's read timeout is its timeoutSeconds plus this slack: a silent, dead connection is
+  // noticed even if the server never closes it.
+  std::chrono::seconds watch_read_slack{30};
+  // How often an idle watch checks its stop flag (a stop closes the socket from another thread).
+  std::chrono::milliseconds stop_poll_interval{50};
+  std::string user_agent = "kube-balancer";
+  uint64_t jitter_seed = 0;  // PRNG seed for backoff jitter (0 = random)
+  // How the client waits (throttling, backoff). Default: std::this_thread::sleep_for. Tests pass
+  // a function that advances a FakeClock.
+  std::function<void(std::chrono::nanoseconds)> sleep;
+};
+
+// Counters for tests and metrics.
+struct HttpKubeClientStats {
+  uint64_t requests = 0;       // HTTP requests sent (every attempt, including watches)
+  uint64_t retries = 0;        // attempts repeated after a transient failure
+  uint64_t throttled = 0;      // requests that waited for the rate limiter
+  uint64_t token_reloads = 0;  // successful reads of the token file
+};
+
+class HttpKubeClient final : public KubeClient {
+ public:
+  // Validates `config` (server URL, CA / client cert PEM parse, token file readable) and builds
+  // the client. InvalidArgument / NotFound naming the bad setting. `clock` must outlive the
+  // client; it times token refreshes and the rate limiter.
+  static StatusOr<std::unique_ptr<HttpKubeClient>> Create(
+      const KubeConfig& config, HttpKubeClientOptions options = {},
+      const Clock& clock = SystemClock::Instance());
+  ~HttpKubeClient() override;
+  HttpKubeClient(const HttpKubeClient&) = delete;
+  HttpKubeClient& operator=(const HttpKubeClient&) = delete;
+
+  StatusOr<RawList> List(ResourceKind kind, const ListOptions& options) override;
+  Status Watch(ResourceKind kind, const WatchOptions& options, const WatchHandler& handler,
+               const std::atomic<bool>* stop) override;
+  StatusOr<nlohmann::json> GetPod(const std::string& ns, const std::string& name) override;
+  StatusOr<nlohmann::json> CreatePod(const std::string& ns, const nlohmann::json& pod) override;
+  Status DeletePod(const std::string& ns, const std::string& name,
+                   const std::string& uid_precondition = "") override;
+  Status BindPod(const std::string& ns, const std::string& name, const std::string& uid,
+                 const std::string& node) override;
+  Status EvictPod(const std::string& ns, const std::string& name,
+                  const EvictOptions& options) override;
+  StatusOr<Deployment> GetDeployment(const std::string& ns, const std::string& name) override;
+  StatusOr<ReplicaSet> GetReplicaSet(const std::string& ns, const std::string& name) override;
+  StatusOr<Deployment> PatchDeployment(const std::string& ns, const std::string& name,
+                                       const nlohmann::json& merge_patch) override;
+  StatusOr<ReplicaSet> PatchReplicaSet(const std::string& ns, const std::string& name,
+                                       const nlohmann::json& merge_patch) override;
+  Status CreateEvent(const std::string& ns, const nlohmann::json& event) override;
+  StatusOr<Lease> GetLease(const std::string& ns, const std::string& name) override;
+  StatusOr<Lease> CreateLease(const Lease& lease) override;
+  StatusOr<Lease> UpdateLease(const Lease& lease) override;
+
+  HttpKubeClientStats Stats() const;
+  const KubeConfig& config() const;
+
+ private:
+  struct Impl;
+  explicit HttpKubeClient(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Maps an HTTP status and response body to a Status as described in kube_client.h. A Kubernetes
+// `Status` body contributes its message, reason and first cause; any other body contributes its
+// first 256 bytes. `context` prefixes the message ("evict pod default/web-1"). 2xx -> OK.
+Status StatusFromHttp(int http_code, std::string_view body, std::string_view context);
+// The same for an already parsed Kubernetes Status object (e.g. a watch ERROR event);
+// `http_code` is used when the object has no `code`.
+Status StatusFromKubeStatus(int http_code, const nlohmann::json& status, std::string_view context);
+
+// Percent-encodes a query-parameter value (everything but RFC 3986 unreserved characters).
+std::string UrlEncode(std::string_view s);
+
+}  // namespace kb::kube
