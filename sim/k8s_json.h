@@ -1,0 +1,62 @@
+// Small helpers over Kubernetes objects kept as JSON (kube-sim deliberately does not decode into
+// the core model, so it can store and echo every field a client sends): safe field access,
+// timestamps, pod readiness / phase / requests, owner references, conditions.
+// Pure functions: thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "core/clock.h"
+
+namespace kb::sim {
+
+// obj[a][b]... without inserting or throwing; null when any step is missing.
+const nlohmann::json& At(const nlohmann::json& obj, std::initializer_list<const char*> path);
+std::string StrAt(const nlohmann::json& obj, std::initializer_list<const char*> path,
+                  const std::string& fallback = "");
+int64_t IntAt(const nlohmann::json& obj, std::initializer_list<const char*> path,
+              int64_t fallback = 0);
+
+std::string Name(const nlohmann::json& obj);
+std::string Namespace(const nlohmann::json& obj);
+std::string Uid(const nlohmann::json& obj);
+std::string ResourceVersion(const nlohmann::json& obj);
+
+// RFC 3339 in UTC with second precision ("2026-01-01T00:00:00Z"), as metav1.Time serialises.
+std::string FormatTime(WallTime t);
+// Parses RFC 3339 ("...Z", optional fraction, optional +hh:mm offset).
+std::optional<WallTime> ParseTime(const std::string& s);
+
+bool IsTerminating(const nlohmann::json& pod);  // metadata.deletionTimestamp set
+std::string PodPhase(const nlohmann::json& pod);
+bool IsPodReady(const nlohmann::json& pod);  // condition Ready=True
+// Running or Pending, and not terminating: what a ReplicaSet counts as its replicas.
+bool IsPodActive(const nlohmann::json& pod);
+// The lastTransitionTime of condition `type` when its status is True.
+std::optional<WallTime> ConditionTrueSince(const nlohmann::json& obj, const std::string& type);
+// Sets (or replaces) status.conditions[type]; keeps lastTransitionTime when the status is
+// unchanged.
+void SetCondition(nlohmann::json& obj, const std::string& type, const std::string& status,
+                  const std::string& reason, const std::string& now);
+
+// The ownerReference with controller: true (null when none).
+const nlohmann::json& ControllerRef(const nlohmann::json& obj);
+nlohmann::json MakeControllerRef(const nlohmann::json& owner);
+
+// The effective request of a pod as kube-scheduler computes it: max(sum of containers, each init
+// container) + overhead. Malformed quantities count as 0 (validation rejects them on write).
+struct PodRequests {
+  int64_t cpu_millis = 0;
+  int64_t memory_bytes = 0;
+};
+PodRequests EffectiveRequests(const nlohmann::json& pod);
+
+// Validates every requests/limits quantity under `spec` (containers and initContainers). Returns
+// the field path and message of the first bad one, or nullopt.
+std::optional<std::pair<std::string, std::string>> CheckQuantities(const nlohmann::json& spec,
+                                                                   const std::string& path);
+
+}  // namespace kb::sim

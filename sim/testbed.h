@@ -1,0 +1,146 @@
+// Testbed: the whole product on one machine for the demo and the e2e tests (issue 5): kube-sim
+// in process (API server, scheduler driver, node metrics + node_exporter endpoint), a real
+// Prometheus scraping it every second with the node label set as kube-prometheus does, and a
+// real kube-balancer process (extender + rescheduler) talking to both. Everything binds
+// 127.0.0.1, lives in one temporary directory and is stopped by PID when the Testbed goes away.
+// ClusterObserver records what happened to pods (placements, evictions, moves, PDB health) as
+// ground truth for assertions.
+// Thread-safety: a Testbed is driven by one thread; ClusterObserver is internally synchronised.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "sim/process.h"
+#include "sim/sim_cluster.h"
+
+namespace kb::sim {
+
+struct TestbedOptions {
+  std::string name = "testbed";  // for logs and the work directory name
+  std::string scenario_file;     // loaded into kube-sim (or `scenario` when empty)
+  nlohmann::json scenario;
+  std::string kube_balancer;              // path of the kube-balancer binary (required)
+  std::string prometheus = "prometheus";  // path, or name looked up in PATH
+  std::string work_dir;                   // "" = a fresh temporary directory
+  bool keep_work_dir = false;             // keep the temporary directory (logs) afterwards
+  std::string rate_window = "5s";         // prometheus.rateWindow (>= 4 scrape intervals)
+  int scrape_interval_seconds = 1;
+  // How kube-sim's scheduler driver registers kube-balancer (KubeSchedulerConfiguration terms).
+  int64_t extender_weight = 5;
+  bool node_cache_capable = true;
+  bool extender_binds = true;  // bindVerb: bind
+  bool ignorable = false;
+  // kube-balancer configuration merged (JSON merge patch) over the testbed defaults: listen,
+  // prometheus (url, rateWindow, refreshInterval 1s), rescheduler (interval 2s,
+  // consecutiveCycles 2, short leader election).
+  nlohmann::json config = nlohmann::json::object();
+  bool rescheduler = false;  // rescheduler.enabled
+  int verbosity = 0;         // kube-balancer -v
+  std::chrono::seconds startup_timeout{30};
+};
+
+// What happened to pods, from kube-sim's audit stream (requests kube-balancer made) and a sample
+// of the pod list on every controller pass.
+class ClusterObserver {
+ public:
+  struct PodRecord {
+    std::string uid, ns, name, owner_uid;  // owner: controller ownerReference uid ("" = bare)
+    nlohmann::json labels;
+    std::string node;                    // last node seen ("" = not bound yet)
+    std::set<std::string> nodes;         // every node it was seen on
+    bool created_by_balancer = false;    // kube-balancer POSTed it (a bare-pod copy)
+    bool ready = false;                  // Ready at the last sample
+    bool gone = false;                   // deleted / terminating
+    uint64_t first_pass = 0, gone_pass = 0;
+  };
+  struct Move {  // a pod kube-balancer evicted or deleted
+    std::string uid, ns, name, owner_uid, source_node, how;  // how: "eviction" | "delete"
+    uint64_t pass = 0;
+    std::string replacement_uid;  // linked replacement ("" = none seen yet)
+    std::string replacement_node;
+  };
+
+  explicit ClusterObserver(ApiServer& server);
+  // Registers the audit sink and the sampling control loop (safe to outlive the observer).
+  void Attach();
+
+  std::vector<PodRecord> Pods() const;
+  std::vector<Move> Moves() const;
+  // Successful evictions (HTTP 201) and pod deletions by kube-balancer, per pod name.
+  std::map<std::string, int> EvictionsPerPod() const;
+  int RefusedEvictions() const;  // 429s
+  // Starts checking every PDB on every pass: Ready, non-terminating pods matching the selector
+  // must stay >= status.desiredHealthy. Violations() lists each breach once per PDB.
+  void StartPdbWatch();
+  std::vector<std::string> PdbViolations() const;
+  // Problems in the move history: a pod evicted twice, a replacement placed back on the node its
+  // predecessor left, a replacement moved again.
+  std::vector<std::string> MoveViolations() const;
+  uint64_t passes() const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+class Testbed {
+ public:
+  // Starts kube-sim, Prometheus and kube-balancer and waits until kube-balancer is ready.
+  static StatusOr<std::unique_ptr<Testbed>> Start(TestbedOptions options);
+  ~Testbed();  // Stop()
+  Testbed(const Testbed&) = delete;
+  Testbed& operator=(const Testbed&) = delete;
+  // Stops kube-balancer, Prometheus and kube-sim (by PID, in reverse order). Idempotent.
+  void Stop();
+
+  SimCluster& cluster();
+  ClusterObserver& observer();
+  const std::string& work_dir() const;
+  std::string prometheus_url() const;
+  std::string kube_balancer_url() const;
+  bool KubeBalancerRunning();
+  std::string KubeBalancerLog(int lines = 40) const;
+
+  // Waits until Prometheus' answer to kube-balancer's default CPU query matches every node's
+  // simulated CPU within `tolerance` percentage points and its memory query does too, then until
+  // kube-balancer has refreshed its metrics after that moment.
+  Status WaitForMetrics(std::chrono::milliseconds timeout, double tolerance = 2.0);
+  // Runs an instant query; result: label `node` (else `instance`) -> value.
+  StatusOr<std::map<std::string, double>> QueryByNode(const std::string& promql) const;
+  // kube-balancer's /metrics text.
+  StatusOr<std::string> KubeBalancerMetrics() const;
+  // True when kube-balancer runs a rescheduler (its leader gauge is exported); waits up to
+  // `timeout` for this instance to become the leader when `wait_leader`.
+  bool ReschedulerRunning(std::chrono::milliseconds timeout, bool wait_leader);
+
+ private:
+  Testbed() = default;
+  Status StartAll();
+  TestbedOptions options_;
+  std::unique_ptr<TempDir> tmp_;
+  std::string work_dir_;
+  std::unique_ptr<SimCluster> cluster_;
+  std::unique_ptr<ClusterObserver> observer_;
+  std::unique_ptr<ChildProcess> prometheus_;
+  std::unique_ptr<ChildProcess> balancer_;
+  int prometheus_port_ = 0;
+  int balancer_port_ = 0;
+};
+
+// Waits (polling every 20 ms) until `condition` holds or `timeout` passes; returns the last result.
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+// Population standard deviation.
+double StdDev(const std::vector<double>& values);
+
+}  // namespace kb::sim
