@@ -1,0 +1,126 @@
+// MetricsRefresher: a background thread that calls MetricsSource::Fetch() every refreshInterval,
+// maps the samples to cluster nodes and publishes an immutable MetricsSnapshot. It is the only
+// caller of the source, so Prometheus sees one query per metric per interval whatever the request
+// rate. Fetch failures keep the previous samples (they go stale by maxAge). Thread-safe: Snapshot()
+// and listeners may be used from any thread; Start/Stop from the owner thread.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/config.h"
+#include "kube/cluster_cache.h"
+#include "scoring/metrics_source.h"
+
+namespace kb::scoring {
+
+struct ScoringMetrics;
+
+// Utilisation of one cluster node as last sampled. A metric is absent when no sample was ever
+// mapped to the node (or the last one was dropped).
+struct NodeMetrics {
+  std::optional<double> cpu_percent;     // 0..100
+  std::optional<WallTime> cpu_time;      // sample timestamp
+  std::optional<double> memory_percent;  // 0..100
+  std::optional<WallTime> memory_time;
+  std::string matched_by;  // "name" | "instance-ip" | "instance-name": how the key was mapped
+
+  // True when both metrics are present and no older than `max_age` at `now` (a sample time in the
+  // future counts as age 0).
+  bool FreshAt(WallTime now, Millis max_age) const;
+  bool CpuFreshAt(WallTime now, Millis max_age) const;
+  bool MemoryFreshAt(WallTime now, Millis max_age) const;
+  // The older of the two sample times (nullopt if either is absent).
+  std::optional<WallTime> OldestSample() const;
+};
+
+// Immutable result of one refresh. Shared by pointer; never modified after publication.
+struct MetricsSnapshot {
+  uint64_t generation = 0;    // increases with each published snapshot
+  WallTime refreshed_at{};    // wall time of the refresh that built it
+  Millis max_age{120000};     // PrometheusConfig::max_age, for FreshAt()
+  bool last_fetch_ok = true;  // false when the last Fetch() failed for any metric
+  // By cluster node name.
+  std::unordered_map<std::string, NodeMetrics> nodes;
+  // Cluster nodes (sorted) with no CPU or no memory sample at this refresh.
+  std::vector<std::string> nodes_without_sample;
+  // Sample keys that matched no cluster node (sorted, for the startup self-check log).
+  std::vector<std::string> unmatched_keys;
+
+  const NodeMetrics* Find(const std::string& node) const;
+};
+
+// Maps raw samples to cluster nodes: for each key, a node whose name equals the key; else a node
+// whose InternalIP equals the key; else one whose InternalIP or name equals the sample's instance
+// host. Metrics absent from `raw` (failed query) are taken from `previous` (nullable) for the
+// nodes that had them, so they go stale by age instead of vanishing. Pure; exposed for tests.
+MetricsSnapshot MapSamplesToNodes(const RawNodeMetrics& raw,
+                                  const std::map<std::string, kube::NodePtr>& cluster_nodes,
+                                  const MetricsSnapshot* previous, WallTime now, Millis max_age);
+
+class MetricsRefresher {
+ public:
+  // Returns the current cluster view (for node names and addresses); may return nullptr before
+  // the cache has synced. In production: [&cache] { return cache.Snapshot(); }.
+  using CacheProvider = std::function<std::shared_ptr<const kube::CacheSnapshot>()>;
+
+  // `metrics` may be null (tests). References must outlive the refresher.
+  MetricsRefresher(MetricsSource& source, CacheProvider cache, Clock& clock,
+                   PrometheusConfig config, ScoringMetrics* metrics = nullptr);
+  ~MetricsRefresher();  // Stops and joins.
+  MetricsRefresher(const MetricsRefresher&) = delete;
+  MetricsRefresher& operator=(const MetricsRefresher&) = delete;
+
+  // Starts the thread: refreshes at once, then every refreshInterval. Call once.
+  void Start();
+  // Wakes and joins the thread promptly (does not wait for the interval). Idempotent. A Fetch() in
+  // progress finishes first (bounded by the query timeout).
+  void Stop();
+
+  // One refresh, synchronously on the caller's thread (tests; the thread loop calls it too).
+  // Returns the Fetch() status (OK if both metrics were fetched).
+  Status RefreshOnce();
+
+  // The latest snapshot; never null (empty before the first refresh). Cheap: a locked pointer copy.
+  std::shared_ptr<const MetricsSnapshot> Snapshot() const;
+
+  // `listener` runs on the refresher thread after each publication; keep it quick (e.g.
+  // LoadModel::Notify). Register before Start().
+  void AddListener(std::function<void()> listener);
+
+  uint64_t refresh_count() const;
+  uint64_t error_count() const;  // failed metric queries so far
+
+ private:
+  void Loop();
+
+  MetricsSource& source_;
+  CacheProvider cache_;
+  Clock& clock_;
+  PrometheusConfig config_;
+  ScoringMetrics* metrics_;
+  std::vector<std::function<void()>> listeners_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;                                // Guarded by mu_.
+  std::shared_ptr<const MetricsSnapshot> snapshot_;  // Guarded by mu_.
+  uint64_t refresh_count_ = 0;                       // Guarded by mu_.
+  uint64_t error_count_ = 0;                         // Guarded by mu_.
+  bool logged_missing_ = false;                      // Guarded by refresh_mu_.
+  std::vector<std::string> last_missing_;            // Guarded by refresh_mu_.
+  // Per metric (0 cpu, 1 memory): consecutive failed refreshes, for log rate limiting.
+  int consecutive_failures_[2] = {0, 0};  // Guarded by refresh_mu_.
+  std::mutex refresh_mu_;                 // serialises RefreshOnce() (thread vs tests)
+  std::thread thread_;
+};
+
+}  // namespace kb::scoring

@@ -1,0 +1,73 @@
+// MetricsSource: where per-node CPU and memory utilisation come from (Prometheus in production,
+// test/fakes/fake_metrics_source.h in tests). One Fetch() issues exactly one query per metric,
+// whatever the request rate of the extender; it is called only from MetricsRefresher's background
+// thread, never on the request path. Implementations must be safe to call from any one thread at a
+// time; Fetch() blocks on I/O for at most the configured timeout per query.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+
+namespace kb::scoring {
+
+enum class MetricKind { kCpu, kMemory };
+inline const char* MetricKindName(MetricKind kind) {
+  return kind == MetricKind::kCpu ? "cpu" : "memory";
+}
+
+// The samples of one series key (see RawNodeMetrics). A metric is absent when its query failed,
+// returned nothing for this key, or its value was dropped.
+struct RawNodeSample {
+  std::optional<double> cpu_percent;     // 0..100
+  std::optional<WallTime> cpu_time;      // sample timestamp (Prometheus value[0])
+  std::optional<double> memory_percent;  // 0..100
+  std::optional<WallTime> memory_time;
+  // The `instance` label with any ":port" stripped ("" when absent). Lets the refresher fall back
+  // to the instance when the key itself (a nodeLabel value) names no cluster node.
+  std::string instance_host;
+};
+
+// Outcome of one metric's query.
+struct MetricQueryResult {
+  Status status;           // non-OK: the query failed (its samples are absent from `nodes`)
+  int64_t samples = 0;     // samples accepted
+  int64_t dropped = 0;     // samples dropped: non-finite, out of range, or without a key
+  int64_t duplicates = 0;  // samples whose key was already seen (the larger value is kept)
+  std::vector<std::string> warnings;  // Prometheus `warnings` of the response, if any
+};
+
+// Everything one Fetch() returned.
+struct RawNodeMetrics {
+  // Keyed by the value of the configured node label (PrometheusConfig::node_label) when the
+  // series has it, else by the `instance` label with ":port" stripped ("10.0.0.5:9100" ->
+  // "10.0.0.5", "[fd00::1]:9100" -> "fd00::1"). Series with neither are dropped.
+  std::map<std::string, RawNodeSample> nodes;
+  MetricQueryResult cpu;
+  MetricQueryResult memory;
+};
+
+class MetricsSource {
+ public:
+  virtual ~MetricsSource() = default;
+
+  // Runs the CPU query and the memory query once each (sequentially) and merges the samples by key.
+  // Returns OK with per-metric statuses in `cpu.status` / `memory.status` when at least one query
+  // could be issued; a failed query leaves its metric absent from every sample. A non-OK result
+  // means the source could not run at all (e.g. a malformed URL: kInvalidArgument); callers treat
+  // it as both metrics failing. Per-query failures use: kUnavailable (transport error, 5xx,
+  // Prometheus "status":"error", non-JSON body), kDeadlineExceeded (timeout), kInvalidArgument
+  // (400/422, bad_data / execution errors, a non-vector result). Blocks up to the timeout per
+  // query.
+  virtual StatusOr<RawNodeMetrics> Fetch() = 0;
+
+  // Human-readable name for logs, e.g. "prometheus http://prom:9090".
+  virtual std::string Describe() const = 0;
+};
+
+}  // namespace kb::scoring

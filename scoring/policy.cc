@@ -1,0 +1,347 @@
+#include "scoring/policy.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
+namespace kb::scoring {
+
+namespace {
+
+constexpr char kUnschedulableTaintKey[] = "node.kubernetes.io/unschedulable";
+
+double Clamp01(double v) { return std::clamp(v, 0.0, 1.0); }
+
+std::string Pct(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f%%", v);
+  return buf;
+}
+
+std::string Num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", v);
+  return buf;
+}
+
+// Free share of allocatable after the pod: (alloc - requested - pod) / alloc in [0,1].
+double FreeFraction(int64_t allocatable, int64_t requested, int64_t pod) {
+  if (allocatable <= 0) return 0.0;
+  return Clamp01(static_cast<double>(allocatable - requested - pod) /
+                 static_cast<double>(allocatable));
+}
+
+bool Contains(const std::vector<std::string>& values, const std::string& v) {
+  return std::find(values.begin(), values.end(), v) != values.end();
+}
+
+std::optional<int64_t> ParseInt(const std::string& s) {
+  int64_t v = 0;
+  const char* end = s.data() + s.size();
+  auto [ptr, ec] = std::from_chars(s.data(), end, v);
+  if (ec != std::errc() || ptr != end || s.empty()) return std::nullopt;
+  return v;
+}
+
+// One NodeSelectorRequirement against a value lookup (labels, or fields for matchFields).
+bool MatchesRequirement(const NodeSelectorRequirement& req, const std::string* value) {
+  if (req.op == "In") return value != nullptr && Contains(req.values, *value);
+  if (req.op == "NotIn") return value == nullptr || !Contains(req.values, *value);
+  if (req.op == "Exists") return value != nullptr;
+  if (req.op == "DoesNotExist") return value == nullptr;
+  if (req.op == "Gt" || req.op == "Lt") {
+    if (value == nullptr || req.values.size() != 1) return false;
+    const auto have = ParseInt(*value);
+    const auto want = ParseInt(req.values[0]);
+    if (!have || !want) return false;
+    return req.op == "Gt" ? *have > *want : *have < *want;
+  }
+  return false;  // unknown operator: matches nothing (as the API server would reject it)
+}
+
+const std::string* LabelValue(const Node& node, const std::string& key) {
+  auto it = node.meta.labels.find(key);
+  return it == node.meta.labels.end() ? nullptr : &it->second;
+}
+
+std::string TaintText(const Taint& t) {
+  return t.key + (t.value.empty() ? "" : "=" + t.value) + ":" + t.effect;
+}
+
+}  // namespace
+
+PolicyConfig PolicyConfig::From(const Config& config) {
+  PolicyConfig p;
+  p.cpu_threshold = config.rescheduler.cpu_threshold;
+  p.memory_threshold = config.rescheduler.memory_threshold;
+  p.scoring = config.scoring;
+  return p;
+}
+
+PodDemand MakeDemand(const Pod& pod, const ScoringConfig& scoring) {
+  PodDemand d;
+  d.request = pod.EffectiveRequest();
+  d.estimate = EstimatePodUsage(pod, scoring);
+  if (const OwnerReference* owner = pod.meta.ControllerRef()) d.owner_uid = owner->uid;
+  return d;
+}
+
+UtilWithPod UtilisationWithPod(const PodDemand& demand, const NodeLoad& load) {
+  UtilWithPod u;
+  // A sampled utilisation gets the pod's usage estimate; a requests-based one its request, so the
+  // result stays in the unit of the source it extends.
+  u.cpu = load.cpu_util +
+          PercentOf(load.cpu_from_metrics ? demand.estimate.cpu_millis : demand.request.cpu_millis,
+                    load.allocatable.cpu_millis);
+  u.mem = load.mem_util + PercentOf(load.mem_from_metrics ? demand.estimate.memory_bytes
+                                                          : demand.request.memory_bytes,
+                                    load.allocatable.memory_bytes);
+  return u;
+}
+
+const char* FilterReasonName(FilterReason reason) {
+  switch (reason) {
+    case FilterReason::kNone:
+      return "none";
+    case FilterReason::kMaintenance:
+      return "maintenance";
+    case FilterReason::kUnschedulable:
+      return "unschedulable";
+    case FilterReason::kCpu:
+      return "cpu";
+    case FilterReason::kMemory:
+      return "memory";
+    case FilterReason::kSteered:
+      return "steered";
+  }
+  return "none";
+}
+
+FilterResult FilterNode(const PodDemand& demand, const NodeLoad* load, const PolicyConfig& config,
+                        const SteerDecision* steer) {
+  FilterResult r;
+  if (load == nullptr) return r;
+  const Node& node = *load->node;
+  if (node.InMaintenance()) {
+    r.passed = false;
+    r.reason = FilterReason::kMaintenance;
+    r.message = std::string("node is in maintenance (label ") + kMaintenanceLabel + "=true)";
+    return r;
+  }
+  if (node.unschedulable) {
+    r.passed = false;
+    r.reason = FilterReason::kUnschedulable;
+    r.message = "node is unschedulable (cordoned)";
+    return r;
+  }
+  if (steer != nullptr && steer->Avoids(load->name)) {
+    r.passed = false;
+    r.reason = FilterReason::kSteered;
+    r.message = "steered away from " + load->name + " after rescheduling";
+    return r;
+  }
+  const UtilWithPod u = UtilisationWithPod(demand, *load);
+  // Fail open: a requests-based fallback (metrics missing or stale) does not filter unless
+  // filterOnRequests is set; the in-tree NodeResourcesFit still guards capacity.
+  const bool check_cpu = load->cpu_from_metrics || config.scoring.filter_on_requests;
+  const bool check_mem = load->mem_from_metrics || config.scoring.filter_on_requests;
+  if (check_cpu && u.cpu > config.cpu_threshold) {
+    r.passed = false;
+    r.reason = FilterReason::kCpu;
+    r.message = "node CPU utilisation would be " + Pct(u.cpu) + " with the pod, above the " +
+                Num(config.cpu_threshold) + "% threshold" +
+                (load->cpu_from_metrics ? "" : " (from requests: metrics unavailable)");
+    return r;
+  }
+  if (check_mem && u.mem > config.memory_threshold) {
+    r.passed = false;
+    r.reason = FilterReason::kMemory;
+    r.message = "node memory utilisation would be " + Pct(u.mem) + " with the pod, above the " +
+                Num(config.memory_threshold) + "% threshold" +
+                (load->mem_from_metrics ? "" : " (from requests: metrics unavailable)");
+    return r;
+  }
+  return r;
+}
+
+FilterResult FilterNode(const Pod& pod, const NodeLoad* load, const PolicyConfig& config,
+                        const SteerDecision* steer) {
+  return FilterNode(MakeDemand(pod, config.scoring), load, config, steer);
+}
+
+int64_t ClampExtenderScore(double score) {
+  if (!std::isfinite(score)) return kMinExtenderScore;
+  return std::clamp<int64_t>(std::llround(score), kMinExtenderScore, kMaxExtenderScore);
+}
+
+double RawScore(const PodDemand& demand, const NodeLoad& load, const ScoringConfig& scoring,
+                ScoreBreakdown* out) {
+  const UtilWithPod u = UtilisationWithPod(demand, load);
+  const double cpu_term = Clamp01(1.0 - u.cpu / 100.0);
+  const double mem_term = Clamp01(1.0 - u.mem / 100.0);
+  const double least_allocated =
+      (FreeFraction(load.allocatable.cpu_millis, load.requested.cpu_millis,
+                    demand.request.cpu_millis) +
+       FreeFraction(load.allocatable.memory_bytes, load.requested.memory_bytes,
+                    demand.request.memory_bytes)) /
+      2.0;
+  const double balance = 1.0 - std::abs(Clamp01(u.cpu / 100.0) - Clamp01(u.mem / 100.0));
+  const double wc = std::max(0.0, scoring.cpu_weight);
+  const double wm = std::max(0.0, scoring.memory_weight);
+  const double wl = std::max(0.0, scoring.least_allocated_weight);
+  const double wb = std::max(0.0, scoring.balance_weight);
+  const double wsum = wc + wm + wl + wb;
+  const double raw =
+      wsum > 0
+          ? Clamp01((wc * cpu_term + wm * mem_term + wl * least_allocated + wb * balance) / wsum)
+          : 0.0;
+  if (out != nullptr) {
+    out->node = load.name;
+    out->known = true;
+    out->degraded = load.degraded;
+    out->cpu_util = u.cpu;
+    out->mem_util = u.mem;
+    out->cpu_term = cpu_term;
+    out->mem_term = mem_term;
+    out->least_allocated_term = least_allocated;
+    out->balance_term = balance;
+    out->raw = raw;
+  }
+  return raw;
+}
+
+std::vector<ScoreBreakdown> ScoreNodes(const PodDemand& demand,
+                                       const std::vector<ScoreCandidate>& candidates,
+                                       const PolicyConfig& config, const SteerDecision* steer) {
+  std::vector<ScoreBreakdown> out(candidates.size());
+  double max_raw = 0.0;
+  double min_raw = 1.0;
+  bool any = false;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const ScoreCandidate& c = candidates[i];
+    ScoreBreakdown& b = out[i];
+    b.node = std::string(c.name);
+    if (c.load == nullptr) continue;  // unknown node: score 0
+    RawScore(demand, *c.load, config.scoring, &b);
+    b.node = std::string(c.name);
+    if (steer != nullptr && steer->Avoids(b.node)) {
+      b.steered_away = true;
+      continue;
+    }
+    if (steer != nullptr && !steer->prefer_node.empty() && steer->prefer_node == b.node) {
+      b.steered_target = true;
+      continue;
+    }
+    max_raw = any ? std::max(max_raw, b.raw) : b.raw;
+    min_raw = any ? std::min(min_raw, b.raw) : b.raw;
+    any = true;
+  }
+  // Spread: the best node gets 10 and the scale is the observed range, but never narrower than
+  // minSpread, so that near-equal nodes stay near-equal instead of noise becoming a 0-vs-10
+  // verdict.
+  const double denom = std::max(max_raw - min_raw, config.scoring.min_spread);
+  for (ScoreBreakdown& b : out) {
+    if (b.steered_target) {
+      b.score = kMaxExtenderScore;
+    } else if (!b.known || b.steered_away) {
+      b.score = kMinExtenderScore;
+    } else if (denom <= 0.0) {
+      b.score = kMaxExtenderScore;  // all equal and no minimum spread
+    } else {
+      b.score = ClampExtenderScore(static_cast<double>(kMaxExtenderScore) *
+                                   (1.0 - (max_raw - b.raw) / denom));
+    }
+  }
+  return out;
+}
+
+std::vector<ScoreBreakdown> ScoreNodes(const Pod& pod,
+                                       const std::vector<ScoreCandidate>& candidates,
+                                       const PolicyConfig& config, const SteerDecision* steer) {
+  return ScoreNodes(MakeDemand(pod, config.scoring), candidates, config, steer);
+}
+
+bool MatchesNodeSelectorTerm(const NodeSelectorTerm& term, const Node& node) {
+  // A term without requirements matches nothing (core/v1 NodeSelectorTerm semantics).
+  if (term.match_expressions.empty() && term.match_fields.empty()) return false;
+  for (const NodeSelectorRequirement& req : term.match_expressions) {
+    if (!MatchesRequirement(req, LabelValue(node, req.key))) return false;
+  }
+  for (const NodeSelectorRequirement& req : term.match_fields) {
+    if (req.key != "metadata.name") return false;
+    if (req.op != "In" && req.op != "NotIn") return false;
+    if (!MatchesRequirement(req, &node.meta.name)) return false;
+  }
+  return true;
+}
+
+bool MatchesNodeSelector(const Pod& pod, const Node& node) {
+  for (const auto& [key, value] : pod.node_selector) {
+    const std::string* have = LabelValue(node, key);
+    if (have == nullptr || *have != value) return false;
+  }
+  if (pod.required_node_affinity.empty()) return true;
+  for (const NodeSelectorTerm& term : pod.required_node_affinity) {
+    if (MatchesNodeSelectorTerm(term, node)) return true;
+  }
+  return false;
+}
+
+const Taint* FirstUntoleratedTaint(const Pod& pod, const Node& node) {
+  for (const Taint& taint : node.taints) {
+    if (taint.effect != "NoSchedule" && taint.effect != "NoExecute") continue;
+    const bool tolerated = std::any_of(pod.tolerations.begin(), pod.tolerations.end(),
+                                       [&](const Toleration& t) { return t.Tolerates(taint); });
+    if (!tolerated) return &taint;
+  }
+  return nullptr;
+}
+
+FeasibilityResult CheckFeasible(const Pod& pod, const NodeLoad& load,
+                                const Resources& extra_requested) {
+  FeasibilityResult r;
+  auto fail = [&r](std::string reason) {
+    r.feasible = false;
+    r.reason = std::move(reason);
+    return r;
+  };
+  const Node& node = *load.node;
+  if (!node.ready) return fail("node is not Ready");
+  if (node.InMaintenance()) return fail("node is in maintenance");
+  if (node.unschedulable) {
+    const Taint cordon{kUnschedulableTaintKey, "", "NoSchedule"};
+    const bool tolerated = std::any_of(pod.tolerations.begin(), pod.tolerations.end(),
+                                       [&](const Toleration& t) { return t.Tolerates(cordon); });
+    if (!tolerated) return fail("node is unschedulable");
+  }
+  if (const Taint* taint = FirstUntoleratedTaint(pod, node)) {
+    return fail("node has taint " + TaintText(*taint) + " that the pod does not tolerate");
+  }
+  if (!MatchesNodeSelector(pod, node)) {
+    return fail("node does not match the pod's nodeSelector or required node affinity");
+  }
+  const Resources request = pod.EffectiveRequest();
+  const Resources used = load.requested + extra_requested;
+  // As the in-tree NodeResourcesFit: a resource the pod does not request is not checked.
+  if (request.cpu_millis > 0 &&
+      used.cpu_millis + request.cpu_millis > load.allocatable.cpu_millis) {
+    return fail("insufficient cpu: " + std::to_string(used.cpu_millis) + "m requested + " +
+                std::to_string(request.cpu_millis) + "m > " +
+                std::to_string(load.allocatable.cpu_millis) + "m allocatable");
+  }
+  if (request.memory_bytes > 0 &&
+      used.memory_bytes + request.memory_bytes > load.allocatable.memory_bytes) {
+    return fail("insufficient memory: " + std::to_string(used.memory_bytes) + " requested + " +
+                std::to_string(request.memory_bytes) + " > " +
+                std::to_string(load.allocatable.memory_bytes) + " bytes allocatable");
+  }
+  const int64_t pods_after = static_cast<int64_t>(load.pod_count) + extra_requested.pods + 1;
+  if (load.allocatable.pods > 0 && pods_after > load.allocatable.pods) {
+    return fail("too many pods: " + std::to_string(pods_after) + " > " +
+                std::to_string(load.allocatable.pods) + " allocatable");
+  }
+  return r;
+}
+
+}  // namespace kb::scoring
