@@ -1,0 +1,324 @@
+#include "rescheduler/planner.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace kb::resched {
+
+namespace {
+
+const kube::PodList& EmptyPods() {
+  static const kube::PodList kEmpty;
+  return kEmpty;
+}
+
+bool IsRunning(const Pod& pod) { return pod.phase == "Running" && !pod.IsTerminating(); }
+
+std::string PdbKey(const PodDisruptionBudget& pdb) { return NamespacedName(pdb.meta); }
+
+// The part of a feasibility message before the first ':' (drops the numbers), for summaries.
+std::string Category(const std::string& reason) {
+  const size_t colon = reason.find(':');
+  return colon == std::string::npos ? reason : reason.substr(0, colon);
+}
+
+std::string Summarise(const std::map<std::string, int>& reasons, size_t others) {
+  std::vector<std::pair<int, std::string>> sorted;
+  for (const auto& [reason, n] : reasons) sorted.emplace_back(n, reason);
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  std::string out = "no feasible node among " + std::to_string(others) + " other nodes";
+  if (sorted.empty()) return out;
+  out += " (";
+  for (size_t i = 0; i < sorted.size() && i < 3; ++i) {
+    if (i > 0) out += "; ";
+    out += std::to_string(sorted[i].first) + ": " + sorted[i].second;
+  }
+  if (sorted.size() > 3) out += "; ...";
+  out += ")";
+  return out;
+}
+
+}  // namespace
+
+void AddUnmovable(StrategyPlan& plan, UnmovablePod u, size_t* left_out) {
+  if (!u.report) {
+    size_t listed = 0;
+    for (const UnmovablePod& x : plan.unmovable) listed += x.report ? 0 : 1;
+    if (listed >= kMaxUnmovableListed) {
+      ++*left_out;
+      return;
+    }
+  }
+  plan.unmovable.push_back(std::move(u));
+}
+
+void NoteLeftOut(StrategyPlan& plan, size_t left_out) {
+  if (left_out > 0) {
+    plan.notes.push_back(std::to_string(left_out) +
+                         " more pods could not move (not listed: the list is capped at " +
+                         std::to_string(kMaxUnmovableListed) + ")");
+  }
+}
+
+double CpuShare(const Resources& estimate, const scoring::NodeLoad& load) {
+  return scoring::PercentOf(estimate.cpu_millis, load.allocatable.cpu_millis);
+}
+
+double MemShare(const Resources& estimate, const scoring::NodeLoad& load) {
+  return scoring::PercentOf(estimate.memory_bytes, load.allocatable.memory_bytes);
+}
+
+void SortByExcessMatch(std::vector<kube::PodPtr>& pods, double excess,
+                       const std::function<double(const Pod&)>& share) {
+  struct Keyed {
+    kube::PodPtr pod;
+    double share;
+    bool covers;
+  };
+  std::vector<Keyed> keyed;
+  keyed.reserve(pods.size());
+  for (kube::PodPtr& p : pods) {
+    const double s = share(*p);
+    keyed.push_back({std::move(p), s, s >= excess});
+  }
+  std::stable_sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
+    if (a.covers != b.covers) return a.covers;
+    if (a.share != b.share) return a.covers ? a.share < b.share : a.share > b.share;
+    const int32_t pa = a.pod->priority.value_or(0);
+    const int32_t pb = b.pod->priority.value_or(0);
+    if (pa != pb) return pa < pb;
+    const WallTime ta = a.pod->meta.creation_timestamp.value_or(WallTime{});
+    const WallTime tb = b.pod->meta.creation_timestamp.value_or(WallTime{});
+    if (ta != tb) return ta > tb;
+    return NamespacedName(a.pod->meta) < NamespacedName(b.pod->meta);
+  });
+  pods.clear();
+  for (Keyed& k : keyed) pods.push_back(std::move(k.pod));
+}
+
+PlanContext::PlanContext(const PlanInput& input) : input_(input) {
+  const auto& nodes = input_.load->nodes();
+  names_.reserve(nodes.size());
+  current_.reserve(nodes.size());
+  index_.reserve(nodes.size());
+  for (const auto& load : nodes) {
+    index_.emplace(load->name, names_.size());
+    names_.push_back(load->name);
+    current_.push_back(load.get());
+  }
+  // Recent evictions: a sampled utilisation still contains the moved pod's usage until the
+  // metric's window has passed (anchors pitfall 8), so take its estimate out of the source.
+  for (const RecentMove& m : input_.state.recent_moves) {
+    const scoring::NodeLoad* src = Find(m.source);
+    if (src == nullptr) continue;
+    scoring::NodeLoad settled = *src;
+    if (settled.cpu_from_metrics) {
+      const double share = CpuShare(m.estimate, settled);
+      settled.cpu_util = std::max(0.0, settled.cpu_util - share);
+      settled.sampled_cpu = std::max(0.0, settled.sampled_cpu - share);
+    }
+    if (settled.mem_from_metrics) {
+      const double share = MemShare(m.estimate, settled);
+      settled.mem_util = std::max(0.0, settled.mem_util - share);
+      settled.sampled_mem = std::max(0.0, settled.sampled_mem - share);
+    }
+    Replace(m.source, std::move(settled));
+  }
+  for (const PlannedMove& m : input_.prior_moves) Apply(m);
+}
+
+const scoring::NodeLoad* PlanContext::Find(const std::string& node) const {
+  auto it = index_.find(node);
+  return it == index_.end() ? nullptr : current_[it->second];
+}
+
+void PlanContext::Replace(const std::string& node, scoring::NodeLoad load) {
+  auto it = index_.find(node);
+  if (it == index_.end()) return;
+  owned_.push_back(std::make_unique<scoring::NodeLoad>(std::move(load)));
+  current_[it->second] = owned_.back().get();
+}
+
+bool PlanContext::Participates(const scoring::NodeLoad& load) {
+  const Node& node = *load.node;
+  return node.ready && !node.unschedulable && !node.InMaintenance();
+}
+
+const kube::PodList& PlanContext::PodsOn(const std::string& node) const {
+  if (!input_.cache->pods_by_node) return EmptyPods();
+  return input_.cache->PodsOnNode(node);
+}
+
+int PlanContext::RunningPods(const std::string& node) {
+  auto it = running_.find(node);
+  if (it == running_.end()) {
+    int n = 0;
+    for (const kube::PodPtr& p : PodsOn(node)) n += IsRunning(*p) ? 1 : 0;
+    it = running_.emplace(node, n).first;
+  }
+  auto d = running_delta_.find(node);
+  return it->second + (d == running_delta_.end() ? 0 : d->second);
+}
+
+std::optional<NotMovable> PlanContext::CheckPlannable(const Pod& pod, bool ignore_cooldown) const {
+  if (moving_pods_.count(pod.meta.uid) != 0) {
+    return NotMovable{"already planned this cycle", Protection::kNone, true, true};
+  }
+  ProtectionResult p = CheckPod(pod, input_.config);
+  if (!p.ok()) return NotMovable{p.reason, p.protection, false};
+  p = CheckOwnerPods(pod, *input_.cache, input_.config);
+  if (!p.ok()) return NotMovable{p.reason, p.protection, true};
+  const std::string key = WorkloadKey(pod);
+  if (input_.state.busy_workloads.count(key) != 0) {
+    return NotMovable{"a move of this workload is in flight (waiting for its replacement)",
+                      Protection::kNone, true};
+  }
+  if (moving_workloads_.count(key) != 0) {
+    return NotMovable{"another pod of this workload moves this cycle", Protection::kNone, true};
+  }
+  if (!ignore_cooldown) {
+    if (input_.state.cooldown_pods.count(pod.meta.uid) != 0) {
+      return NotMovable{"moved within cooldown", Protection::kNone, true};
+    }
+    if (input_.state.cooldown_workloads.count(key) != 0) {
+      return NotMovable{"workload rebalanced within cooldown", Protection::kNone, true};
+    }
+  }
+  if (input_.config.protections.pdb_precheck) {
+    for (const kube::PdbPtr& pdb : input_.cache->PdbsForPod(pod)) {
+      // Status is only meaningful once the PDB controller has observed the current spec; an
+      // unobserved PDB is left to the API server (it answers 429).
+      if (pdb->observed_generation < pdb->meta.generation) continue;
+      auto used = pdb_used_.find(PdbKey(*pdb));
+      const int planned = used == pdb_used_.end() ? 0 : used->second;
+      if (pdb->disruptions_allowed - planned <= 0) {
+        return NotMovable{"PodDisruptionBudget " + PdbKey(*pdb) + " allows no disruption now (" +
+                              std::to_string(pdb->disruptions_allowed) + " allowed, " +
+                              std::to_string(planned) + " planned)",
+                          Protection::kNone, true};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<TargetChoice> PlanContext::FindTarget(const Pod& pod, const std::string& source,
+                                                    const TargetOptions& options,
+                                                    std::string* why_not) {
+  const scoring::NodeLoad* src = Find(source);
+  if (src == nullptr) {
+    *why_not = "source node " + source + " is not in the load snapshot";
+    return std::nullopt;
+  }
+  // Pods of one workload on one node have the same demand and constraints: one failure answers
+  // for all of them until the working state changes.
+  const std::string memo_key = WorkloadKey(pod) + "|" + source;
+  if (auto it = failed_.find(memo_key); it != failed_.end()) {
+    *why_not = it->second;
+    return std::nullopt;
+  }
+  const scoring::PolicyConfig& policy = input_.policy;
+  const scoring::PodDemand demand = scoring::MakeDemand(pod, policy.scoring);
+
+  std::vector<size_t> feasible;
+  std::map<std::string, int> reasons;
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i] == source) continue;
+    const scoring::NodeLoad& load = *current_[i];
+    if (options.require_fresh_metrics && !load.metrics_fresh) {
+      ++reasons["metrics not fresh"];
+      continue;
+    }
+    const scoring::FilterResult f = scoring::FilterNode(demand, &load, policy);
+    if (!f.passed) {
+      ++reasons[std::string("extender filter: ") + scoring::FilterReasonName(f.reason)];
+      continue;
+    }
+    const scoring::FeasibilityResult c = scoring::CheckFeasible(pod, load);
+    if (!c.feasible) {
+      ++reasons[Category(c.reason)];
+      continue;
+    }
+    feasible.push_back(i);
+  }
+  if (feasible.empty()) {
+    *why_not = Summarise(reasons, names_.size() > 0 ? names_.size() - 1 : 0);
+    failed_.emplace(memo_key, *why_not);
+    return std::nullopt;
+  }
+
+  // Score every feasible node and the source (as if the pod stayed) in one ScoreNodes call:
+  // the 0..10 scale is exactly the one the extender answers /prioritize with for these nodes.
+  const scoring::NodeLoad source_without = scoring::WithPodRemoved(*src, pod, policy.scoring);
+  std::vector<scoring::ScoreCandidate> candidates;
+  candidates.reserve(feasible.size() + 1);
+  for (size_t i : feasible) candidates.push_back({names_[i], current_[i]});
+  candidates.push_back({source, &source_without});
+  const std::vector<scoring::ScoreBreakdown> scores =
+      scoring::ScoreNodes(demand, candidates, policy);
+  const int64_t source_score = scores.back().score;
+
+  int best = -1;
+  for (size_t k = 0; k < feasible.size(); ++k) {
+    if (options.accept) {
+      const scoring::NodeLoad after =
+          scoring::WithPodAdded(*current_[feasible[k]], pod, policy.scoring);
+      if (!options.accept(after)) continue;
+    }
+    if (best < 0) {
+      best = static_cast<int>(k);
+      continue;
+    }
+    const auto& a = scores[k];
+    const auto& b = scores[static_cast<size_t>(best)];
+    if (a.score > b.score || (a.score == b.score && a.raw > b.raw)) best = static_cast<int>(k);
+  }
+  if (best < 0) {
+    *why_not = std::to_string(feasible.size()) +
+               " feasible nodes, none acceptable to the strategy (would not reduce the imbalance)";
+    failed_.emplace(memo_key, *why_not);
+    return std::nullopt;
+  }
+  TargetChoice choice;
+  choice.node = names_[feasible[static_cast<size_t>(best)]];
+  choice.source_score = source_score;
+  choice.target_score = scores[static_cast<size_t>(best)].score;
+  const int64_t gain = choice.target_score - choice.source_score;
+  if (options.require_gain && static_cast<double>(gain) < input_.config.min_score_gain) {
+    char buf[256];
+    std::snprintf(buf, sizeof(buf),
+                  "best target %s scores %lld vs %lld on the source: gain %lld < minScoreGain %g",
+                  choice.node.c_str(), static_cast<long long>(choice.target_score),
+                  static_cast<long long>(source_score), static_cast<long long>(gain),
+                  input_.config.min_score_gain);
+    *why_not = buf;
+    failed_.emplace(memo_key, *why_not);
+    return std::nullopt;
+  }
+  return choice;
+}
+
+void PlanContext::Apply(const PlannedMove& move) {
+  const Pod& pod = *move.pod;
+  const ScoringConfig& scoring = input_.policy.scoring;
+  if (const scoring::NodeLoad* src = Find(move.source)) {
+    Replace(move.source, scoring::WithPodRemoved(*src, pod, scoring));
+  }
+  if (const scoring::NodeLoad* tgt = Find(move.target)) {
+    Replace(move.target, scoring::WithPodAdded(*tgt, pod, scoring));
+  }
+  if (IsRunning(pod)) {
+    --running_delta_[move.source];
+    ++running_delta_[move.target];
+  }
+  moving_pods_.insert(pod.meta.uid);
+  moving_workloads_.insert(WorkloadKey(pod));
+  for (const kube::PdbPtr& pdb : input_.cache->PdbsForPod(pod)) ++pdb_used_[PdbKey(*pdb)];
+  failed_.clear();
+}
+
+int PlanContext::MoveCap() const { return std::max(1, input_.config.max_reschedule_pods); }
+
+}  // namespace kb::resched

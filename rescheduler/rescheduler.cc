@@ -1,0 +1,352 @@
+#include "rescheduler/rescheduler.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "rescheduler/leader_elector.h"
+#include "rescheduler/logging.h"
+
+namespace kb::resched {
+
+namespace {
+
+using nlohmann::json;
+
+double Seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
+
+json MoveJson(const PlannedMove& m, const Outcome* outcome) {
+  json j = {{"strategy", m.strategy},
+            {"pod", NamespacedName(m.pod->meta)},
+            {"source", m.source},
+            {"target", m.target},
+            {"reason", m.reason},
+            {"sourceScore", m.source_score},
+            {"targetScore", m.target_score},
+            {"scoreGain", m.score_gain}};
+  if (!m.condition.empty()) j["condition"] = m.condition;
+  if (outcome != nullptr) {
+    j["outcome"] = ResultName(outcome->result);
+    j["message"] = outcome->message;
+  }
+  return j;
+}
+
+}  // namespace
+
+Rescheduler::Rescheduler(ReschedulerConfig config, scoring::PolicyConfig policy,
+                         kube::KubeClient& client, CacheProvider cache, LoadProvider load,
+                         Clock& clock, scoring::Steering* steering, ReschedulerMetrics* metrics,
+                         const LeaderElector* elector, ReschedulerOptions options)
+    : config_(std::move(config)),
+      policy_(std::move(policy)),
+      cache_(std::move(cache)),
+      load_(std::move(load)),
+      clock_(clock),
+      metrics_(metrics),
+      elector_(elector),
+      options_(std::move(options)),
+      evictor_(client, clock, config_, policy_.scoring, steering, metrics,
+               EvictorOptions{"kube-balancer", options_.identity, 3, options_.seed}) {
+  std::vector<std::string> unknown;
+  strategies_ = MakeStrategies(config_.enabled_strategies, &unknown);
+  for (const auto& s : strategies_) strategy_names_.push_back(s->Name());
+  for (const std::string& name : unknown) {
+    Log()->warn("unknown strategy ignored name={}", name);
+  }
+  if (elector_ != nullptr) evictor_.SetMayAct([this] { return elector_->IsLeader(); });
+}
+
+Rescheduler::~Rescheduler() { Stop(); }
+
+bool Rescheduler::IsLeader() const { return elector_ == nullptr || elector_->IsLeader(); }
+
+void Rescheduler::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (thread_.joinable()) return;
+  stop_ = false;
+  Log()->info(
+      "rescheduler starting interval={} strategies={} dry_run={} max_pods={} "
+      "consecutive_cycles={} min_score_gain={}",
+      FormatDuration(config_.rescheduling_interval), fmt::join(strategy_names_, ","),
+      config_.dry_run, config_.max_reschedule_pods, config_.consecutive_cycles,
+      config_.min_score_gain);
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Rescheduler::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Rescheduler::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Rescheduler::OnBinding(const scoring::NodeLoad& load) {
+  if (load.cpu_util > config_.cpu_threshold || load.mem_util > config_.memory_threshold) Wake();
+}
+
+void Rescheduler::Loop() {
+  using SteadyClock = std::chrono::steady_clock;
+  std::unique_lock<std::mutex> lock(mu_);
+  auto next_cycle = SteadyClock::now();
+  auto last_cycle = SteadyClock::time_point{};
+  while (!stop_) {
+    auto deadline = next_cycle;
+    if (has_in_flight_.load()) {
+      deadline = std::min(deadline, SteadyClock::now() + options_.follow_up_interval);
+    }
+    if (!wake_) cv_.wait_until(lock, deadline, [&] { return stop_ || wake_; });
+    if (stop_) break;
+    if (wake_) {
+      // At most one early cycle per min_cycle_gap, however many bindings woke us.
+      const auto earliest = last_cycle + options_.min_cycle_gap;
+      if (SteadyClock::now() < earliest) cv_.wait_until(lock, earliest, [&] { return stop_; });
+      if (stop_) break;
+    }
+    const auto now = SteadyClock::now();
+    enum { kNone, kScheduled, kEarly, kFollow } what = kNone;
+    if (now >= next_cycle) {
+      what = kScheduled;
+    } else if (wake_) {
+      what = kEarly;
+    } else if (has_in_flight_.load()) {
+      what = kFollow;
+    }
+    if (what == kNone) continue;
+    if (what != kFollow) wake_ = false;
+    lock.unlock();
+    if (what == kFollow) {
+      if (FollowUpOnly() > 0) {
+        RunOnce(CycleKind::kEarly);
+        last_cycle = SteadyClock::now();
+      }
+    } else {
+      RunOnce(what == kScheduled ? CycleKind::kScheduled : CycleKind::kEarly);
+      last_cycle = SteadyClock::now();
+    }
+    lock.lock();
+    if (what == kScheduled) next_cycle = SteadyClock::now() + config_.rescheduling_interval;
+  }
+}
+
+int Rescheduler::FollowUpOnly() {
+  std::lock_guard<std::mutex> run(run_mu_);
+  if (!IsLeader() || !was_leader_) return 0;
+  auto cache = cache_();
+  if (!cache || !cache->pods_by_node) return 0;
+  evictor_.BeginCycle(cache, /*new_window=*/false);
+  const int ended = evictor_.FollowUp();
+  has_in_flight_.store(!evictor_.in_flight().empty());
+  return ended;
+}
+
+CycleReport Rescheduler::RunOnce(CycleKind kind) {
+  std::lock_guard<std::mutex> run(run_mu_);
+  CycleReport report;
+  const bool leader = IsLeader();
+  if (metrics_ != nullptr) metrics_->leader.Set(leader ? 1 : 0);
+  if (leader != was_leader_) {
+    // A new term starts from nothing: the previous leader's moves are not ours to follow, and
+    // our old counters may be stale.
+    evictor_.Reset();
+    conditions_.clear();
+    was_leader_ = leader;
+    has_in_flight_.store(false);
+  }
+  if (!leader) {
+    report.skipped = "not leader";
+    if (metrics_ != nullptr) metrics_->CountCycle("skipped_not_leader");
+    return report;
+  }
+  std::shared_ptr<const kube::CacheSnapshot> cache = cache_();
+  std::shared_ptr<const scoring::LoadSnapshot> load = load_();
+  if (!cache || !cache->nodes || !cache->pods_by_node || !load || !load->has_cache()) {
+    report.skipped = "cache not synced";
+    if (metrics_ != nullptr) metrics_->CountCycle("skipped_no_cache");
+    return report;
+  }
+  const SteadyTime started = clock_.Now();
+  const auto wall_start = std::chrono::steady_clock::now();
+  report.ran = true;
+
+  evictor_.BeginCycle(cache, kind == CycleKind::kScheduled);
+  report.completed = evictor_.FollowUp();
+
+  PlanInput input;
+  input.cache = cache;
+  input.load = load;
+  input.config = config_;
+  input.policy = policy_;
+  input.now = clock_.WallNow();
+  input.state = evictor_.PlanningState();
+  // An early cycle adds to a condition only once a reschedulingInterval has passed since its last
+  // count, so waking early never shortens the consecutiveCycles persistence.
+  for (const auto& [key, c] : conditions_) {
+    const bool may_count =
+        kind == CycleKind::kScheduled || started - c.last >= config_.rescheduling_interval * 9 / 10;
+    input.state.conditions[key] = ConditionState{c.count, may_count};
+  }
+
+  // Plan: strategies in priority order, each seeing the moves planned before it.
+  const auto plan_start = std::chrono::steady_clock::now();
+  std::vector<StrategyPlan> plans;
+  for (const auto& strategy : strategies_) {
+    plans.push_back(strategy->Plan(input));
+    for (const PlannedMove& m : plans.back().moves) input.prior_moves.push_back(m);
+  }
+  report.plan_seconds = Seconds(std::chrono::steady_clock::now() - plan_start);
+
+  // Merge: one move per pod (the first, highest-priority strategy wins).
+  std::vector<PlannedMove> moves;
+  std::unordered_set<std::string> seen;
+  bool truncated = false;
+  std::vector<std::string> observed;
+  for (const StrategyPlan& p : plans) {
+    truncated = truncated || p.truncated;
+    for (const PlannedMove& m : p.moves) {
+      if (seen.insert(m.pod->meta.uid).second) moves.push_back(m);
+    }
+    observed.insert(observed.end(), p.observed.begin(), p.observed.end());
+  }
+
+  // Hysteresis counters: conditions that hold now count one more; the others reset.
+  std::map<std::string, Condition> next;
+  for (const std::string& key : observed) {
+    if (next.count(key) != 0) continue;
+    auto it = conditions_.find(key);
+    const ConditionState state =
+        it == conditions_.end() ? ConditionState{0, true} : input.state.conditions[key];
+    Condition c = it == conditions_.end() ? Condition{0, started} : it->second;
+    if (it == conditions_.end() || state.may_count) {
+      c.count += 1;
+      c.last = started;
+    }
+    next[key] = c;
+  }
+  conditions_ = std::move(next);
+
+  // Safety and evictions.
+  std::unordered_set<std::string> planned_workloads;
+  for (const PlannedMove& m : moves) {
+    planned_workloads.insert(WorkloadKey(*m.pod));
+    Outcome outcome = evictor_.Execute(m);
+    ++report.results[ResultName(outcome.result)];
+    // Act, then observe again: the node must stay hot for consecutiveCycles before the next
+    // round, so lagging metrics do not trigger a second round (anchors pitfall 8).
+    if (outcome.result == Result::kSuccess && !m.condition.empty()) conditions_.erase(m.condition);
+    report.moves.emplace_back(m, std::move(outcome));
+  }
+  report.planned = static_cast<int>(moves.size());
+  for (const StrategyPlan& p : plans) {
+    for (const UnmovablePod& u : p.unmovable) {
+      evictor_.ReportUnmovable(u);
+      ++report.unmovable;
+    }
+  }
+  evictor_.EndCycle(planned_workloads, truncated);
+  has_in_flight_.store(!evictor_.in_flight().empty());
+
+  report.seconds = Seconds(std::chrono::steady_clock::now() - wall_start);
+  if (metrics_ != nullptr) {
+    metrics_->CountCycle("ran");
+    metrics_->cycle_duration.Observe(report.seconds);
+    metrics_->plan_duration.Observe(report.plan_seconds);
+    metrics_->plan_moves.Set(report.planned);
+    metrics_->plan_unmovable.Set(report.unmovable);
+  }
+
+  // The plan for /debug/plan.
+  auto plan = std::make_shared<json>();
+  json& j = *plan;
+  j["generatedAt"] = FormatRfc3339(input.now);
+  j["cycle"] = kind == CycleKind::kScheduled ? "scheduled" : "early";
+  j["leader"] = true;
+  j["dryRun"] = config_.dry_run;
+  j["durationSeconds"] = report.seconds;
+  j["planSeconds"] = report.plan_seconds;
+  j["strategies"] = strategy_names_;
+  j["truncated"] = truncated;
+  j["moves"] = json::array();
+  for (const auto& [m, outcome] : report.moves) j["moves"].push_back(MoveJson(m, &outcome));
+  j["unmovable"] = json::array();
+  j["notes"] = json::array();
+  for (const StrategyPlan& p : plans) {
+    for (const UnmovablePod& u : p.unmovable) {
+      j["unmovable"].push_back({{"strategy", u.strategy},
+                                {"pod", NamespacedName(u.pod->meta)},
+                                {"node", u.node},
+                                {"reason", u.reason},
+                                {"reported", u.report}});
+    }
+  }
+  for (size_t i = 0; i < plans.size(); ++i) {
+    for (const std::string& note : plans[i].notes) {
+      j["notes"].push_back({{"strategy", strategy_names_[i]}, {"note", note}});
+    }
+  }
+  j["inFlight"] = json::array();
+  const SteadyTime now = clock_.Now();
+  for (const InFlightMove& m : evictor_.in_flight()) {
+    json f = {{"kind", InFlightKindName(m.kind)},
+              {"strategy", m.strategy},
+              {"pod", m.pod.ns + "/" + m.pod.name},
+              {"source", m.source},
+              {"target", m.target},
+              {"ageSeconds", Seconds(now - m.started)}};
+    if (!m.copy_name.empty()) f["copy"] = m.copy_name;
+    if (!m.deployment.empty()) f["deployment"] = m.deployment;
+    j["inFlight"].push_back(std::move(f));
+  }
+  j["conditions"] = json::array();
+  for (const auto& [key, c] : conditions_) {
+    j["conditions"].push_back({{"key", key}, {"cycles", c.count}});
+  }
+  {
+    std::lock_guard<std::mutex> lock(plan_mu_);
+    plan_ = std::move(plan);
+  }
+
+  std::string summary;
+  for (const auto& [result, n] : report.results) {
+    summary += (summary.empty() ? "" : ",") + result + "=" + std::to_string(n);
+  }
+  Log()->info(
+      "cycle done kind={} planned={} unmovable={} completed={} in_flight={} results={} "
+      "plan_seconds={:.4f} seconds={:.4f}",
+      kind == CycleKind::kScheduled ? "scheduled" : "early", report.planned, report.unmovable,
+      report.completed, evictor_.in_flight().size(), summary.empty() ? "-" : summary,
+      report.plan_seconds, report.seconds);
+  return report;
+}
+
+json Rescheduler::PlanJson() const {
+  std::shared_ptr<const json> plan;
+  {
+    std::lock_guard<std::mutex> lock(plan_mu_);
+    plan = plan_;
+  }
+  if (!plan) {
+    return {{"generatedAt", nullptr},
+            {"leader", IsLeader()},
+            {"dryRun", config_.dry_run},
+            {"strategies", strategy_names_},
+            {"moves", json::array()},
+            {"message",
+             "no rescheduling cycle has run on this instance yet (only the leader "
+             "plans)"}};
+  }
+  json j = *plan;
+  j["leader"] = IsLeader();
+  return j;
+}
+
+}  // namespace kb::resched

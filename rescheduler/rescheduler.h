@@ -1,0 +1,132 @@
+// Rescheduler: the leader-only background loop. Each cycle (every reschedulingInterval, or early
+// via Wake) snapshots cache + load model, runs the strategies, merges, and hands the moves to the
+// Evictor; it keeps the hysteresis counters and the latest plan (/debug/plan).
+// Thread-safe: Wake/OnBinding/PlanJson from any thread; RunOnce calls are serialised.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/config.h"
+#include "kube/cluster_cache.h"
+#include "kube/kube_client.h"
+#include "rescheduler/evictor.h"
+#include "rescheduler/metrics.h"
+#include "rescheduler/strategy.h"
+#include "scoring/load_model.h"
+#include "scoring/policy.h"
+#include "scoring/steering.h"
+
+namespace kb::resched {
+
+class LeaderElector;
+
+struct ReschedulerOptions {
+  // Moves in flight are checked this often between cycles; a completed move triggers an early
+  // cycle, so a workload's next pod moves as soon as the previous replacement is Ready.
+  Millis follow_up_interval{1000};
+  Millis min_cycle_gap{1000};  // early cycles run at most this often
+  std::string identity;        // Event reportingInstance (the elector's identity)
+  uint64_t seed = 0;           // bare-pod copy suffixes (0 = random)
+};
+
+enum class CycleKind {
+  kScheduled,  // every reschedulingInterval: usage conditions count one more cycle
+  kEarly,      // woken early: conditions count only if a reschedulingInterval has passed
+};
+
+// What one RunOnce() did (tests, logs).
+struct CycleReport {
+  bool ran = false;
+  std::string skipped;  // why not ("not leader", "cache not synced"), when !ran
+  int planned = 0;
+  int unmovable = 0;
+  int completed = 0;                   // moves in flight that ended at the start of the cycle
+  std::map<std::string, int> results;  // ResultName -> count, for the planned moves
+  std::vector<std::pair<PlannedMove, Outcome>> moves;
+  double seconds = 0;
+  double plan_seconds = 0;
+};
+
+class Rescheduler {
+ public:
+  using CacheProvider = std::function<std::shared_ptr<const kube::CacheSnapshot>()>;
+  using LoadProvider = std::function<std::shared_ptr<const scoring::LoadSnapshot>()>;
+
+  // `steering`, `metrics` and `elector` may be null (no elector: always acts). References must
+  // outlive the Rescheduler. Unknown names in enabledStrategies are logged and ignored.
+  Rescheduler(ReschedulerConfig config, scoring::PolicyConfig policy, kube::KubeClient& client,
+              CacheProvider cache, LoadProvider load, Clock& clock, scoring::Steering* steering,
+              ReschedulerMetrics* metrics, const LeaderElector* elector,
+              ReschedulerOptions options = {});
+  ~Rescheduler();  // Stops and joins.
+  Rescheduler(const Rescheduler&) = delete;
+  Rescheduler& operator=(const Rescheduler&) = delete;
+
+  // Starts the loop thread (first cycle at once). Call once.
+  void Start();
+  // Stops the loop promptly (a cycle in progress finishes its current API call first) and joins.
+  // Idempotent.
+  void Stop();
+  // Runs a cycle soon (at most one per min_cycle_gap). Never blocks.
+  void Wake();
+  // LoadModel binding listener: wakes the loop when `load` is above cpu/memoryThreshold.
+  void OnBinding(const scoring::NodeLoad& load);
+
+  // One whole cycle on the caller's thread. Does nothing unless leader.
+  CycleReport RunOnce(CycleKind kind = CycleKind::kScheduled);
+
+  // The latest plan (GET /debug/plan): each move with strategy, pod, source, target, reason,
+  // scores and outcome; unmovable pods, notes, moves in flight, usage conditions.
+  nlohmann::json PlanJson() const;
+
+  bool IsLeader() const;
+  const std::vector<std::string>& strategy_names() const { return strategy_names_; }
+
+ private:
+  void Loop();
+  // Follow-up between cycles; returns the number of moves that ended.
+  int FollowUpOnly();
+
+  const ReschedulerConfig config_;
+  const scoring::PolicyConfig policy_;
+  CacheProvider cache_;
+  LoadProvider load_;
+  Clock& clock_;
+  ReschedulerMetrics* metrics_;
+  const LeaderElector* elector_;
+  const ReschedulerOptions options_;
+  std::vector<std::unique_ptr<Strategy>> strategies_;
+  std::vector<std::string> strategy_names_;
+
+  std::mutex run_mu_;  // serialises RunOnce / FollowUpOnly; guards the state below
+  Evictor evictor_;    // Guarded by run_mu_.
+  struct Condition {
+    int count = 0;
+    SteadyTime last{};
+  };
+  std::map<std::string, Condition> conditions_;  // Guarded by run_mu_.
+  bool was_leader_ = false;                      // Guarded by run_mu_.
+
+  mutable std::mutex plan_mu_;
+  std::shared_ptr<const nlohmann::json> plan_;  // Guarded by plan_mu_.
+
+  std::mutex mu_;  // loop control
+  std::condition_variable cv_;
+  bool stop_ = false;  // Guarded by mu_.
+  bool wake_ = false;  // Guarded by mu_.
+  std::atomic<bool> has_in_flight_{false};
+  std::thread thread_;
+};
+
+}  // namespace kb::resched

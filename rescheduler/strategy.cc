@@ -1,0 +1,51 @@
+#include "rescheduler/strategy.h"
+
+#include <algorithm>
+
+#include "rescheduler/strategies.h"
+
+namespace kb::resched {
+
+std::unique_ptr<Strategy> MakeStrategy(std::string_view name) {
+  if (name == kLoadBalancing) return std::make_unique<LoadBalancing>();
+  if (name == kResourceOptimization) return std::make_unique<ResourceOptimization>();
+  if (name == kNodeMaintenance) return std::make_unique<NodeMaintenance>();
+  return nullptr;
+}
+
+std::vector<std::string> KnownStrategies() {
+  return {kNodeMaintenance, kResourceOptimization, kLoadBalancing};
+}
+
+std::vector<std::unique_ptr<Strategy>> MakeStrategies(const std::vector<std::string>& enabled,
+                                                      std::vector<std::string>* unknown) {
+  std::vector<std::unique_ptr<Strategy>> out;
+  for (const std::string& name : KnownStrategies()) {
+    if (std::find(enabled.begin(), enabled.end(), name) != enabled.end()) {
+      out.push_back(MakeStrategy(name));
+    }
+  }
+  if (unknown != nullptr) {
+    const std::vector<std::string> known = KnownStrategies();
+    for (const std::string& name : enabled) {
+      if (std::find(known.begin(), known.end(), name) == known.end()) unknown->push_back(name);
+    }
+  }
+  return out;
+}
+
+std::string ConditionKey(std::string_view strategy, std::string_view resource,
+                         std::string_view node) {
+  std::string key;
+  key.reserve(strategy.size() + resource.size() + node.size() + 2);
+  key.append(strategy).append("/").append(resource).append("/").append(node);
+  return key;
+}
+
+int EffectiveCount(const PlanState& state, const std::string& condition) {
+  auto it = state.conditions.find(condition);
+  if (it == state.conditions.end()) return 1;
+  return it->second.count + (it->second.may_count ? 1 : 0);
+}
+
+}  // namespace kb::resched

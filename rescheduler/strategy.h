@@ -1,0 +1,119 @@
+// Strategy: one rebalancing rule as a pure function: an immutable PlanInput (snapshots, config,
+// now, between-cycle state as data) in, a StrategyPlan out; no I/O. Only the Evictor acts.
+// Created explicitly by name (MakeStrategy); no static registration.
+// Thread-safe: Plan() is const.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/model.h"
+#include "kube/cluster_cache.h"
+#include "scoring/load_model.h"
+#include "scoring/policy.h"
+
+namespace kb::resched {
+
+inline constexpr char kNodeMaintenance[] = "NodeMaintenance";
+inline constexpr char kResourceOptimization[] = "ResourceOptimization";
+inline constexpr char kLoadBalancing[] = "LoadBalancing";
+
+// A usage condition ("ResourceOptimization/cpu/node-a") as tracked between cycles.
+struct ConditionState {
+  int count = 0;          // consecutive cycles it held, not counting this one
+  bool may_count = true;  // this cycle adds one (false for an early cycle that came too soon)
+};
+
+// A recent eviction whose effect the metrics may not show yet (a rate window lags): planning
+// subtracts the moved pod's usage estimate from the source's sampled utilisation.
+struct RecentMove {
+  std::string source;
+  std::string target;
+  Resources estimate;  // scoring::EstimatePodUsage of the moved pod
+};
+
+// What the rescheduler remembers between cycles, handed to the strategies as data.
+struct PlanState {
+  std::map<std::string, ConditionState> conditions;  // by condition key
+  std::unordered_set<std::string> busy_workloads;    // WorkloadKey()s with a move in flight
+  // Workloads whose rebalancing finished (or was backed off) within `cooldown`.
+  std::unordered_set<std::string> cooldown_workloads;
+  std::unordered_set<std::string> cooldown_pods;  // pod UIDs: replacements moved within cooldown
+  std::vector<RecentMove> recent_moves;           // evictions within steerWindow
+};
+
+struct PlannedMove {
+  std::string strategy;
+  kube::PodPtr pod;  // never null
+  std::string source;
+  std::string target;
+  std::string reason;  // why the source must shed this pod
+  // Extender scores (0..10) of the pod on the source and on the target, computed by ScoreNodes
+  // over every feasible node plus the source in one call; gain = target - source.
+  int64_t source_score = 0;
+  int64_t target_score = 0;
+  int64_t score_gain = 0;
+  std::string condition;  // the usage condition that triggered it ("" = none)
+};
+
+struct UnmovablePod {
+  std::string strategy;
+  kube::PodPtr pod;  // never null
+  std::string node;
+  std::string reason;
+  // Reported on the node (Event + log): a pod that blocks a maintenance drain for a lasting
+  // reason. Transient reasons (PDB, move in flight) are only listed in the plan.
+  bool report = false;
+};
+
+struct StrategyPlan {
+  std::vector<PlannedMove> moves;
+  std::vector<UnmovablePod> unmovable;  // capped (see notes for the count left out)
+  std::vector<std::string> observed;    // usage conditions that hold this cycle
+  std::vector<std::string> notes;       // why the strategy did not act, in words
+  bool truncated = false;               // stopped at the per-cycle planning cap
+};
+
+struct PlanInput {
+  std::shared_ptr<const kube::CacheSnapshot> cache;   // non-null
+  std::shared_ptr<const scoring::LoadSnapshot> load;  // non-null
+  ReschedulerConfig config;
+  scoring::PolicyConfig policy;
+  WallTime now{};
+  PlanState state;
+  // Moves planned earlier in this cycle by higher-priority strategies: their capacity is taken
+  // and their pods and workloads are busy.
+  std::vector<PlannedMove> prior_moves;
+};
+
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+  // The configuration name ("LoadBalancing", ...).
+  virtual const char* Name() const = 0;
+  // Pure: the same input gives the same plan. Never blocks.
+  virtual StrategyPlan Plan(const PlanInput& input) const = 0;
+};
+
+// The strategy named `name`, or nullptr when unknown.
+std::unique_ptr<Strategy> MakeStrategy(std::string_view name);
+// Every known strategy name, in the order a cycle runs them: NodeMaintenance first (a drain must
+// not wait for balancing), then ResourceOptimization (hot nodes), then LoadBalancing.
+std::vector<std::string> KnownStrategies();
+// The enabled strategies in that order, each once. Unknown names are appended to `unknown`.
+std::vector<std::unique_ptr<Strategy>> MakeStrategies(const std::vector<std::string>& enabled,
+                                                      std::vector<std::string>* unknown = nullptr);
+
+// "<strategy>/<resource>/<node>".
+std::string ConditionKey(std::string_view strategy, std::string_view resource,
+                         std::string_view node);
+// Cycles `condition` has held counting this one (it holds now): 1 for a new condition.
+int EffectiveCount(const PlanState& state, const std::string& condition);
+
+}  // namespace kb::resched

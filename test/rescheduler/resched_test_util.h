@@ -1,0 +1,155 @@
+// Helpers shared by the rescheduler tests: a hand-built cluster (nodes, pods, PDBs, per-node
+// utilisation samples) turned into the immutable CacheSnapshot + LoadSnapshot a cycle plans
+// over, via kube::BuildSnapshot and scoring::LoadModel::Build (the real load model). Header-only;
+// test code only.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/logging.h"
+#include "core/model.h"
+#include "kube/cluster_cache.h"
+#include "rescheduler/strategy.h"
+#include "scoring/load_model.h"
+#include "scoring/metrics_refresher.h"
+#include "scoring/policy.h"
+#include "test/testing/builders.h"
+
+namespace kb::resched::test {
+
+using kb::testing::NodeBuilder;
+using kb::testing::PdbBuilder;
+using kb::testing::PodBuilder;
+using kb::testing::TestTime;
+
+inline Node MakeNode(const std::string& name, const std::string& cpu = "4",
+                     const std::string& memory = "8Gi") {
+  return NodeBuilder(name).Cpu(cpu).Memory(memory).Build();
+}
+
+// A Running, Ready pod of ReplicaSet `rs` (label app=<rs>) bound to `node`.
+inline PodBuilder RsPodBuilder(const std::string& name, const std::string& rs,
+                               const std::string& node, const std::string& cpu = "100m",
+                               const std::string& memory = "64Mi") {
+  PodBuilder b(name);
+  b.Node(node).OwnedByReplicaSet(rs).Label("app", rs).Cpu(cpu).Memory(memory).Ready();
+  return b;
+}
+inline Pod RsPod(const std::string& name, const std::string& rs, const std::string& node,
+                 const std::string& cpu = "100m", const std::string& memory = "64Mi") {
+  return RsPodBuilder(name, rs, node, cpu, memory).Build();
+}
+
+// Defaults of the rescheduler configuration, as in production.
+inline ReschedulerConfig DefaultConfig() { return ReschedulerConfig{}; }
+
+inline scoring::PolicyConfig PolicyFor(const ReschedulerConfig& rc) {
+  Config c;
+  c.rescheduler = rc;
+  return scoring::PolicyConfig::From(c);
+}
+
+struct TestCluster {
+  std::vector<Node> nodes;
+  std::vector<Pod> pods;
+  std::vector<PodDisruptionBudget> pdbs;
+  // Utilisation samples (percent) by node; used when metrics_enabled.
+  std::map<std::string, std::pair<double, double>> usage;
+  std::set<std::string> stale;  // nodes whose samples are older than maxAge
+  bool metrics_enabled = false;
+  WallTime now = TestTime(1000);
+
+  TestCluster& Add(Node n) {
+    nodes.push_back(std::move(n));
+    return *this;
+  }
+  TestCluster& Add(Pod p) {
+    pods.push_back(std::move(p));
+    return *this;
+  }
+  TestCluster& Usage(const std::string& node, double cpu, double mem) {
+    metrics_enabled = true;
+    usage[node] = {cpu, mem};
+    return *this;
+  }
+
+  std::shared_ptr<const kube::CacheSnapshot> Cache() const {
+    return kube::BuildSnapshot(nodes, pods, pdbs);
+  }
+
+  std::shared_ptr<const scoring::LoadSnapshot> Load(
+      const std::shared_ptr<const kube::CacheSnapshot>& cache) const {
+    scoring::LoadInputs in;
+    in.cache = cache;
+    in.now = now;
+    if (metrics_enabled) {
+      auto m = std::make_shared<scoring::MetricsSnapshot>();
+      m->generation = 1;
+      m->refreshed_at = now;
+      m->max_age = Millis(120000);
+      for (const auto& [node, u] : usage) {
+        scoring::NodeMetrics nm;
+        const WallTime t = stale.count(node) != 0 ? now - std::chrono::minutes(10) : now;
+        nm.cpu_percent = u.first;
+        nm.cpu_time = t;
+        nm.memory_percent = u.second;
+        nm.memory_time = t;
+        nm.matched_by = "name";
+        m->nodes[node] = nm;
+      }
+      in.metrics = m;
+    }
+    scoring::LoadModelOptions o;
+    o.metrics_enabled = metrics_enabled;
+    o.max_age = Millis(120000);
+    return scoring::LoadModel::Build(in, o);
+  }
+
+  PlanInput Input(const ReschedulerConfig& config, PlanState state = {}) const {
+    PlanInput in;
+    in.cache = Cache();
+    in.load = Load(in.cache);
+    in.config = config;
+    in.policy = PolicyFor(config);
+    in.now = now;
+    in.state = std::move(state);
+    return in;
+  }
+};
+
+// Captures all log output for the lifetime of the object.
+class LogCapture {
+ public:
+  LogCapture() {
+    kb::Logger("rescheduler")->set_level(spdlog::level::debug);
+    kb::SetLogOutputForTest(&out_);
+  }
+  ~LogCapture() {
+    kb::SetLogOutputForTest(nullptr);
+    kb::Logger("rescheduler")->set_level(spdlog::level::info);
+  }
+  std::string Text() const { return out_.str(); }
+  // Lines containing every one of `needles` at `level` ("info", "warning", "debug", "" = any).
+  int Count(const std::vector<std::string>& needles, const std::string& level = "") const {
+    std::istringstream in(out_.str());
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+      bool all = level.empty() || line.find(" " + level + " ") != std::string::npos;
+      for (const std::string& s : needles) all = all && line.find(s) != std::string::npos;
+      n += all ? 1 : 0;
+    }
+    return n;
+  }
+
+ private:
+  std::ostringstream out_;
+};
+
+}  // namespace kb::resched::test

@@ -1,0 +1,473 @@
+// Table-style tests of the three strategies over hand-built snapshots (kube::BuildSnapshot +
+// scoring::LoadModel::Build): pure Plan() calls, no I/O.
+#include "rescheduler/strategies.h"
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <map>
+#include <set>
+
+#include "rescheduler/planner.h"
+#include "test/rescheduler/resched_test_util.h"
+
+namespace kb::resched {
+namespace {
+
+using kb::testing::PodBuilder;
+using test::MakeNode;
+using test::RsPod;
+using test::RsPodBuilder;
+using test::TestCluster;
+
+std::map<std::string, int> TargetsOf(const StrategyPlan& plan) {
+  std::map<std::string, int> out;
+  for (const PlannedMove& m : plan.moves) ++out[m.target];
+  return out;
+}
+
+bool HasNoteContaining(const StrategyPlan& plan, const std::string& text) {
+  return std::any_of(plan.notes.begin(), plan.notes.end(),
+                     [&](const std::string& n) { return n.find(text) != std::string::npos; });
+}
+
+const UnmovablePod* FindUnmovable(const StrategyPlan& plan, const std::string& pod) {
+  for (const UnmovablePod& u : plan.unmovable) {
+    if (u.pod->meta.name == pod) return &u;
+  }
+  return nullptr;
+}
+
+// Three workers; `per_rs` pods of each of `rs_count` ReplicaSets all on w1.
+TestCluster Skewed(int rs_count, int per_rs) {
+  TestCluster c;
+  c.Add(MakeNode("w1")).Add(MakeNode("w2")).Add(MakeNode("w3"));
+  for (int r = 0; r < rs_count; ++r) {
+    for (int i = 0; i < per_rs; ++i) {
+      c.Add(RsPod("rs" + std::to_string(r) + "-" + std::to_string(i), "rs" + std::to_string(r),
+                  "w1"));
+    }
+  }
+  return c;
+}
+
+// ---- LoadBalancing (pod count) ----------------------------------------------------------------
+
+TEST_CASE("load balancing moves pods from the crowded node, one per workload per cycle",
+          "[rescheduler][strategy][load_balancing]") {
+  TestCluster c = Skewed(4, 5);  // 20 pods on w1, mean 6.7, limit 8
+  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig()));
+  REQUIRE(plan.moves.size() == 4);  // one per ReplicaSet
+  std::set<std::string> workloads;
+  for (const PlannedMove& m : plan.moves) {
+    CHECK(m.strategy == kLoadBalancing);
+    CHECK(m.source == "w1");
+    CHECK(m.target != "w1");
+    CHECK(m.score_gain >= 2);
+    CHECK(m.score_gain == m.target_score - m.source_score);
+    CHECK(m.condition.empty());  // pod counts need no persistence
+    workloads.insert(WorkloadKey(*m.pod));
+  }
+  CHECK(plan.moves[0].reason.find("runs 20 pods, above the mean 6.7") != std::string::npos);
+  CHECK(workloads.size() == 4);
+  // Capacity taken by earlier moves counts: the moves spread over both empty nodes.
+  auto targets = TargetsOf(plan);
+  CHECK(targets["w2"] == 2);
+  CHECK(targets["w3"] == 2);
+}
+
+TEST_CASE("load balancing stops at the planning cap and says so",
+          "[rescheduler][strategy][load_balancing]") {
+  TestCluster c = Skewed(20, 1);  // 20 single-pod ReplicaSets on w1
+  ReschedulerConfig cfg = test::DefaultConfig();
+  cfg.max_reschedule_pods = 3;
+  StrategyPlan plan = LoadBalancing().Plan(c.Input(cfg));
+  CHECK(plan.moves.size() == 3);
+  CHECK(plan.truncated);
+}
+
+TEST_CASE("load balancing moves until every node is within the threshold",
+          "[rescheduler][strategy][load_balancing]") {
+  TestCluster c = Skewed(20, 1);
+  ReschedulerConfig cfg = test::DefaultConfig();
+  cfg.max_reschedule_pods = 100;
+  StrategyPlan plan = LoadBalancing().Plan(c.Input(cfg));
+  // mean 6.67, limit 8: w1 keeps at most 8, and no target exceeds 8.
+  REQUIRE(plan.moves.size() == 12);
+  auto targets = TargetsOf(plan);
+  CHECK(targets["w2"] <= 8);
+  CHECK(targets["w3"] <= 8);
+  CHECK(!plan.truncated);
+}
+
+TEST_CASE("pods pinned to their node by nodeSelector never move",
+          "[rescheduler][strategy][load_balancing]") {
+  TestCluster c;
+  c.Add(test::MakeNode("w1")).Add(test::MakeNode("w2")).Add(test::MakeNode("w3"));
+  c.nodes[0] = kb::testing::NodeBuilder("w1").Label("kubernetes.io/hostname", "w1").Build();
+  for (int i = 0; i < 20; ++i) {
+    c.Add(RsPodBuilder("heavy-" + std::to_string(i), "heavy", "w1")
+              .NodeSelector("kubernetes.io/hostname", "w1")
+              .Build());
+  }
+  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig()));
+  CHECK(plan.moves.empty());
+  const UnmovablePod* u = FindUnmovable(plan, "heavy-0");
+  REQUIRE(u != nullptr);
+  CHECK(u->reason.find("nodeSelector") != std::string::npos);
+  CHECK_FALSE(u->report);
+}
+
+TEST_CASE("a balanced cluster plans nothing", "[rescheduler][strategy][load_balancing]") {
+  TestCluster c;
+  c.Add(MakeNode("w1")).Add(MakeNode("w2")).Add(MakeNode("w3"));
+  for (int i = 0; i < 9; ++i) {
+    c.Add(
+        RsPod("p" + std::to_string(i), "rs" + std::to_string(i), "w" + std::to_string(i % 3 + 1)));
+  }
+  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig()));
+  CHECK(plan.moves.empty());
+  CHECK(plan.unmovable.empty());
+}
+
+TEST_CASE("load balancing never targets maintenance, cordoned or NotReady nodes",
+          "[rescheduler][strategy][load_balancing]") {
+  TestCluster c = Skewed(6, 1);
+  c.Add(kb::testing::NodeBuilder("maint").Maintenance().Build());
+  c.Add(kb::testing::NodeBuilder("cordoned").Unschedulable().Build());
+  c.Add(kb::testing::NodeBuilder("down").NotReady().Build());
+  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig()));
+  REQUIRE_FALSE(plan.moves.empty());
+  for (const PlannedMove& m : plan.moves) {
+    CHECK((m.target == "w2" || m.target == "w3"));
+  }
+}
+
+TEST_CASE("a target never ends above the source (no ping-pong on small counts)",
+          "[rescheduler][strategy][load_balancing]") {
+  TestCluster c;
+  c.Add(MakeNode("w1")).Add(MakeNode("w2")).Add(MakeNode("w3"));
+  c.Add(RsPod("a", "a", "w1")).Add(RsPod("b", "b", "w1"));  // 2,0,0: mean .67
+  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig()));
+  REQUIRE(plan.moves.size() == 1);  // 1,1,0 then no move makes it better
+  // The plan applied to the cluster is stable: nothing moves next cycle.
+  c.pods[1].node_name = plan.moves[0].target;
+  StrategyPlan again = LoadBalancing().Plan(c.Input(test::DefaultConfig()));
+  CHECK(again.moves.empty());
+}
+
+TEST_CASE("minScoreGain vetoes moves the extender would not prefer",
+          "[rescheduler][strategy][load_balancing]") {
+  TestCluster c = Skewed(4, 5);
+  ReschedulerConfig cfg = test::DefaultConfig();
+  cfg.min_score_gain = 10.5;  // above any possible gain on the 0..10 scale
+  StrategyPlan plan = LoadBalancing().Plan(c.Input(cfg));
+  CHECK(plan.moves.empty());
+  REQUIRE_FALSE(plan.unmovable.empty());
+  CHECK(plan.unmovable[0].reason.find("minScoreGain") != std::string::npos);
+}
+
+TEST_CASE("load balancing skips workloads in flight, in cooldown, and PDB-blocked pods",
+          "[rescheduler][strategy][load_balancing]") {
+  TestCluster c = Skewed(3, 5);
+  PodDisruptionBudget pdb = kb::testing::PdbBuilder("default", "rs2")
+                                .Selector("app", "rs2")
+                                .MinAvailable(5)
+                                .DisruptionsAllowed(0)
+                                .Build();
+  c.pdbs.push_back(pdb);
+  PlanState state;
+  state.busy_workloads.insert(kb::testing::TestUid("default", "rs0"));
+  state.cooldown_workloads.insert(kb::testing::TestUid("default", "rs1"));
+  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), state));
+  CHECK(plan.moves.empty());
+  const UnmovablePod* busy = FindUnmovable(plan, "rs0-0");
+  const UnmovablePod* cool = FindUnmovable(plan, "rs1-0");
+  const UnmovablePod* pdb_blocked = FindUnmovable(plan, "rs2-0");
+  REQUIRE(busy != nullptr);
+  REQUIRE(cool != nullptr);
+  REQUIRE(pdb_blocked != nullptr);
+  CHECK(busy->reason.find("in flight") != std::string::npos);
+  CHECK(cool->reason.find("cooldown") != std::string::npos);
+  CHECK(pdb_blocked->reason.find("PodDisruptionBudget default/rs2") != std::string::npos);
+}
+
+// ---- LoadBalancing (utilisation) --------------------------------------------------------------
+
+TestCluster HotCpu(double w1_cpu) {
+  TestCluster c;
+  c.Add(MakeNode("w1")).Add(MakeNode("w2")).Add(MakeNode("w3"));
+  for (int i = 0; i < 3; ++i) {
+    c.Add(RsPod("big-" + std::to_string(i), "big" + std::to_string(i), "w1", "400m", "64Mi"));
+  }
+  for (int i = 0; i < 3; ++i) {  // pod counts balanced: 3 / 3 / 3
+    c.Add(RsPod("x-" + std::to_string(i), "x" + std::to_string(i), "w2"));
+    c.Add(RsPod("y-" + std::to_string(i), "y" + std::to_string(i), "w3"));
+  }
+  c.Usage("w1", w1_cpu, 40).Usage("w2", 30, 40).Usage("w3", 30, 40);
+  return c;
+}
+
+TEST_CASE("usage balancing needs consecutiveCycles of persistence",
+          "[rescheduler][strategy][load_balancing]") {
+  TestCluster c = HotCpu(90);  // mean 50, limit 70
+  const std::string key = ConditionKey(kLoadBalancing, "cpu", "w1");
+  SECTION("first sighting: observed, not acted on") {
+    StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig()));
+    CHECK(std::count(plan.observed.begin(), plan.observed.end(), key) == 1);
+    CHECK(plan.moves.empty());
+  }
+  SECTION("third consecutive cycle: moves") {
+    PlanState state;
+    state.conditions[key] = ConditionState{2, true};
+    StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), state));
+    // 90% -> 80% -> 70%: two 10% pods bring w1 within mean + 20 points.
+    REQUIRE(plan.moves.size() == 2);
+    for (const PlannedMove& m : plan.moves) {
+      CHECK(m.source == "w1");
+      CHECK(m.condition == key);
+      CHECK(m.reason.find("for 3 cycles") != std::string::npos);
+    }
+    CHECK(plan.moves[0].target != plan.moves[1].target);  // capacity taken counts
+  }
+  SECTION("an early cycle that may not count does not reach the threshold") {
+    PlanState state;
+    state.conditions[key] = ConditionState{2, false};
+    StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), state));
+    CHECK(plan.moves.empty());
+  }
+}
+
+TEST_CASE("usage balancing fails closed when any node's metrics are stale",
+          "[rescheduler][strategy][load_balancing]") {
+  TestCluster c = HotCpu(90);
+  c.stale.insert("w3");
+  PlanState state;
+  state.conditions[ConditionKey(kLoadBalancing, "cpu", "w1")] = ConditionState{5, true};
+  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), state));
+  CHECK(plan.moves.empty());
+  CHECK(plan.observed.empty());
+  CHECK(HasNoteContaining(plan, "lack fresh metrics (fail closed)"));
+}
+
+TEST_CASE("recent moves settle the source's lagging sample", "[rescheduler][strategy][planner]") {
+  TestCluster c = HotCpu(75);  // mean 45, limit 65: hot
+  PlanState state;
+  state.conditions[ConditionKey(kLoadBalancing, "cpu", "w1")] = ConditionState{5, true};
+  // Two 400m pods (10% each of 4 cores) just left w1: its sample still shows them.
+  state.recent_moves.push_back({"w1", "w2", Resources{400, 0, 1}});
+  state.recent_moves.push_back({"w1", "w3", Resources{400, 0, 1}});
+  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), state));
+  CHECK(plan.moves.empty());  // 55% is within mean + 20
+}
+
+// ---- ResourceOptimization ---------------------------------------------------------------------
+
+TestCluster HotNode() {
+  TestCluster c;
+  c.Add(MakeNode("hot")).Add(MakeNode("cool1")).Add(MakeNode("cool2"));
+  c.Add(RsPod("small", "small", "hot", "200m"));  // 5%
+  c.Add(RsPod("medium", "medium", "hot", "1"));   // 25%
+  c.Add(RsPod("large", "large", "hot", "2"));     // 50%
+  c.Usage("hot", 95, 50).Usage("cool1", 20, 20).Usage("cool2", 30, 20);
+  return c;
+}
+
+TEST_CASE("resource optimization sheds the pod that best matches the excess",
+          "[rescheduler][strategy][resource_optimization]") {
+  TestCluster c = HotNode();
+  PlanState state;
+  const std::string key = ConditionKey(kResourceOptimization, "cpu", "hot");
+  state.conditions[key] = ConditionState{2, true};
+  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), state));
+  // 95% -> below 80 - 10 = 70: excess 25 points; the 1-core pod (25%) covers it exactly.
+  REQUIRE(plan.moves.size() == 1);
+  CHECK(plan.moves[0].pod->meta.name == "medium");
+  CHECK(plan.moves[0].target == "cool1");
+  CHECK(plan.moves[0].condition == key);
+  CHECK(plan.moves[0].reason.find("cpuThreshold 80%") != std::string::npos);
+}
+
+TEST_CASE("resource optimization picks the smallest pod that covers the excess",
+          "[rescheduler][strategy][resource_optimization]") {
+  TestCluster c = HotNode();
+  c.usage["hot"] = {99, 50};  // excess 29: medium (25) does not cover it, large (50) does
+  PlanState state;
+  state.conditions[ConditionKey(kResourceOptimization, "cpu", "hot")] = ConditionState{2, true};
+  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), state));
+  REQUIRE(plan.moves.size() == 1);
+  CHECK(plan.moves[0].pod->meta.name == "large");
+}
+
+TEST_CASE("resource optimization keeps shedding until below threshold minus the margin",
+          "[rescheduler][strategy][resource_optimization]") {
+  TestCluster c;
+  c.Add(MakeNode("hot")).Add(MakeNode("cool1")).Add(MakeNode("cool2"));
+  c.Add(RsPod("small", "small", "hot", "200m"));  // 5%
+  c.Add(RsPod("medium", "medium", "hot", "1"));   // 25%
+  c.Usage("hot", 99, 50).Usage("cool1", 20, 20).Usage("cool2", 30, 20);
+  PlanState state;
+  state.conditions[ConditionKey(kResourceOptimization, "cpu", "hot")] = ConditionState{2, true};
+  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), state));
+  // No pod covers 29 points: the largest first (99 -> 74), then the 5% pod covers the rest (69).
+  REQUIRE(plan.moves.size() == 2);
+  CHECK(plan.moves[0].pod->meta.name == "medium");
+  CHECK(plan.moves[1].pod->meta.name == "small");
+}
+
+TEST_CASE("resource optimization waits for consecutiveCycles",
+          "[rescheduler][strategy]"
+          "[resource_optimization]") {
+  TestCluster c = HotNode();
+  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig()));
+  CHECK(plan.moves.empty());
+  CHECK(plan.observed ==
+        std::vector<std::string>{ConditionKey(kResourceOptimization, "cpu", "hot")});
+}
+
+TEST_CASE("resource optimization never acts on stale metrics (fail closed)",
+          "[rescheduler][strategy][resource_optimization]") {
+  SECTION("stale source") {
+    TestCluster c = HotNode();
+    c.stale.insert("hot");
+    PlanState state;
+    state.conditions[ConditionKey(kResourceOptimization, "cpu", "hot")] = ConditionState{9, true};
+    StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), state));
+    CHECK(plan.moves.empty());
+    CHECK(plan.observed.empty());
+  }
+  SECTION("stale targets are not candidates") {
+    TestCluster c = HotNode();
+    c.stale.insert("cool1");
+    c.stale.insert("cool2");
+    PlanState state;
+    state.conditions[ConditionKey(kResourceOptimization, "cpu", "hot")] = ConditionState{9, true};
+    StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), state));
+    CHECK(plan.moves.empty());
+    const UnmovablePod* u = FindUnmovable(plan, "medium");
+    REQUIRE(u != nullptr);
+    CHECK(u->reason.find("metrics not fresh") != std::string::npos);
+  }
+  SECTION("no metrics source at all") {
+    TestCluster c = HotNode();
+    c.metrics_enabled = false;
+    StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig()));
+    CHECK(plan.moves.empty());
+    CHECK(HasNoteContaining(plan, "no metrics source"));
+  }
+}
+
+TEST_CASE("resource optimization respects the extender's filter on targets",
+          "[rescheduler][strategy][resource_optimization]") {
+  TestCluster c = HotNode();
+  c.usage["cool1"] = {79, 20};
+  c.usage["cool2"] = {79, 20};
+  PlanState state;
+  state.conditions[ConditionKey(kResourceOptimization, "cpu", "hot")] = ConditionState{2, true};
+  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), state));
+  CHECK(plan.moves.empty());
+  const UnmovablePod* u = FindUnmovable(plan, "medium");
+  REQUIRE(u != nullptr);
+  CHECK(u->reason.find("extender filter: cpu") != std::string::npos);
+}
+
+// ---- NodeMaintenance --------------------------------------------------------------------------
+
+TEST_CASE("node maintenance drains movable pods and reports the rest",
+          "[rescheduler][strategy][node_maintenance]") {
+  TestCluster c;
+  c.Add(kb::testing::NodeBuilder("m").Maintenance().Build());
+  c.Add(MakeNode("w2")).Add(MakeNode("w3"));
+  c.Add(RsPod("a-1", "a", "m")).Add(RsPod("b-1", "b", "m")).Add(RsPod("c-1", "c", "m"));
+  c.Add(PodBuilder("ds-1").Node("m").OwnedByDaemonSet("ds").Ready().Build());
+  c.Add(PodBuilder("bare").Node("m").Ready().Build());
+  c.Add(RsPodBuilder("cache-1", "cache", "m").EmptyDir("scratch").Build());
+  c.Add(PodBuilder("mirror").Node("m").Mirror().Ready().Build());
+  StrategyPlan plan = NodeMaintenance().Plan(c.Input(test::DefaultConfig()));
+  REQUIRE(plan.moves.size() == 3);
+  for (const PlannedMove& m : plan.moves) {
+    CHECK(m.source == "m");
+    CHECK(m.target != "m");
+    CHECK(m.reason.find("maintenance") != std::string::npos);
+  }
+  CHECK(FindUnmovable(plan, "ds-1") == nullptr);    // stays with its node by design
+  CHECK(FindUnmovable(plan, "mirror") == nullptr);  // kubelet-managed
+  const UnmovablePod* bare = FindUnmovable(plan, "bare");
+  const UnmovablePod* local = FindUnmovable(plan, "cache-1");
+  REQUIRE(bare != nullptr);
+  REQUIRE(local != nullptr);
+  CHECK(bare->report);
+  CHECK(local->report);
+  CHECK(local->reason.find("emptyDir") != std::string::npos);
+}
+
+TEST_CASE("node maintenance reports pods with no feasible target",
+          "[rescheduler][strategy][node_maintenance]") {
+  TestCluster c;
+  c.Add(kb::testing::NodeBuilder("m").Maintenance().Build());
+  c.Add(kb::testing::NodeBuilder("gpu").Taint("gpu", "true", "NoSchedule").Build());
+  c.Add(RsPod("a-1", "a", "m"));
+  StrategyPlan plan = NodeMaintenance().Plan(c.Input(test::DefaultConfig()));
+  CHECK(plan.moves.empty());
+  const UnmovablePod* u = FindUnmovable(plan, "a-1");
+  REQUIRE(u != nullptr);
+  CHECK(u->report);
+  CHECK(u->reason.find("taint") != std::string::npos);
+}
+
+TEST_CASE("node maintenance counts capacity taken by earlier moves",
+          "[rescheduler][strategy][node_maintenance][planner]") {
+  TestCluster c;
+  c.Add(kb::testing::NodeBuilder("m").Maintenance().Build());
+  c.Add(MakeNode("w2", "4"));
+  c.Add(RsPod("a-1", "a", "m", "3")).Add(RsPod("b-1", "b", "m", "3"));
+  StrategyPlan plan = NodeMaintenance().Plan(c.Input(test::DefaultConfig()));
+  REQUIRE(plan.moves.size() == 1);  // 3 + 3 cores do not fit 4
+  REQUIRE(plan.unmovable.size() == 1);
+  CHECK(plan.unmovable[0].reason.find("insufficient cpu") != std::string::npos);
+}
+
+TEST_CASE("node maintenance ignores cooldown but not moves in flight, bounded by the cap",
+          "[rescheduler][strategy][node_maintenance]") {
+  TestCluster c;
+  c.Add(kb::testing::NodeBuilder("m").Maintenance().Build()).Add(MakeNode("w2"));
+  for (int i = 0; i < 5; ++i) c.Add(RsPod("p" + std::to_string(i), "rs" + std::to_string(i), "m"));
+  PlanState state;
+  state.cooldown_workloads.insert(kb::testing::TestUid("default", "rs0"));
+  state.busy_workloads.insert(kb::testing::TestUid("default", "rs1"));
+  ReschedulerConfig cfg = test::DefaultConfig();
+  cfg.max_reschedule_pods = 2;
+  StrategyPlan plan = NodeMaintenance().Plan(c.Input(cfg, state));
+  REQUIRE(plan.moves.size() == 2);
+  CHECK(plan.moves[0].pod->meta.name == "p0");  // cooldown ignored for a drain
+  CHECK(plan.truncated);
+  const UnmovablePod* busy = FindUnmovable(plan, "p1");
+  REQUIRE(busy != nullptr);
+  CHECK_FALSE(busy->report);  // transient: listed, not reported
+}
+
+TEST_CASE("strategies are made by name in priority order", "[rescheduler][strategy]") {
+  std::vector<std::string> unknown;
+  auto s = MakeStrategies({"LoadBalancing", "Bogus", "NodeMaintenance"}, &unknown);
+  REQUIRE(s.size() == 2);
+  CHECK(std::string(s[0]->Name()) == kNodeMaintenance);
+  CHECK(std::string(s[1]->Name()) == kLoadBalancing);
+  CHECK(unknown == std::vector<std::string>{"Bogus"});
+  CHECK(MakeStrategy("ResourceOptimization") != nullptr);
+  CHECK(MakeStrategy("x") == nullptr);
+}
+
+TEST_CASE("excess matching orders best fit first", "[rescheduler][planner]") {
+  std::vector<kube::PodPtr> pods;
+  for (const char* cpu : {"100m", "500m", "1", "2"}) {
+    pods.push_back(std::make_shared<const Pod>(RsPod(std::string("p") + cpu, "r", "n", cpu)));
+  }
+  auto share = [](const Pod& p) { return p.EffectiveRequest().cpu_millis / 40.0; };
+  SortByExcessMatch(pods, 10, share);  // 10 points of a 4-core node = 400m
+  CHECK(pods[0]->meta.name == "p500m");
+  CHECK(pods[1]->meta.name == "p1");
+  CHECK(pods[2]->meta.name == "p2");
+  CHECK(pods[3]->meta.name == "p100m");
+}
+
+}  // namespace
+}  // namespace kb::resched
