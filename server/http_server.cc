@@ -140,6 +140,10 @@ void ExtenderServer::SetLatencyObserverForTest(LatencyObserver observer) {
   observer_ = std::move(observer);
 }
 
+void ExtenderServer::AddGetRoute(const std::string& path, std::function<std::string()> handler) {
+  get_routes_.emplace_back(path, std::move(handler));
+}
+
 void ExtenderServer::AddPostRouteForTest(
     const std::string& path, std::function<std::string(const std::string& body)> handler) {
   test_routes_.emplace_back(path, std::move(handler));
@@ -326,6 +330,12 @@ void ExtenderServer::InstallRoutes() {
     });
   }
 
+  for (const auto& [path, handler] : get_routes_) {
+    svr.Get(path, [this, handler = handler](const httplib::Request&, httplib::Response& res) {
+      metrics_.Requests(Verb::kOther, 200).Increment();
+      SetJson(res, 200, handler());
+    });
+  }
   svr.Get("/debug/scores", [this](const httplib::Request& req, httplib::Response& res) {
     Serve(Verb::kDebugScores, req, std::string(), res);
   });
@@ -348,6 +358,10 @@ void ExtenderServer::InstallRoutes() {
   // routes win; as regular handlers they read (and bound) the body, keeping keep-alive clean.
   auto fallback = [this](const httplib::Request& req, httplib::Response& res) {
     const Route* route = FindRoute(req.path);
+    static constexpr Route kGetRoute = {"", "GET, HEAD", Verb::kOther};
+    for (const auto& entry : get_routes_) {
+      if (route == nullptr && entry.first == req.path) route = &kGetRoute;
+    }
     if (route != nullptr) {
       res.set_header("Allow", route->allow);
       metrics_.Requests(route->verb, 405).Increment();

@@ -72,6 +72,10 @@ class ExtenderServer {
   // "http://127.0.0.1:8888" / "https://..." (the bound address).
   std::string url() const;
 
+  // Adds GET `path` answering handler() with 200 application/json (e.g. /debug/plan, served by
+  // the rescheduler). Call before Start(). Other methods on `path` get 405.
+  void AddGetRoute(const std::string& path, std::function<std::string()> handler);
+
   // Test and benchmark hooks; call before Start().
   void SetLatencyObserverForTest(LatencyObserver observer);
   // Adds POST `path` answering handler(body) with 200 application/json, timed like the verbs
@@ -97,6 +101,7 @@ class ExtenderServer {
   std::function<bool()> ready_;
   LatencyObserver observer_;
   std::vector<std::pair<std::string, std::function<std::string(const std::string&)>>> test_routes_;
+  std::vector<std::pair<std::string, std::function<std::string()>>> get_routes_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;

@@ -1,7 +1,7 @@
 // kube-balancer: the process. Parses the command line, loads and validates the configuration
 // (exit 2 on any error, before serving), then wires the real implementations together:
 //   kubeconfig -> HttpKubeClient -> ClusterCache -> [PrometheusSource + MetricsRefresher]
-//   -> LoadModel -> Extender -> ExtenderServer   (+ the rescheduler, issue 4)
+//   -> LoadModel -> Extender -> ExtenderServer   + the leader-elected Rescheduler
 // and runs until SIGTERM / SIGINT, stopping components in reverse order. The only place where
 // concrete implementations are constructed.
 #include <fcntl.h>
@@ -25,6 +25,9 @@
 #include "kube/cluster_cache.h"
 #include "kube/http_kube_client.h"
 #include "kube/kube_config.h"
+#include "rescheduler/leader_elector.h"
+#include "rescheduler/metrics.h"
+#include "rescheduler/rescheduler.h"
 #include "scoring/load_model.h"
 #include "scoring/metrics.h"
 #include "scoring/metrics_refresher.h"
@@ -232,6 +235,42 @@ int Run(const Flags& flags) {
   kb::server::ExtenderServer server(extender, registry, extender_metrics, *server_options,
                                     [&cache] { return cache.Synced(); });
 
+  // Rescheduler (leader-elected; acts only while holding the Lease). Built before model.Start()
+  // because binding listeners must be registered before the model's thread runs.
+  std::unique_ptr<kb::resched::ReschedulerMetrics> resched_metrics;
+  std::unique_ptr<kb::resched::LeaderElector> elector;
+  std::unique_ptr<kb::resched::Rescheduler> rescheduler;
+  if (config.rescheduler.enabled) {
+    resched_metrics = std::make_unique<kb::resched::ReschedulerMetrics>(registry);
+    std::string identity = config.rescheduler.leader_election.identity;
+    if (config.rescheduler.leader_election.enabled) {
+      elector = std::make_unique<kb::resched::LeaderElector>(
+          **client, clock, config.rescheduler.leader_election, kb::resched::LeaderCallbacks{},
+          resched_metrics.get());
+      identity = elector->identity();
+    } else if (identity.empty()) {
+      identity = kb::resched::LeaderElector::DefaultIdentity();
+    }
+    kb::resched::ReschedulerOptions resched_options;
+    resched_options.identity = identity;
+    rescheduler = std::make_unique<kb::resched::Rescheduler>(
+        config.rescheduler, kb::scoring::PolicyConfig::From(config), **client,
+        [&cache]() -> std::shared_ptr<const kb::kube::CacheSnapshot> {
+          return cache.Synced() ? cache.Snapshot() : nullptr;  // no cycle before the first sync
+        },
+        [&model] { return model.Snapshot(); }, clock, &steering, resched_metrics.get(),
+        elector.get(), resched_options);  // elector null: leader election disabled, always acts
+    model.AddBindingListener(
+        [r = rescheduler.get()](const kb::scoring::NodeLoad& load) { r->OnBinding(load); });
+    log->info("rescheduler enabled identity={} leader_election={} strategies={}", identity,
+              config.rescheduler.leader_election.enabled,
+              fmt::join(config.rescheduler.enabled_strategies, ","));
+  }
+  server.AddGetRoute("/debug/plan", [&rescheduler] {
+    return rescheduler ? rescheduler->PlanJson().dump()
+                       : std::string(R"({"enabled":false,"moves":[]})");
+  });
+
   // Start, bottom up. The server starts before the cache has synced: /healthz answers at once
   // and /readyz stays 503 until the first list of every kind completed.
   cache.Start();
@@ -243,17 +282,9 @@ int Run(const Flags& flags) {
     return kExitStartup;
   }
 
-  // ---- Rescheduler (issue 4) -----------------------------------------------------------------
-  // NOT IMPLEMENTED YET. The leader-elected rescheduler is to be constructed and started here
-  // (when config.rescheduler.enabled) with `**client`, `cache`, `model`, `steering`, `registry`
-  // and `clock`, and stopped first during shutdown (see the stop sequence below). Until then
-  // nothing is ever evicted.
-  if (config.rescheduler.enabled) {
-    log->warn(
-        "rescheduler not started: not part of this build yet (issue 4); the extender runs "
-        "alone");
-  }
-  // ----------------------------------------------------------------------------------------------
+  // Rescheduler: started after the server so /healthz answers while it waits for the Lease.
+  if (elector) elector->Start();
+  if (rescheduler) rescheduler->Start();
 
   // Wait for a signal. Until the cache has synced, wake every 100 ms to start the metrics
   // refresher right after the sync (so its first refresh can map samples to the cluster's
@@ -276,7 +307,10 @@ int Run(const Flags& flags) {
   }
   log->info("shutting down");
 
-  // Stop, top down (reverse order of start). The rescheduler, once it exists, stops first.
+  // Stop, top down (reverse order of start): the rescheduler first (the elector releases the
+  // Lease so a standby takes over at once), then the server.
+  if (rescheduler) rescheduler->Stop();
+  if (elector) elector->Stop();
   server.Stop();
   if (refresher) refresher->Stop();
   model.Stop();

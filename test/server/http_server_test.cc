@@ -295,6 +295,27 @@ TEST_CASE("JSON answers are not gzip-compressed although kube-scheduler accepts 
   CHECK_FALSE(res->has_header("Content-Encoding"));
 }
 
+TEST_CASE("GET routes added for the rescheduler answer JSON and refuse other methods", "[http]") {
+  ServerEnv env;
+  int calls = 0;
+  env.server->AddGetRoute("/debug/plan", [&calls] {
+    ++calls;
+    return std::string(R"({"moves":[]})");
+  });
+  env.Start();
+  httplib::Client c = env.Client();
+  auto res = c.Get("/debug/plan");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(res->body == R"({"moves":[]})");
+  CHECK(calls == 1);
+  res = c.Post("/debug/plan", "{}", "application/json");
+  REQUIRE(res);
+  CHECK(res->status == 405);
+  CHECK(res->get_header_value("Allow") == "GET, HEAD");
+  CHECK(calls == 1);
+}
+
 TEST_CASE("healthz, readyz and metrics", "[http]") {
   ServerEnv env;
   env.Start();
