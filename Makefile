@@ -20,7 +20,7 @@ DEB_PACKAGES := cmake ninja-build g++ pkg-config make openssl clang-format \
 SOURCES = $(shell git ls-files --cached --others --exclude-standard -- '*.h' '*.cc' 2>/dev/null)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps configure build test bench fmt lint layering clean image
+.PHONY: deps configure build test bench fmt lint layering clean image demo
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -40,6 +40,12 @@ build: configure
 
 test: build lint
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+# The seeds' scenarios end to end on this machine: kube-sim + a real Prometheus + kube-balancer on
+# 127.0.0.1, tables before / after each play, an HTML chart (docs/demo.md).
+demo: build
+	@$(BUILD_DIR)/sim/kube-balancer-demo --kube-balancer $(BUILD_DIR)/server/kube-balancer \
+	  --source-dir $(CURDIR) --out $(BUILD_DIR)/demo/kube-balancer-demo.html
 
 bench: build
 	@for b in $(BUILD_DIR)/bench/*_bench; do [ -x "$$b" ] && "$$b" || exit 1; done

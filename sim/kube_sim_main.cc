@@ -17,8 +17,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <iostream>
 #include <functional>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -28,25 +28,26 @@
 namespace {
 
 void Usage() {
-  std::cerr << "usage: kube-sim [--listen HOST:PORT] [--token TOKEN] [--scenario FILE]\n"
-               "                [--pod-ready-delay DURATION] [--event-history N]\n"
-               "                [--controller-period DURATION] [--bookmark-interval DURATION]\n"
-               "                [--default-grace-seconds N] [--workers N] [--seed N]\n"
-               "                [--expired-watch error-event|http-410|alternate]\n"
-               "                [--port-file PATH] [--log-level LEVEL]\n"
-               "                [--metrics-listen HOST:PORT] [--metrics-port-file PATH]\n"
-               "                [--play-steps BOOL]\n"
-               "                [--scheduler BOOL] [--scheduler-names A,B] [--baseline-names A,B]\n"
-               "                [--scheduler-seed N] [--extender-url URL] [--extender-weight N]\n"
-               "                [--extender-node-cache-capable BOOL] [--extender-ignorable BOOL]\n"
-               "                [--extender-timeout DURATION] [--extender-filter-verb VERB]\n"
-               "                [--extender-prioritize-verb VERB] [--extender-bind-verb VERB]\n"
-               "DURATION: <n>ms | <n>s | <n>m. --listen defaults to 127.0.0.1:0 (any free port);\n"
-               "--token \"\" disables auth (default token: kube-sim-token).\n"
-               "The scheduler driver runs when the scenario has a `scheduler:` section or with\n"
-               "--scheduler true; the --extender-* and --scheduler-* flags override the section.\n"
-               "--metrics-listen serves node_exporter series: GET /metrics/nodes/<node>, /metrics.\n"
-               "--play-steps true applies the scenario's steps at their `at` times.\n";
+  std::cerr
+      << "usage: kube-sim [--listen HOST:PORT] [--token TOKEN] [--scenario FILE]\n"
+         "                [--pod-ready-delay DURATION] [--event-history N]\n"
+         "                [--controller-period DURATION] [--bookmark-interval DURATION]\n"
+         "                [--default-grace-seconds N] [--workers N] [--seed N]\n"
+         "                [--expired-watch error-event|http-410|alternate]\n"
+         "                [--port-file PATH] [--log-level LEVEL]\n"
+         "                [--metrics-listen HOST:PORT] [--metrics-port-file PATH]\n"
+         "                [--play-steps BOOL]\n"
+         "                [--scheduler BOOL] [--scheduler-names A,B] [--baseline-names A,B]\n"
+         "                [--scheduler-seed N] [--extender-url URL] [--extender-weight N]\n"
+         "                [--extender-node-cache-capable BOOL] [--extender-ignorable BOOL]\n"
+         "                [--extender-timeout DURATION] [--extender-filter-verb VERB]\n"
+         "                [--extender-prioritize-verb VERB] [--extender-bind-verb VERB]\n"
+         "DURATION: <n>ms | <n>s | <n>m. --listen defaults to 127.0.0.1:0 (any free port);\n"
+         "--token \"\" disables auth (default token: kube-sim-token).\n"
+         "The scheduler driver runs when the scenario has a `scheduler:` section or with\n"
+         "--scheduler true; the --extender-* and --scheduler-* flags override the section.\n"
+         "--metrics-listen serves node_exporter series: GET /metrics/nodes/<node>, /metrics.\n"
+         "--play-steps true applies the scenario's steps at their `at` times.\n";
 }
 
 bool ParseDuration(const std::string& s, std::chrono::milliseconds* out) {
@@ -91,7 +92,6 @@ std::vector<std::string> SplitList(const std::string& s) {
   return out;
 }
 
-
 bool ParseInt(const std::string& s, int64_t* out) {
   char* end = nullptr;
   long long v = std::strtoll(s.c_str(), &end, 10);
@@ -103,8 +103,7 @@ bool ParseInt(const std::string& s, int64_t* out) {
 bool SplitHostPort(const std::string& listen, std::string* host, int* port) {
   auto colon = listen.rfind(':');
   int64_t p = 0;
-  if (colon == std::string::npos || !ParseInt(listen.substr(colon + 1), &p) || p < 0 ||
-      p > 65535) {
+  if (colon == std::string::npos || !ParseInt(listen.substr(colon + 1), &p) || p < 0 || p > 65535) {
     return false;
   }
   *host = listen.substr(0, colon);
@@ -254,10 +253,9 @@ int main(int argc, char** argv) {
     std::cerr << "kube-sim: --listen must be HOST:PORT, got \"" << listen << "\"\n";
     return 2;
   }
-  if (!metrics_listen.empty() &&
-      !SplitHostPort(metrics_listen, &cluster_options.metrics_host, &cluster_options.metrics_port)) {
-    std::cerr << "kube-sim: --metrics-listen must be HOST:PORT, got \"" << metrics_listen
-              << "\"\n";
+  if (!metrics_listen.empty() && !SplitHostPort(metrics_listen, &cluster_options.metrics_host,
+                                                &cluster_options.metrics_port)) {
+    std::cerr << "kube-sim: --metrics-listen must be HOST:PORT, got \"" << metrics_listen << "\"\n";
     return 2;
   }
   cluster_options.driver_overrides = [overrides](kb::sim::SchedulerDriverOptions* o) {

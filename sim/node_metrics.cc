@@ -23,8 +23,8 @@ namespace {
 using json = nlohmann::json;
 
 // node_exporter's CPU modes; the simulated busy time is all `user`, the rest `idle`.
-constexpr const char* kCpuModes[] = {"idle", "iowait", "irq",   "nice",
-                                     "softirq", "steal", "system", "user"};
+constexpr const char* kCpuModes[] = {"idle",    "iowait", "irq",    "nice",
+                                     "softirq", "steal",  "system", "user"};
 
 std::string NumberText(const json& v) {
   if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
@@ -88,7 +88,6 @@ StatusOr<UsageProfile::Step> ParseStep(const json& v, const std::string& where, 
   }
   return step;
 }
-
 
 ResourceAmounts Capacity(const json& node) {
   ResourceAmounts out;
@@ -223,12 +222,11 @@ struct NodeMetrics::State {
     if (ticked) {
       const double dt = std::chrono::duration<double>(now - last_tick).count();
       for (auto& [name, c] : nodes) {
-        const double busy =
-            c.sample.capacity.cpu_millis > 0
-                ? std::clamp(static_cast<double>(c.sample.used.cpu_millis) /
-                                 static_cast<double>(c.sample.capacity.cpu_millis),
-                             0.0, 1.0)
-                : 0.0;
+        const double busy = c.sample.capacity.cpu_millis > 0
+                                ? std::clamp(static_cast<double>(c.sample.used.cpu_millis) /
+                                                 static_cast<double>(c.sample.capacity.cpu_millis),
+                                             0.0, 1.0)
+                                : 0.0;
         c.user_seconds += busy * dt;
         c.idle_seconds += (1.0 - busy) * dt;
       }
@@ -356,9 +354,8 @@ struct NodeMetrics::State {
            "call.\n# TYPE node_uname_info gauge\n";
     for (const Counters* c : selected) {
       std::string l = label(c->sample.name);
-      out << "node_uname_info{" << (l.empty() ? l : l + ",")
-          << "machine=\"x86_64\",nodename=\"" << Escape(c->sample.name)
-          << "\",release=\"6.1.0-kube-sim\",sysname=\"Linux\"} 1\n";
+      out << "node_uname_info{" << (l.empty() ? l : l + ",") << "machine=\"x86_64\",nodename=\""
+          << Escape(c->sample.name) << "\",release=\"6.1.0-kube-sim\",sysname=\"Linux\"} 1\n";
     }
     return out.str();
   }
@@ -439,17 +436,16 @@ Status NodeExporterServer::Start(const std::string& host, int port) {
   server->Get("/metrics", [impl, kTextFormat](const httplib::Request&, httplib::Response& res) {
     res.set_content(impl->metrics.Exposition(), kTextFormat);
   });
-  server->Get(R"(/metrics/nodes/([^/]+))",
-              [impl, kTextFormat](const httplib::Request& req, httplib::Response& res) {
-                std::optional<std::string> text = impl->metrics.NodeExposition(req.matches[1]);
-                if (!text) {
-                  res.status = 404;
-                  res.set_content("unknown node " + std::string(req.matches[1]) + "\n",
-                                  "text/plain");
-                  return;
-                }
-                res.set_content(*text, kTextFormat);
-              });
+  server->Get(R"(/metrics/nodes/([^/]+))", [impl, kTextFormat](const httplib::Request& req,
+                                                               httplib::Response& res) {
+    std::optional<std::string> text = impl->metrics.NodeExposition(req.matches[1]);
+    if (!text) {
+      res.status = 404;
+      res.set_content("unknown node " + std::string(req.matches[1]) + "\n", "text/plain");
+      return;
+    }
+    res.set_content(*text, kTextFormat);
+  });
   server->Get("/sd", [impl](const httplib::Request&, httplib::Response& res) {
     json targets = json::array();
     const std::string address = impl->host + ":" + std::to_string(impl->port);

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -23,6 +24,30 @@
 namespace kb::sim {
 
 namespace {
+
+// PIDs of live children, readable from a signal handler (0 = free slot).
+constexpr int kMaxChildren = 256;
+std::atomic<pid_t> g_children[kMaxChildren];
+
+void Register(pid_t pid) {
+  for (auto& slot : g_children) {
+    pid_t expected = 0;
+    if (slot.compare_exchange_strong(expected, pid)) return;
+  }
+}
+
+void Unregister(pid_t pid) {
+  for (auto& slot : g_children) {
+    pid_t expected = pid;
+    if (slot.compare_exchange_strong(expected, 0)) return;
+  }
+}
+
+// Signals the child's process group (it leads its own, see Spawn), so helpers it forked go
+// too; falls back to the pid alone.
+void Signal(pid_t pid, int sig) {
+  if (::kill(-pid, sig) != 0) ::kill(pid, sig);
+}
 
 std::string WaitStatusText(int status) {
   if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
@@ -87,8 +112,10 @@ StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(const std::vector<st
     ::execv(program.c_str(), args.data());
     ::_exit(127);
   }
+  ::setpgid(pid, pid);  // also here, so a Stop() right after Spawn() reaches the group
   ::close(log_fd);
   if (null_fd >= 0) ::close(null_fd);
+  Register(pid);
   std::string name = std::filesystem::path(program).filename().string();
   SimLog()->info("started process name={} pid={} log={}", name, pid, log_path);
   return std::unique_ptr<ChildProcess>(new ChildProcess(pid, name, log_path));
@@ -103,6 +130,7 @@ bool ChildProcess::Running() {
   if (r == pid_) {
     reaped_ = true;
     wait_status_ = status;
+    Unregister(pid_);
     return false;
   }
   return r == 0;
@@ -110,18 +138,19 @@ bool ChildProcess::Running() {
 
 std::string ChildProcess::Stop(std::chrono::milliseconds grace) {
   if (!reaped_ && Running()) {
-    ::kill(pid_, SIGTERM);
+    Signal(pid_, SIGTERM);
     const auto deadline = std::chrono::steady_clock::now() + grace;
     while (Running() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     if (!reaped_) {
       SimLog()->warn("process did not stop on SIGTERM, killing name={} pid={}", name_, pid_);
-      ::kill(pid_, SIGKILL);
+      Signal(pid_, SIGKILL);
       int status = 0;
       if (::waitpid(pid_, &status, 0) == pid_) {
         reaped_ = true;
         wait_status_ = status;
+        Unregister(pid_);
       }
     }
     SimLog()->info("stopped process name={} pid={} status={}", name_, pid_,
@@ -158,6 +187,19 @@ TempDir::~TempDir() {
   if (keep_ || path_.empty()) return;
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
+}
+
+void KillChildrenFromSignalHandler() {
+  for (auto& slot : g_children) {
+    const pid_t pid = slot.load();
+    if (pid > 0 && ::kill(-pid, SIGKILL) != 0) ::kill(pid, SIGKILL);
+  }
+}
+
+int LiveChildren() {
+  int n = 0;
+  for (auto& slot : g_children) n += slot.load() > 0 ? 1 : 0;
+  return n;
 }
 
 StatusOr<int> PickFreePort() {

@@ -32,7 +32,8 @@ class ChildProcess {
   const std::string& log_path() const { return log_path_; }
   // True while the child has not exited (reaps it when it has).
   bool Running();
-  // SIGTERM, wait up to `grace`, then SIGKILL; reaps the child. Returns its wait status text
+  // SIGTERM, wait up to `grace`, then SIGKILL (to the child's own process group, which it
+  // leads); reaps the child. Returns its wait status text
   // ("exit 0", "signal 9", ...). Idempotent.
   std::string Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
   // The last `lines` lines of the log file.
@@ -64,6 +65,12 @@ class TempDir {
   std::string path_;
   bool keep_ = false;
 };
+
+// Sends SIGKILL to every ChildProcess still running. Async-signal-safe: for a SIGINT / SIGTERM
+// handler that then _exit()s (ChildProcess destructors do not run on that path).
+void KillChildrenFromSignalHandler();
+// Children started and not yet reaped.
+int LiveChildren();
 
 // A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close).
 StatusOr<int> PickFreePort();

@@ -491,10 +491,9 @@ StatusOr<json> ReadScenarioFile(const std::string& path) {
 StatusOr<std::vector<ScenarioObject>> ExpandScenario(const json& scenario, const std::string& now) {
   if (scenario.is_null()) return std::vector<ScenarioObject>{};
   if (!scenario.is_object()) return Status::InvalidArgument("scenario: must be a mapping");
-  static const std::set<std::string> kTop = {"name", "description", "namespace",
-                                             "nodes", "pdbs",        "deployments",
-                                             "pods", "objects",     "scheduler",
-                                             "steps"};
+  static const std::set<std::string> kTop = {"name",      "description", "namespace", "nodes",
+                                             "pdbs",      "deployments", "pods",      "objects",
+                                             "scheduler", "steps"};
   for (const auto& [k, v] : scenario.items()) {
     if (!kTop.count(k)) return Status::InvalidArgument("scenario: unknown key \"" + k + "\"");
   }

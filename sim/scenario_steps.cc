@@ -38,8 +38,9 @@ Status ParseTarget(size_t i, const json& step, const json& target, const std::st
   out->object_name = target.value("name", "");
   const ResourceInfo* r = FindResource(out->resource);
   if (!r) {
-    return StepError(i, step, key + ".resource: \"" + out->resource +
-                                  "\" is not a resource kube-sim serves (e.g. deployments, nodes)");
+    return StepError(i, step,
+                     key + ".resource: \"" + out->resource +
+                         "\" is not a resource kube-sim serves (e.g. deployments, nodes)");
   }
   if (out->object_name.empty()) return StepError(i, step, key + ".name: is required");
   if (r->namespaced) {

@@ -51,8 +51,7 @@ const json* FindKey(const json& obj, const std::string& key) {
   if (exact != obj.end()) return &*exact;
   for (auto it = obj.begin(); it != obj.end(); ++it) {
     const std::string& k = it.key();
-    if (k.size() == key.size() &&
-        std::equal(k.begin(), k.end(), key.begin(), [](char a, char b) {
+    if (k.size() == key.size() && std::equal(k.begin(), k.end(), key.begin(), [](char a, char b) {
           return std::tolower(static_cast<unsigned char>(a)) ==
                  std::tolower(static_cast<unsigned char>(b));
         })) {
@@ -62,7 +61,7 @@ const json* FindKey(const json& obj, const std::string& key) {
   return nullptr;
 }
 
-int64_t Quantity(const json& list, const char* name, bool cpu) {
+int64_t ResourceQuantity(const json& list, const char* name, bool cpu) {
   if (!list.is_object() || !list.contains(name) || !list[name].is_string()) return -1;
   const std::string text = list[name].get<std::string>();
   return (cpu ? ParseCpuMillis(text) : ParseBytes(text)).value_or(0);
@@ -74,8 +73,8 @@ PodRequests NonZeroRequests(const json& pod) {
   PodRequests sum;
   auto container = [](const json& c) {
     const json& req = At(c, {"resources", "requests"});
-    int64_t cpu = Quantity(req, "cpu", true);
-    int64_t mem = Quantity(req, "memory", false);
+    int64_t cpu = ResourceQuantity(req, "cpu", true);
+    int64_t mem = ResourceQuantity(req, "memory", false);
     return PodRequests{cpu < 0 ? kDefaultMilliCpuRequest : cpu,
                        mem < 0 ? kDefaultMemoryRequest : mem};
   };
@@ -96,8 +95,8 @@ PodRequests NonZeroRequests(const json& pod) {
     }
   }
   const json& overhead = At(pod, {"spec", "overhead"});
-  sum.cpu_millis += std::max<int64_t>(0, Quantity(overhead, "cpu", true));
-  sum.memory_bytes += std::max<int64_t>(0, Quantity(overhead, "memory", false));
+  sum.cpu_millis += std::max<int64_t>(0, ResourceQuantity(overhead, "cpu", true));
+  sum.memory_bytes += std::max<int64_t>(0, ResourceQuantity(overhead, "memory", false));
   return sum;
 }
 
@@ -159,8 +158,8 @@ bool MatchesNodeAffinity(const json& pod, const NodeInfo& n) {
       if (!labels.is_object() || !labels.contains(k) || labels[k] != v) return false;
     }
   }
-  const json& required = At(pod, {"spec", "affinity", "nodeAffinity",
-                                  "requiredDuringSchedulingIgnoredDuringExecution"});
+  const json& required = At(
+      pod, {"spec", "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution"});
   if (required.is_null()) return true;
   const json& terms = At(required, {"nodeSelectorTerms"});
   if (!terms.is_array()) return false;
@@ -168,8 +167,8 @@ bool MatchesNodeAffinity(const json& pod, const NodeInfo& n) {
   for (const json& term : terms) {
     const json& exprs = At(term, {"matchExpressions"});
     const json& field_exprs = At(term, {"matchFields"});
-    const bool empty = (!exprs.is_array() || exprs.empty()) &&
-                       (!field_exprs.is_array() || field_exprs.empty());
+    const bool empty =
+        (!exprs.is_array() || exprs.empty()) && (!field_exprs.is_array() || field_exprs.empty());
     if (empty) continue;  // an empty term matches no node
     if (ExpressionsMatch(exprs, labels.is_object() ? labels : json::object()) &&
         ExpressionsMatch(field_exprs, fields)) {
@@ -214,8 +213,8 @@ json UntoleratedTaint(const json& pod, const NodeInfo& n) {
 // In-tree filters; returns "" when the node fits, else kube-scheduler's reason text.
 std::string InTreeFilter(const json& pod, const PodRequests& req, const NodeInfo& n) {
   if (At(*n.node, {"spec", "unschedulable"}) == true &&
-      !ToleratesAll(pod, json{{"key", "node.kubernetes.io/unschedulable"},
-                              {"effect", "NoSchedule"}})) {
+      !ToleratesAll(pod,
+                    json{{"key", "node.kubernetes.io/unschedulable"}, {"effect", "NoSchedule"}})) {
     return "node(s) were unschedulable";
   }
   if (!MatchesNodeAffinity(pod, n)) return "node(s) didn't match Pod's node affinity/selector";
@@ -378,8 +377,7 @@ struct SchedulerDriver::Impl {
     const std::string& url = options.extender.url_prefix;
     if (url.empty()) return;
     const size_t scheme_end = url.find("://");
-    const size_t path_start =
-        url.find('/', scheme_end == std::string::npos ? 0 : scheme_end + 3);
+    const size_t path_start = url.find('/', scheme_end == std::string::npos ? 0 : scheme_end + 3);
     base = path_start == std::string::npos ? url : url.substr(0, path_start);
     path_prefix = path_start == std::string::npos ? "" : url.substr(path_start);
     while (!path_prefix.empty() && path_prefix.back() == '/') path_prefix.pop_back();
@@ -449,7 +447,8 @@ struct SchedulerDriver::Impl {
     if (result.is_discarded() || !result.is_object()) {
       return Status::InvalidArgument("extender filter: reply is not a JSON object");
     }
-    if (const json* err = FindKey(result, kError); err && err->is_string() && !err->empty()) {
+    if (const json* err = FindKey(result, kError);
+        err && err->is_string() && !err->get<std::string>().empty()) {
       return Status::Unavailable("extender filter: " + err->get<std::string>());
     }
     std::map<std::string, const NodeInfo*> by_name;
@@ -462,10 +461,10 @@ struct SchedulerDriver::Impl {
       for (const json& name : *names) {
         auto it = name.is_string() ? by_name.find(name.get<std::string>()) : by_name.end();
         if (it == by_name.end()) {
-          return Status::InvalidArgument("extender \"" + options.extender.url_prefix +
-                                         "\" claims a filtered node \"" +
-                                         (name.is_string() ? name.get<std::string>() : name.dump()) +
-                                         "\" which is not found in the input node list");
+          return Status::InvalidArgument(
+              "extender \"" + options.extender.url_prefix + "\" claims a filtered node \"" +
+              (name.is_string() ? name.get<std::string>() : name.dump()) +
+              "\" which is not found in the input node list");
         }
         out.push_back(it->second);
       }
@@ -528,7 +527,8 @@ struct SchedulerDriver::Impl {
     if (!reply.ok) return Status::Unavailable(reply.error);
     json result = json::parse(reply.body, nullptr, false);
     if (result.is_discarded()) return Status::InvalidArgument("extender bind: reply is not JSON");
-    if (const json* err = FindKey(result, kError); err && err->is_string() && !err->empty()) {
+    if (const json* err = FindKey(result, kError);
+        err && err->is_string() && !err->get<std::string>().empty()) {
       return Status::Unavailable("extender bind: " + err->get<std::string>());
     }
     return Status::Ok();
@@ -544,8 +544,7 @@ struct SchedulerDriver::Impl {
            options.scheduler_names.end();
   }
   bool ServesWithoutExtender(const std::string& scheduler) const {
-    return std::find(options.default_scheduler_names.begin(),
-                     options.default_scheduler_names.end(),
+    return std::find(options.default_scheduler_names.begin(), options.default_scheduler_names.end(),
                      scheduler) != options.default_scheduler_names.end();
   }
 
@@ -585,8 +584,8 @@ struct SchedulerDriver::Impl {
     if (unschedulable) {
       Count(&SchedulerStats::unschedulable);
       if (st.last_message != message) {
-        SimLog()->info("pod unschedulable pod={} attempts={} message=\"{}\"", Key(pod),
-                       st.attempts, message);
+        SimLog()->info("pod unschedulable pod={} attempts={} message=\"{}\"", Key(pod), st.attempts,
+                       message);
       }
       MarkUnschedulable(pod, message);
     } else {
@@ -634,9 +633,10 @@ struct SchedulerDriver::Impl {
           return false;
         }
         Count(&SchedulerStats::ignored_errors);
-        SimLog()->warn("skipping extender as it returned error and has ignorable flag set pod={} "
-                       "error=\"{}\"",
-                       Key(pod), filtered.status().message());
+        SimLog()->warn(
+            "skipping extender as it returned error and has ignorable flag set pod={} "
+            "error=\"{}\"",
+            Key(pod), filtered.status().message());
       } else {
         feasible = *filtered;
       }
@@ -666,8 +666,7 @@ struct SchedulerDriver::Impl {
         p.prioritize_called = true;
         p.extender = Prioritize(pod, feasible);
         for (const auto& [node, score] : p.extender) {
-          p.total[node] +=
-              score * options.extender.weight * (kMaxNodeScore / kMaxExtenderPriority);
+          p.total[node] += score * options.extender.weight * (kMaxNodeScore / kMaxExtenderPriority);
         }
       }
       // selectHost: highest total, ties broken uniformly at random (reservoir sampling).
@@ -742,9 +741,9 @@ struct SchedulerDriver::Impl {
       n.node = &node;
       n.name = Name(node);
       const json& alloc = At(node, {"status", "allocatable"});
-      n.alloc_cpu = std::max<int64_t>(0, Quantity(alloc, "cpu", true));
-      n.alloc_memory = std::max<int64_t>(0, Quantity(alloc, "memory", false));
-      n.alloc_pods = std::max<int64_t>(0, Quantity(alloc, "pods", false));
+      n.alloc_cpu = std::max<int64_t>(0, ResourceQuantity(alloc, "cpu", true));
+      n.alloc_memory = std::max<int64_t>(0, ResourceQuantity(alloc, "memory", false));
+      n.alloc_pods = std::max<int64_t>(0, ResourceQuantity(alloc, "pods", false));
       index[n.name] = infos.size();
       infos.push_back(n);
       generation = generation * 31 + hash(n.name + "@" + ResourceVersion(node));

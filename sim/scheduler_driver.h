@@ -27,14 +27,14 @@ class ApiServer;
 
 // One `extenders[]` entry of KubeSchedulerConfiguration v1 (same key names in scenarios).
 struct ExtenderConfig {
-  std::string url_prefix;                 // urlPrefix: "" = no extender
-  std::string filter_verb = "filter";     // filterVerb: "" = no filter call
+  std::string url_prefix;                      // urlPrefix: "" = no extender
+  std::string filter_verb = "filter";          // filterVerb: "" = no filter call
   std::string prioritize_verb = "prioritize";  // prioritizeVerb: "" = no prioritize call
-  std::string bind_verb;                  // bindVerb: "" = the driver binds directly
-  int64_t weight = 1;                     // weight: multiplies the 0..10 score (x 10)
-  bool node_cache_capable = false;        // nodeCacheCapable: send NodeNames, else full Nodes
-  bool ignorable = false;                 // ignorable: filter / bind errors skip the extender
-  std::chrono::milliseconds http_timeout{0};  // httpTimeout: 0 = 5s (kube-scheduler's default)
+  std::string bind_verb;                       // bindVerb: "" = the driver binds directly
+  int64_t weight = 1;                          // weight: multiplies the 0..10 score (x 10)
+  bool node_cache_capable = false;             // nodeCacheCapable: send NodeNames, else full Nodes
+  bool ignorable = false;                      // ignorable: filter / bind errors skip the extender
+  std::chrono::milliseconds http_timeout{0};   // httpTimeout: 0 = 5s (kube-scheduler's default)
 };
 
 struct SchedulerDriverOptions {
@@ -69,12 +69,12 @@ struct Placement {
   std::string uid;
   std::string scheduler_name;
   std::string node;
-  bool via_extender = false;      // scored / bound with the extender
+  bool via_extender = false;  // scored / bound with the extender
   bool prioritize_called = false;
-  int feasible = 0;                          // nodes left after in-tree and extender filters
-  std::map<std::string, int64_t> in_tree;    // node -> least-allocated 0..100
-  std::map<std::string, int64_t> extender;   // node -> extender score 0..10 (as returned)
-  std::map<std::string, int64_t> total;      // node -> final score
+  int feasible = 0;                         // nodes left after in-tree and extender filters
+  std::map<std::string, int64_t> in_tree;   // node -> least-allocated 0..100
+  std::map<std::string, int64_t> extender;  // node -> extender score 0..10 (as returned)
+  std::map<std::string, int64_t> total;     // node -> final score
   SteadyTime at;
 };
 

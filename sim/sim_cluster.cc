@@ -21,8 +21,7 @@ struct SimCluster::Impl {
     driver_options = options.driver;
   }
 
-  void Timeline() {
-    const SteadyTime start = clock.Now();
+  void Timeline(SteadyTime start) {
     std::unique_lock<std::mutex> lock(mu);
     for (const ScenarioStep& step : steps) {
       const auto due = start + step.at;
@@ -102,16 +101,24 @@ Status SimCluster::Start() {
     KB_RETURN_IF_ERROR(
         impl_->exporter.Start(impl_->options.metrics_host, impl_->options.metrics_port));
   }
-  if (impl_->scheduler) {
-    impl_->driver =
-        std::make_unique<SchedulerDriver>(impl_->api, impl_->driver_options, impl_->clock);
-    impl_->driver->Attach();
-    impl_->driver->Start();
-  }
+  if (impl_->scheduler && !impl_->options.defer_scheduler) KB_RETURN_IF_ERROR(StartScheduler());
   if (impl_->options.play_steps && !impl_->steps.empty()) {
     Impl* impl = impl_.get();
-    impl_->timeline = std::thread([impl] { impl->Timeline(); });
+    const SteadyTime start = impl_->clock.Now();  // the steps' `at` counts from here
+    impl_->timeline = std::thread([impl, start] { impl->Timeline(start); });
   }
+  return Status::Ok();
+}
+
+Status SimCluster::StartScheduler() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (!impl_->started) return Status::FailedPrecondition("kube-sim cluster not started");
+  if (!impl_->scheduler) return Status::FailedPrecondition("the scheduler driver is not enabled");
+  if (impl_->driver) return Status::Ok();
+  impl_->driver =
+      std::make_unique<SchedulerDriver>(impl_->api, impl_->driver_options, impl_->clock);
+  impl_->driver->Attach();
+  impl_->driver->Start();
   return Status::Ok();
 }
 

@@ -31,6 +31,8 @@ struct SimClusterOptions {
   bool scheduler = false;
   SchedulerDriverOptions driver;
   std::function<void(SchedulerDriverOptions*)> driver_overrides;
+  // Start the driver only with StartScheduler() (e.g. once the extender is up), not in Start().
+  bool defer_scheduler = false;
 
   // Node metrics: always computed; served over HTTP when metrics_port >= 0 (0 = any free port).
   NodeMetricsOptions metrics;
@@ -56,6 +58,9 @@ class SimCluster {
   // Starts the API server, the node-metrics endpoint and the scheduler driver (when enabled).
   Status Start();
   void Stop();  // Idempotent; stops in reverse order.
+  // Starts the scheduler driver after a deferred Start(). Idempotent; FailedPrecondition when the
+  // cluster is not started or the driver is not enabled.
+  Status StartScheduler();
 
   // Applies the scenario step named `name` now. NotFound for an unknown step.
   Status ApplyStep(const std::string& name);
@@ -67,8 +72,8 @@ class SimCluster {
   // The driver options in effect (defaults + scenario section + overrides).
   const SchedulerDriverOptions& driver_options() const;
   bool scheduler_enabled() const;
-  int metrics_port() const;          // -1 when not served
-  std::string metrics_url() const;   // "" when not served
+  int metrics_port() const;         // -1 when not served
+  std::string metrics_url() const;  // "" when not served
   const nlohmann::json& scenario() const;
 
  private:

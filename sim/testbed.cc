@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
@@ -41,7 +42,9 @@ double StdDev(const std::vector<double>& values) {
 struct ClusterObserver::State {
   explicit State(ApiServer& s) : server(s) {}
 
-  std::string KeyOf(const std::string& ns, const std::string& name) const { return ns + "/" + name; }
+  std::string KeyOf(const std::string& ns, const std::string& name) const {
+    return ns + "/" + name;
+  }
 
   void OnAudit(const AuditRecord& r) {
     std::lock_guard<std::mutex> lock(mu);
@@ -77,9 +80,14 @@ struct ClusterObserver::State {
   }
 
   void Sample() {
+    bool watch_pdbs;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      watch_pdbs = pdb_watch;
+    }
     const std::vector<json> list = server.ListObjects("pods");
-    const std::vector<json> pdbs = pdb_watch ? server.ListObjects("poddisruptionbudgets")
-                                             : std::vector<json>{};
+    const std::vector<json> pdbs =
+        watch_pdbs ? server.ListObjects("poddisruptionbudgets") : std::vector<json>{};
     std::lock_guard<std::mutex> lock(mu);
     ++pass;
     std::set<std::string> present;
@@ -119,7 +127,7 @@ struct ClusterObserver::State {
       }
     }
     LinkReplacements();
-    if (pdb_watch) CheckPdbs(pdbs, list);
+    if (watch_pdbs) CheckPdbs(pdbs, list);
   }
 
   void LinkReplacements() {
@@ -177,8 +185,8 @@ struct ClusterObserver::State {
   std::map<std::string, std::string> live;    // ns/name -> uid of the live pod
   std::set<std::string> created_by_balancer;  // ns/name
   std::vector<Move> moves;
-  std::set<std::string> linked;           // replacement uids already linked
-  std::map<std::string, int> evictions;   // ns/name -> successful evictions / deletions
+  std::set<std::string> linked;          // replacement uids already linked
+  std::map<std::string, int> evictions;  // ns/name -> successful evictions / deletions
   int refused = 0;
   bool pdb_watch = false;
   std::vector<std::string> pdb_violations;
@@ -291,7 +299,8 @@ StatusOr<std::string> HttpGet(const std::string& base, const std::string& path,
   client.set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
   client.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
   auto res = client.Get(path);
-  if (!res) return Status::Unavailable("GET " + base + path + ": " + httplib::to_string(res.error()));
+  if (!res)
+    return Status::Unavailable("GET " + base + path + ": " + httplib::to_string(res.error()));
   if (res->status != 200) {
     return Status::Unavailable("GET " + base + path + ": HTTP " + std::to_string(res->status));
   }
@@ -356,6 +365,7 @@ Status Testbed::StartAll() {
   co.api.token = "kb-e2e-token";
   co.scheduler = true;
   co.metrics_port = 0;
+  co.defer_scheduler = true;  // until kube-balancer (the extender) answers
   const std::string extender_url = "http://127.0.0.1:" + std::to_string(balancer_port_);
   co.driver_overrides = [&o, extender_url](SchedulerDriverOptions* d) {
     d->extender.url_prefix = extender_url;
@@ -402,31 +412,34 @@ Status Testbed::StartAll() {
 
   // kube-balancer.
   const std::string kubeconfig = work_dir_ + "/kubeconfig.yaml";
-  json kc = {{"apiVersion", "v1"},
-             {"kind", "Config"},
-             {"clusters", {{{"name", "kube-sim"}, {"cluster", {{"server", cluster_->api().url()}}}}}},
-             {"users", {{{"name", "e2e"}, {"user", {{"token", cluster_->api().token()}}}}}},
-             {"contexts", {{{"name", "kube-sim"}, {"context", {{"cluster", "kube-sim"}, {"user", "e2e"}}}}}},
-             {"current-context", "kube-sim"}};
+  json kc = {
+      {"apiVersion", "v1"},
+      {"kind", "Config"},
+      {"clusters", {{{"name", "kube-sim"}, {"cluster", {{"server", cluster_->api().url()}}}}}},
+      {"users", {{{"name", "e2e"}, {"user", {{"token", cluster_->api().token()}}}}}},
+      {"contexts",
+       {{{"name", "kube-sim"}, {"context", {{"cluster", "kube-sim"}, {"user", "e2e"}}}}}},
+      {"current-context", "kube-sim"}};
   KB_RETURN_IF_ERROR(WriteFile(kubeconfig, kc.dump(2)));
   for (int attempt = 0;; ++attempt) {
-    if (attempt > 0) KB_ASSIGN_OR_RETURN(balancer_port_, PickFreePort());
-    json config = {
-        {"listen", "127.0.0.1:" + std::to_string(balancer_port_)},
-        {"schedulerName", "kube-balancer"},
-        {"prometheus",
-         {{"url", prometheus_url()},
-          {"nodeLabel", "node"},
-          {"rateWindow", o.rate_window},
-          {"refreshInterval", "1s"},
-          {"timeout", "2s"}}},
-        {"rescheduler",
-         {{"enabled", o.rescheduler},
-          {"reschedulingInterval", "2s"},
-          {"consecutiveCycles", 2},
-          {"leaderElection",
-           {{"leaseDuration", "6s"}, {"renewDeadline", "4s"}, {"retryPeriod", "1s"}}}}},
-        {"kubeClient", {{"qps", 500}, {"burst", 1000}}}};
+    if (attempt > 0) {
+      KB_ASSIGN_OR_RETURN(balancer_port_, PickFreePort());
+    }
+    json config = {{"listen", "127.0.0.1:" + std::to_string(balancer_port_)},
+                   {"schedulerName", "kube-balancer"},
+                   {"prometheus",
+                    {{"url", prometheus_url()},
+                     {"nodeLabel", "node"},
+                     {"rateWindow", o.rate_window},
+                     {"refreshInterval", "1s"},
+                     {"timeout", "2s"}}},
+                   {"rescheduler",
+                    {{"enabled", o.rescheduler},
+                     {"reschedulingInterval", "2s"},
+                     {"consecutiveCycles", 2},
+                     {"leaderElection",
+                      {{"leaseDuration", "6s"}, {"renewDeadline", "4s"}, {"retryPeriod", "1s"}}}}},
+                   {"kubeClient", {{"qps", 500}, {"burst", 1000}}}};
     config.merge_patch(o.config);
     const std::string config_path = work_dir_ + "/kube-balancer.yaml";
     KB_RETURN_IF_ERROR(WriteFile(config_path, config.dump(2)));  // JSON is valid YAML
@@ -444,7 +457,8 @@ Status Testbed::StartAll() {
     }
     balancer_->Stop();  // most likely the port was taken meanwhile: try another
   }
-  // From now on the scheduler driver's extender is reachable.
+  // The extender is reachable now: start placing pods.
+  KB_RETURN_IF_ERROR(cluster_->StartScheduler());
   SimLog()->info("testbed ready name={} dir={} kube-sim={} prometheus={} kube-balancer={}", o.name,
                  work_dir_, cluster_->api().url(), prometheus_url(), kube_balancer_url());
   return Status::Ok();
@@ -518,10 +532,9 @@ Status Testbed::WaitForMetrics(std::chrono::milliseconds timeout, double toleran
         if (std::abs(c->second - s.CpuPercent()) > tolerance ||
             std::abs(m->second - s.MemoryPercent()) > tolerance) {
           accurate = false;
-          last = "node " + s.name + ": prometheus cpu " + std::to_string(c->second) +
-                 "% memory " + std::to_string(m->second) + "%, simulated cpu " +
-                 std::to_string(s.CpuPercent()) + "% memory " + std::to_string(s.MemoryPercent()) +
-                 "%";
+          last = "node " + s.name + ": prometheus cpu " + std::to_string(c->second) + "% memory " +
+                 std::to_string(m->second) + "%, simulated cpu " + std::to_string(s.CpuPercent()) +
+                 "% memory " + std::to_string(s.MemoryPercent()) + "%";
           break;
         }
       }
@@ -548,10 +561,10 @@ Status Testbed::WaitForMetrics(std::chrono::milliseconds timeout, double toleran
             MetricValue(*text, "kube_balancer_scoring_degraded_nodes").value_or(1);
         return refreshes() >= start + 2 && degraded == 0;
       },
-      std::max<std::chrono::milliseconds>(
-          2000ms, std::chrono::duration_cast<std::chrono::milliseconds>(
-                      deadline - std::chrono::steady_clock::now()) +
-                      5000ms));
+      std::max<std::chrono::milliseconds>(2000ms,
+                                          std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              deadline - std::chrono::steady_clock::now()) +
+                                              5000ms));
   if (!refreshed) {
     return Status::DeadlineExceeded("kube-balancer did not refresh its metrics (degraded nodes)");
   }

@@ -56,11 +56,11 @@ class ClusterObserver {
   struct PodRecord {
     std::string uid, ns, name, owner_uid;  // owner: controller ownerReference uid ("" = bare)
     nlohmann::json labels;
-    std::string node;                    // last node seen ("" = not bound yet)
-    std::set<std::string> nodes;         // every node it was seen on
-    bool created_by_balancer = false;    // kube-balancer POSTed it (a bare-pod copy)
-    bool ready = false;                  // Ready at the last sample
-    bool gone = false;                   // deleted / terminating
+    std::string node;                  // last node seen ("" = not bound yet)
+    std::set<std::string> nodes;       // every node it was seen on
+    bool created_by_balancer = false;  // kube-balancer POSTed it (a bare-pod copy)
+    bool ready = false;                // Ready at the last sample
+    bool gone = false;                 // deleted / terminating
     uint64_t first_pass = 0, gone_pass = 0;
   };
   struct Move {  // a pod kube-balancer evicted or deleted
