@@ -325,6 +325,20 @@ StatusOr<WorkloadInfo> Evictor::Resolve(const Pod& pod) {
   return remember(info);
 }
 
+InFlightMove Evictor::NewInFlight(InFlightMove::Kind kind, const PlannedMove& move,
+                                  const Pod& pod) const {
+  InFlightMove m;
+  m.kind = kind;
+  m.strategy = move.strategy;
+  m.workload = WorkloadKey(pod);
+  m.pod = PodRef::Of(pod);
+  m.source = move.source;
+  m.target = move.target;
+  m.started = clock_.Now();
+  m.estimate = scoring::EstimatePodUsage(pod, scoring_);
+  return m;
+}
+
 void Evictor::CountAction(const PlannedMove& move) {
   ++cycle_moves_;
   ++node_moves_[move.source];
@@ -439,15 +453,7 @@ Outcome Evictor::Evict(const PlannedMove& move, const Pod& pod) {
   const Status s = client_.EvictPod(pod.meta.namespace_, pod.meta.name, options);
   if (s.ok()) {
     CountAction(move);
-    InFlightMove m;
-    m.kind = InFlightMove::Kind::kEviction;
-    m.strategy = move.strategy;
-    m.workload = WorkloadKey(pod);
-    m.pod = PodRef::Of(pod);
-    m.source = move.source;
-    m.target = move.target;
-    m.started = clock_.Now();
-    m.estimate = scoring::EstimatePodUsage(pod, scoring_);
+    InFlightMove m = NewInFlight(InFlightMove::Kind::kEviction, move, pod);
     for (const kube::PodPtr& p : snapshot_->PodsOwnedBy(m.workload))
       m.known_uids.insert(p->meta.uid);
     m.known_uids.insert(pod.meta.uid);
@@ -502,15 +508,7 @@ Outcome Evictor::Restart(const PlannedMove& move, const Pod& pod, const Workload
   });
   if (s.ok()) {
     CountAction(move);
-    InFlightMove m;
-    m.kind = InFlightMove::Kind::kRestart;
-    m.strategy = move.strategy;
-    m.workload = WorkloadKey(pod);
-    m.pod = PodRef::Of(pod);
-    m.source = move.source;
-    m.target = move.target;
-    m.started = clock_.Now();
-    m.estimate = scoring::EstimatePodUsage(pod, scoring_);
+    InFlightMove m = NewInFlight(InFlightMove::Kind::kRestart, move, pod);
     m.deployment = name;
     m.selector = selector;
     Track(std::move(m));
@@ -595,15 +593,7 @@ Outcome Evictor::Copy(const PlannedMove& move, const Pod& pod) {
     return Finish(move, Result::kError, "create copy: " + created.status().ToString());
   }
   CountAction(move);
-  InFlightMove m;
-  m.kind = InFlightMove::Kind::kCopy;
-  m.strategy = move.strategy;
-  m.workload = WorkloadKey(pod);
-  m.pod = PodRef::Of(pod);
-  m.source = move.source;
-  m.target = move.target;
-  m.started = clock_.Now();
-  m.estimate = scoring::EstimatePodUsage(pod, scoring_);
+  InFlightMove m = NewInFlight(InFlightMove::Kind::kCopy, move, pod);
   m.copy_name = copy["metadata"].value("name", std::string());
   if (created->contains("metadata"))
     m.copy_uid = (*created)["metadata"].value("uid", std::string());

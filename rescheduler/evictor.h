@@ -146,6 +146,8 @@ class Evictor {
   Outcome Evict(const PlannedMove& move, const Pod& pod);
   Outcome Restart(const PlannedMove& move, const Pod& pod, const WorkloadInfo& workload);
   Outcome Copy(const PlannedMove& move, const Pod& pod);
+  // An in-flight record of `move` of `pod` started now (the fields every kind shares).
+  InFlightMove NewInFlight(InFlightMove::Kind kind, const PlannedMove& move, const Pod& pod) const;
   void CountAction(const PlannedMove& move);
   void Track(InFlightMove m);
   bool FollowEviction(InFlightMove& m);

@@ -12,7 +12,6 @@ namespace kb::scoring {
 
 namespace {
 
-constexpr size_t kMaxNamesInLog = 20;
 // The rebuild thread wakes at least this often to notice node changes (the cache has no node
 // handler) by comparing snapshot versions, which costs one locked pointer copy.
 constexpr Millis kPollInterval{200};
@@ -38,18 +37,6 @@ bool IsFresh(WallTime bound, WallTime now, Millis window, const std::optional<Wa
   if (bound >= now || now - bound <= window) return true;
   // Bound after the node's last sample: the sample cannot contain it yet.
   return sample.has_value() && bound > *sample;
-}
-
-std::string JoinCapped(const std::vector<std::string>& names) {
-  std::string out;
-  for (size_t i = 0; i < names.size() && i < kMaxNamesInLog; ++i) {
-    if (i > 0) out += ",";
-    out += names[i];
-  }
-  if (names.size() > kMaxNamesInLog) {
-    out += ",...(" + std::to_string(names.size() - kMaxNamesInLog) + " more)";
-  }
-  return "[" + out + "]";
 }
 
 bool BucketHas(const kube::PodList* bucket, const std::string& key) {

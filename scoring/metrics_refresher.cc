@@ -11,25 +11,11 @@ namespace kb::scoring {
 
 namespace {
 
-constexpr size_t kMaxNamesInLog = 20;
-
 bool FreshSample(const std::optional<double>& value, const std::optional<WallTime>& time,
                  WallTime now, Millis max_age) {
   if (!value || !time) return false;
   if (*time >= now) return true;  // clock skew: a sample "from the future" is as fresh as can be
   return now - *time <= max_age;
-}
-
-std::string JoinCapped(const std::vector<std::string>& names) {
-  std::string out;
-  for (size_t i = 0; i < names.size() && i < kMaxNamesInLog; ++i) {
-    if (i > 0) out += ",";
-    out += names[i];
-  }
-  if (names.size() > kMaxNamesInLog) {
-    out += ",...(" + std::to_string(names.size() - kMaxNamesInLog) + " more)";
-  }
-  return "[" + out + "]";
 }
 
 void MergeMax(std::optional<double>& value, std::optional<WallTime>& time,
