@@ -25,8 +25,7 @@ inline constexpr char kMirrorPodAnnotation[] = "kubernetes.io/config.mirror";
 inline constexpr char kRestartedAtAnnotation[] = "kubectl.kubernetes.io/restartedAt";
 inline constexpr char kHostnameLabel[] = "kubernetes.io/hostname";
 // Dropped by the decoders (see DecodeMeta): large and unused.
-inline constexpr char kLastAppliedAnnotation[] =
-    "kubectl.kubernetes.io/last-applied-configuration";
+inline constexpr char kLastAppliedAnnotation[] = "kubectl.kubernetes.io/last-applied-configuration";
 inline constexpr int64_t kSystemCriticalPriority = 2000000000;
 
 // CPU and memory in integer units. Arithmetic is saturating-free: callers stay within int64.
