@@ -142,10 +142,13 @@ FilterResult FilterNode(const PodDemand& demand, const NodeLoad* load, const Pol
     return r;
   }
   const UtilWithPod u = UtilisationWithPod(demand, *load);
-  // Fail open: a requests-based fallback (metrics missing or stale) does not filter unless
-  // filterOnRequests is set; the in-tree NodeResourcesFit still guards capacity.
-  const bool check_cpu = load->cpu_from_metrics || config.scoring.filter_on_requests;
-  const bool check_mem = load->mem_from_metrics || config.scoring.filter_on_requests;
+  // Fail open: a requests-based *fallback* (metrics configured but missing or stale for this
+  // node: `degraded`) does not filter unless filterOnRequests is set; the in-tree
+  // NodeResourcesFit still guards capacity. Without Prometheus (no fallback, requests are the
+  // configured measure) the thresholds apply to requests.
+  const bool requests_configured = !load->degraded || config.scoring.filter_on_requests;
+  const bool check_cpu = load->cpu_from_metrics || requests_configured;
+  const bool check_mem = load->mem_from_metrics || requests_configured;
   if (check_cpu && u.cpu > config.cpu_threshold) {
     r.passed = false;
     r.reason = FilterReason::kCpu;

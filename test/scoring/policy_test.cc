@@ -79,6 +79,15 @@ TEST_CASE("filterOnRequests applies thresholds to the requests fallback", "[scor
   CHECK(r.message.find("from requests") != std::string::npos);
 }
 
+TEST_CASE("without Prometheus the thresholds apply to requests", "[scoring]") {
+  const Node n = NodeBuilder("n").Cpu("4").Memory("8Gi").Build();
+  NodeLoad load = MakeLoad(n, 75, 10, {}, /*from_metrics=*/false);
+  load.degraded = false;  // metrics not configured: requests are the measure, not a fallback
+  const FilterResult r = FilterNode(PodBuilder("p").Cpu("400m").Build(), &load, Config80());
+  CHECK_FALSE(r.passed);
+  CHECK(r.reason == FilterReason::kCpu);
+}
+
 TEST_CASE("filter reason names are stable metric labels", "[scoring]") {
   CHECK(std::string(FilterReasonName(FilterReason::kMaintenance)) == "maintenance");
   CHECK(std::string(FilterReasonName(FilterReason::kUnschedulable)) == "unschedulable");

@@ -79,7 +79,8 @@ class TestCluster {
 };
 
 // A NodeLoad over `node` with the given utilisations (percent) and requests, as the load model
-// would publish it. `from_metrics` marks both utilisations as sampled.
+// would publish it. `from_metrics` marks both utilisations as sampled; false models a node whose
+// configured metrics are missing or stale (degraded: requests fallback).
 inline scoring::NodeLoad MakeLoad(const Node& node, double cpu_util, double mem_util,
                                   Resources requested = {}, bool from_metrics = true) {
   scoring::NodeLoad l;
@@ -93,6 +94,7 @@ inline scoring::NodeLoad MakeLoad(const Node& node, double cpu_util, double mem_
   l.cpu_from_metrics = from_metrics;
   l.mem_from_metrics = from_metrics;
   l.metrics_fresh = from_metrics;
+  l.degraded = !from_metrics;
   l.sampled_cpu = cpu_util;
   l.sampled_mem = mem_util;
   return l;
