@@ -404,7 +404,9 @@ TEST_CASE("extender end to end: scores follow Prometheus loads and survive Prome
   CHECK(Scores(degraded_answer->body).size() == 3);
   auto debug_after = c.Get("/debug/scores?namespace=default&name=pending");
   REQUIRE(debug_after);
-  for (const auto& n : nlohmann::json::parse(debug_after->body)["nodes"]) {
+  // Keep the parsed document alive: a range-for over a member of a temporary dangles (C++20).
+  const nlohmann::json debug_doc = nlohmann::json::parse(debug_after->body);
+  for (const auto& n : debug_doc["nodes"]) {
     CHECK(n["load"]["degraded"] == true);
   }
   CHECK_THAT(balancer->Log(), Catch::Matchers::Contains("warn"));
