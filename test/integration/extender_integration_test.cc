@@ -8,6 +8,7 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,6 +46,9 @@ class ChildProcess {
       : log_path_(log_path) {
     pid_ = ::fork();
     if (pid_ == 0) {
+      // If the test process dies without running destructors (a sanitizer abort, a crash), the
+      // child must not outlive it.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       if (fd >= 0) {
         ::dup2(fd, STDOUT_FILENO);
