@@ -101,17 +101,11 @@ void BalanceCounts(Pass& p) {
         AddUnmovable(p.plan, {kLoadBalancing, pod, source, why, false}, &p.left_out);
         continue;
       }
-      PlannedMove m;
-      m.strategy = kLoadBalancing;
-      m.pod = pod;
-      m.source = source;
-      m.target = target->node;
-      m.reason =
-          "node " + source + " runs " + std::to_string(best_count) + " pods, above the mean " +
-          Fmt("%.1f by more than %g%% (limit %.1f)", mean, ctx.config().imbalance_threshold, upper);
-      m.source_score = target->source_score;
-      m.target_score = target->target_score;
-      m.score_gain = target->target_score - target->source_score;
+      PlannedMove m = MakeMove(kLoadBalancing, pod, source, *target,
+                               "node " + source + " runs " + std::to_string(best_count) +
+                                   " pods, above the mean " +
+                                   Fmt("%.1f by more than %g%% (limit %.1f)", mean,
+                                       ctx.config().imbalance_threshold, upper));
       ctx.Apply(m);
       p.plan.moves.push_back(std::move(m));
       ++p.moves;
@@ -197,18 +191,12 @@ void BalanceUsage(Pass& p, bool cpu) {
         AddUnmovable(p.plan, {kLoadBalancing, pod, source, why, false}, &p.left_out);
         continue;
       }
-      PlannedMove m;
-      m.strategy = kLoadBalancing;
-      m.pod = pod;
-      m.source = source;
-      m.target = target->node;
-      m.reason = "node " + source + " " + resource +
-                 Fmt(" %.1f%% is above the mean %.1f%% by more than %g points", best_util, mean,
-                     ctx.config().imbalance_threshold) +
-                 " for " + std::to_string(EffectiveCount(ctx.input().state, key)) + " cycles";
-      m.source_score = target->source_score;
-      m.target_score = target->target_score;
-      m.score_gain = target->target_score - target->source_score;
+      PlannedMove m = MakeMove(
+          kLoadBalancing, pod, source, *target,
+          "node " + source + " " + resource +
+              Fmt(" %.1f%% is above the mean %.1f%% by more than %g points", best_util, mean,
+                  ctx.config().imbalance_threshold) +
+              " for " + std::to_string(EffectiveCount(ctx.input().state, key)) + " cycles");
       m.condition = key;
       ctx.Apply(m);
       p.plan.moves.push_back(std::move(m));

@@ -38,15 +38,9 @@ StrategyPlan NodeMaintenance::Plan(const PlanInput& input) const {
         AddUnmovable(plan, {kNodeMaintenance, pod, source, why, true}, &left_out);
         continue;
       }
-      PlannedMove m;
-      m.strategy = kNodeMaintenance;
-      m.pod = pod;
-      m.source = source;
-      m.target = target->node;
-      m.reason = "node " + source + " is in maintenance (" + kMaintenanceLabel + "=true)";
-      m.source_score = target->source_score;
-      m.target_score = target->target_score;
-      m.score_gain = target->target_score - target->source_score;
+      PlannedMove m =
+          MakeMove(kNodeMaintenance, pod, source, *target,
+                   "node " + source + " is in maintenance (" + kMaintenanceLabel + "=true)");
       ctx.Apply(m);
       plan.moves.push_back(std::move(m));
       ++moves;

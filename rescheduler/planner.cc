@@ -321,4 +321,18 @@ void PlanContext::Apply(const PlannedMove& move) {
 
 int PlanContext::MoveCap() const { return std::max(1, input_.config.max_reschedule_pods); }
 
+PlannedMove MakeMove(std::string strategy, kube::PodPtr pod, const std::string& source,
+                     const TargetChoice& target, std::string reason) {
+  PlannedMove m;
+  m.strategy = std::move(strategy);
+  m.pod = std::move(pod);
+  m.source = source;
+  m.target = target.node;
+  m.reason = std::move(reason);
+  m.source_score = target.source_score;
+  m.target_score = target.target_score;
+  m.score_gain = target.target_score - target.source_score;
+  return m;
+}
+
 }  // namespace kb::resched

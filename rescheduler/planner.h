@@ -39,6 +39,10 @@ struct TargetChoice {
   int64_t target_score = 0;
 };
 
+// A move of `pod` from `source` to the chosen target, with its scores and gain filled in.
+PlannedMove MakeMove(std::string strategy, kube::PodPtr pod, const std::string& source,
+                     const TargetChoice& target, std::string reason);
+
 class PlanContext {
  public:
   explicit PlanContext(const PlanInput& input);

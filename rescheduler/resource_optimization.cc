@@ -115,15 +115,8 @@ StrategyPlan ResourceOptimization::Plan(const PlanInput& input) const {
         std::snprintf(buf, sizeof(buf), " %.1f%% > %s %g%% for %d cycles; shedding to %g%%", util,
                       cpu ? "cpuThreshold" : "memoryThreshold", threshold,
                       EffectiveCount(input.state, key), cpu ? cpu_goal : mem_goal);
-        PlannedMove m;
-        m.strategy = kResourceOptimization;
-        m.pod = pod;
-        m.source = source;
-        m.target = target->node;
-        m.reason = "node " + source + " " + (cpu ? "cpu" : "memory") + buf;
-        m.source_score = target->source_score;
-        m.target_score = target->target_score;
-        m.score_gain = target->target_score - target->source_score;
+        PlannedMove m = MakeMove(kResourceOptimization, pod, source, *target,
+                                 "node " + source + " " + (cpu ? "cpu" : "memory") + buf);
         m.condition = key;
         ctx.Apply(m);
         plan.moves.push_back(std::move(m));
