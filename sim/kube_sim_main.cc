@@ -80,18 +80,6 @@ bool ParseBool(const std::string& s, bool* out) {
   return true;
 }
 
-std::vector<std::string> SplitList(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    if (comma == std::string::npos) comma = s.size();
-    if (comma > start) out.push_back(s.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
 bool ParseInt(const std::string& s, int64_t* out) {
   char* end = nullptr;
   long long v = std::strtoll(s.c_str(), &end, 10);
@@ -199,9 +187,11 @@ int main(int argc, char** argv) {
     } else if (arg == "--scheduler") {
       ok = ParseBool(value, &cluster_options.scheduler);
     } else if (arg == "--scheduler-names") {
-      overrides.push_back([v = SplitList(value)](auto* o) { o->scheduler_names = v; });
+      overrides.push_back(
+          [v = kb::sim::SplitCommaList(value)](auto* o) { o->scheduler_names = v; });
     } else if (arg == "--baseline-names") {
-      overrides.push_back([v = SplitList(value)](auto* o) { o->default_scheduler_names = v; });
+      overrides.push_back(
+          [v = kb::sim::SplitCommaList(value)](auto* o) { o->default_scheduler_names = v; });
     } else if (arg == "--scheduler-seed") {
       ok = ParseInt(value, &n);
       overrides.push_back([n](auto* o) { o->seed = static_cast<uint64_t>(n); });

@@ -157,4 +157,16 @@ std::string SimCluster::metrics_url() const {
 }
 const json& SimCluster::scenario() const { return impl_->scenario; }
 
+std::vector<std::string> SplitCommaList(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    if (comma == std::string::npos) comma = s.size();
+    if (comma > start) out.push_back(s.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace kb::sim

@@ -81,4 +81,7 @@ class SimCluster {
   std::unique_ptr<Impl> impl_;
 };
 
+// "a,b,,c" -> {"a", "b", "c"}: comma-separated command-line lists (empty items dropped).
+std::vector<std::string> SplitCommaList(const std::string& s);
+
 }  // namespace kb::sim
