@@ -21,6 +21,7 @@
 
 #include "sim/plays.h"
 #include "sim/process.h"
+#include "sim/sim_cluster.h"
 
 namespace {
 
@@ -43,18 +44,6 @@ void OnSignal(int) {
   const char msg[] = "\nkube-balancer-demo: interrupted, stopped every process it started\n";
   [[maybe_unused]] ssize_t n = ::write(2, msg, sizeof(msg) - 1);
   ::_exit(130);
-}
-
-std::vector<std::string> Split(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    if (comma == std::string::npos) comma = s.size();
-    if (comma > start) out.push_back(s.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
 }
 
 }  // namespace
@@ -82,7 +71,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--out") {
       out = value();
     } else if (arg == "--plays") {
-      plays = Split(value());
+      plays = kb::sim::SplitCommaList(value());
     } else if (arg == "--parallel") {
       parallel = std::max(1, std::atoi(value().c_str()));
     } else if (arg == "--prometheus") {

@@ -227,6 +227,22 @@ std::string CountsText(const std::map<std::string, int>& counts) {
   return s.empty() ? "none" : s;
 }
 
+// The 20-replica workload of the pinned and pile-up plays.
+bool IsHeavy(const json& pod) { return Label(pod, "app") == "heavy-load"; }
+
+// Waits until the 20 heavy-load replicas run on worker-1 and nowhere else (the starting point of
+// the pinned and pile-up plays) and records the check `what`.
+bool ExpectHeavyOnWorker1(Play& play, const std::string& what) {
+  const bool placed = play.WaitPods(
+      [&](const std::vector<json>& pods) {
+        auto c = CountByNode(pods, IsHeavy);
+        return c.size() == 1 && c.begin()->first == "worker-1" && c.begin()->second == 20;
+      },
+      30s);
+  play.Expect(what, placed, CountsText(CountByNode(play.api().ListObjects("pods"), IsHeavy)));
+  return placed;
+}
+
 // ---- seed 002: the 12 pods --------------------------------------------------------------------
 
 PlayReport Seed002(const PlayOptions& options) {
@@ -334,15 +350,7 @@ PlayReport Pinned(const PlayOptions& options) {
   Play play("pinned", "Seed 000 scenario 1: 20 nginx replicas pinned to worker-1, then unpinned",
             "seed-000-pinned.yaml", options);
   if (!play.Setup(true)) return play.Finish();
-  auto heavy = [](const json& p) { return Label(p, "app") == "heavy-load"; };
-  const bool placed = play.WaitPods(
-      [&](const std::vector<json>& pods) {
-        auto c = CountByNode(pods, heavy);
-        return c.size() == 1 && c.begin()->first == "worker-1" && c.begin()->second == 20;
-      },
-      30s);
-  play.Expect("20 pinned replicas running on worker-1", placed,
-              CountsText(CountByNode(play.api().ListObjects("pods"), heavy)));
+  const bool placed = ExpectHeavyOnWorker1(play, "20 pinned replicas running on worker-1");
   if (!placed || !play.Metrics()) return play.Finish();
   play.Table("before (pinned)");
   const std::vector<std::string> checks = {
@@ -354,15 +362,15 @@ PlayReport Pinned(const PlayOptions& options) {
   // Pinned phase: at least 4 rescheduler cycles (interval 2s, consecutiveCycles 2).
   std::set<std::string> pinned_uids;
   for (const json& p : play.api().ListObjects("pods")) {
-    if (heavy(p)) pinned_uids.insert(Uid(p));
+    if (IsHeavy(p)) pinned_uids.insert(Uid(p));
   }
   bool stayed = true;
   std::string why;
   WaitUntil(
       [&] {
         for (const json& p : play.api().ListObjects("pods")) {
-          if (heavy(p) && (!pinned_uids.count(Uid(p)) || IsTerminating(p) ||
-                           StrAt(p, {"spec", "nodeName"}) != "worker-1")) {
+          if (IsHeavy(p) && (!pinned_uids.count(Uid(p)) || IsTerminating(p) ||
+                             StrAt(p, {"spec", "nodeName"}) != "worker-1")) {
             stayed = false;
             why = "pod " + Name(p) + " changed while pinned";
           }
@@ -380,13 +388,13 @@ PlayReport Pinned(const PlayOptions& options) {
   }
   std::map<std::string, int> counts;
   const bool balanced = play.WaitPods(
-      [&](const std::vector<json>& pods) { return Balanced(pods, heavy, 20, 3, &counts); },
+      [&](const std::vector<json>& pods) { return Balanced(pods, IsHeavy, 20, 3, &counts); },
       options.outcome_timeout);
   play.Expect("replicas rebalanced after the pin was removed", balanced,
               CountsText(counts) + " (each worker between half the mean and 20% above it)");
   if (balanced) {
     play.ExpectSettled(
-        [&](const std::vector<json>& pods) { return Balanced(pods, heavy, 20, 3, &counts); }, 5s);
+        [&](const std::vector<json>& pods) { return Balanced(pods, IsHeavy, 20, 3, &counts); }, 5s);
   }
   play.Table("after (unpinned)");
   play.MoveChecks("");
@@ -404,15 +412,8 @@ PlayReport PileUp(const PlayOptions& options) {
   Play play("pile-up", "Pile-up: 20 unpinned replicas on one worker after two nodes rejoin",
             "pile-up.yaml", options);
   if (!play.Setup(true)) return play.Finish();
-  auto heavy = [](const json& p) { return Label(p, "app") == "heavy-load"; };
-  const bool placed = play.WaitPods(
-      [&](const std::vector<json>& pods) {
-        auto c = CountByNode(pods, heavy);
-        return c.size() == 1 && c.begin()->first == "worker-1" && c.begin()->second == 20;
-      },
-      30s);
-  play.Expect("20 replicas running on worker-1 while the others are cordoned", placed,
-              CountsText(CountByNode(play.api().ListObjects("pods"), heavy)));
+  const bool placed =
+      ExpectHeavyOnWorker1(play, "20 replicas running on worker-1 while the others are cordoned");
   if (!placed || !play.Metrics()) return play.Finish();
   const std::vector<std::string> checks = {
       "replicas rebalanced by the rescheduler", "the spread stays put (no further moves)",
@@ -428,7 +429,7 @@ PlayReport PileUp(const PlayOptions& options) {
   std::map<std::string, int> counts;
   const auto started = Clock::now();
   const bool balanced = play.WaitPods(
-      [&](const std::vector<json>& pods) { return Balanced(pods, heavy, 20, 3, &counts); },
+      [&](const std::vector<json>& pods) { return Balanced(pods, IsHeavy, 20, 3, &counts); },
       options.outcome_timeout);
   play.Figure("rebalance time (s)", std::chrono::duration<double>(Clock::now() - started).count());
   const size_t moves = play.tb().observer().Moves().size();
@@ -438,7 +439,7 @@ PlayReport PileUp(const PlayOptions& options) {
                   std::to_string(moves) + " eviction(s)");
   if (balanced) {
     play.ExpectSettled(
-        [&](const std::vector<json>& pods) { return Balanced(pods, heavy, 20, 3, &counts); }, 5s);
+        [&](const std::vector<json>& pods) { return Balanced(pods, IsHeavy, 20, 3, &counts); }, 5s);
   }
   play.Table("after");
   play.MoveChecks("");
