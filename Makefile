@@ -11,6 +11,10 @@ else
   BUILD_DIR ?= build
   CMAKE_ARGS += -DCMAKE_BUILD_TYPE=RelWithDebInfo
 endif
+# Rebuilds across checkouts reuse objects when ccache is installed (optional; CI has none).
+ifneq ($(shell command -v ccache 2>/dev/null),)
+  CMAKE_ARGS += -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+endif
 
 # Every Debian package the build, the tests, the benchmarks and the demo need.
 DEB_PACKAGES := cmake ninja-build g++ pkg-config make openssl clang-format \
@@ -56,12 +60,14 @@ fmt:
 lint: layering
 	@clang-format --dry-run -Werror $(SOURCES)
 
-# Dependencies point down only: core <- kube, scoring <- rescheduler, server.
+# Dependencies point down only: core <- kube, scoring <- rescheduler, server. Scoring and the
+# rescheduler read cluster state only as core's ClusterSnapshot, never from the informer.
 layering:
 	@! grep -rnE '#include "(kube|scoring|rescheduler|server|sim)/' core || (echo "core must not include upper modules" && false)
 	@! grep -rnE '#include "(scoring|rescheduler|server|sim)/' kube || (echo "kube includes an upper module" && false)
-	@! grep -rnE '#include "(rescheduler|server|sim)/' scoring || (echo "scoring includes an upper module" && false)
+	@! grep -rnE '#include "(kube|rescheduler|server|sim)/' scoring || (echo "scoring includes kube or an upper module" && false)
 	@! grep -rnE '#include "(server|sim)/' rescheduler || (echo "rescheduler includes an upper module" && false)
+	@! grep -rnE '#include "kube/cluster_cache.h"' rescheduler || (echo "the rescheduler reads core's ClusterSnapshot, not the informer" && false)
 	@! grep -rnE '#include "(rescheduler|sim)/' server --exclude=kube_balancer_main.cc || (echo "server headers include rescheduler/sim" && false)
 
 # The container image (Dockerfile). Needs a reachable Docker engine; kind: then

@@ -5,8 +5,8 @@
 //   resched_bench [--runs N]
 //
 // Plan = one cycle's planning exactly as Rescheduler::RunOnce chains it (NodeMaintenance ->
-// ResourceOptimization -> LoadBalancing, each seeing the moves before it) over a CacheSnapshot
-// built by kube::BuildSnapshot and a LoadSnapshot built by scoring::LoadModel::Build. The
+// ResourceOptimization -> LoadBalancing, each seeing the moves before it) over a ClusterSnapshot
+// built by BuildSnapshot and a LoadSnapshot built by scoring::LoadModel::Build. The
 // cluster has 2 maintenance nodes, 1% hot nodes (fresh metrics, persisted conditions) and 5% of
 // nodes with 1.6x the mean pod count, so every strategy has work. Baseline, measured in the same
 // run: one trivial pass over the same snapshot (sum of the requests of every Running pod).
@@ -126,7 +126,7 @@ kb::Pod MakePod(int i, const std::string& node, const std::string& ns, const std
 }
 
 struct Cluster {
-  std::shared_ptr<const kb::kube::CacheSnapshot> cache;
+  std::shared_ptr<const kb::ClusterSnapshot> cache;
   std::shared_ptr<const kb::scoring::MetricsSnapshot> metrics;
   std::vector<std::string> hot;
   double snapshot_mib = 0;
@@ -162,7 +162,7 @@ Cluster Build(int nodes, int pods, kb::WallTime now) {
                                    rs_uid, hash, rng, now));
       }
     }
-    c.cache = kb::kube::BuildSnapshot(node_list, pod_list, {});
+    c.cache = kb::BuildSnapshot(node_list, pod_list, {});
   }
   c.build_seconds = std::chrono::duration<double>(SteadyClock::now() - t0).count();
   malloc_trim(0);

@@ -77,14 +77,7 @@ struct PodKeyEq {
 // All pods, keyed by (namespace, name) without a separate key string.
 using PodStore = std::unordered_set<PodPtr, PodKeyHash, PodKeyEq>;
 
-// Orders pods by namespace, then name.
-struct ByNamespacedName {
-  bool operator()(const PodPtr& a, const PodPtr& b) const {
-    int c = a->meta.namespace_.compare(b->meta.namespace_);
-    return c != 0 ? c < 0 : a->meta.name < b->meta.name;
-  }
-};
-using PodSet = std::set<PodPtr, ByNamespacedName>;
+using PodSet = std::set<PodPtr, PodOrder>;
 
 // A sorted bucket, shared with published snapshots and copied on write: the snapshot's
 // shared_ptr<const PodList> and the cache's shared_ptr<PodList> point at the same vector.
@@ -97,14 +90,14 @@ void BucketInsert(Bucket* b, const PodPtr& p) {
   } else if (b->use_count() > 1) {
     *b = std::make_shared<PodList>(**b);  // published: copy before writing
   }
-  auto it = std::lower_bound((*b)->begin(), (*b)->end(), p, ByNamespacedName());
+  auto it = std::lower_bound((*b)->begin(), (*b)->end(), p, PodOrder());
   (*b)->insert(it, p);
 }
 
 // Removes the pod with `p`'s key; returns true if the bucket is now empty.
 bool BucketErase(Bucket* b, const PodPtr& p) {
   if (!*b) return true;
-  auto it = std::lower_bound((*b)->begin(), (*b)->end(), p, ByNamespacedName());
+  auto it = std::lower_bound((*b)->begin(), (*b)->end(), p, PodOrder());
   if (it == (*b)->end() || (*it)->meta.namespace_ != p->meta.namespace_ ||
       (*it)->meta.name != p->meta.name) {
     return (*b)->empty();
@@ -116,16 +109,6 @@ bool BucketErase(Bucket* b, const PodPtr& p) {
   }
   (*b)->erase(it);
   return (*b)->empty();
-}
-
-const std::string* OwnerUid(const Pod& p) {
-  const OwnerReference* ref = p.meta.ControllerRef();
-  return ref != nullptr && !ref->uid.empty() ? &ref->uid : nullptr;
-}
-
-const PodList& EmptyPodList() {
-  static const PodList kEmpty;
-  return kEmpty;
 }
 
 // A decoded object of any kind.
@@ -168,114 +151,6 @@ StatusOr<Decoded> DecodeAny(ResourceKind kind, const json& obj) {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
-// CacheSnapshot
-
-NodePtr CacheSnapshot::FindNode(const std::string& name) const {
-  if (!nodes) return nullptr;
-  auto it = nodes->find(name);
-  return it == nodes->end() ? nullptr : it->second;
-}
-
-const PodList& CacheSnapshot::PodsOnNode(const std::string& node) const {
-  if (!pods_by_node) return EmptyPodList();
-  auto it = pods_by_node->find(node);
-  return it == pods_by_node->end() || !it->second ? EmptyPodList() : *it->second;
-}
-
-PodPtr CacheSnapshot::FindPod(const std::string& ns, const std::string& name) const {
-  if (!pods_by_node) return nullptr;
-  for (const auto& [node, bucket] : *pods_by_node) {
-    if (!bucket) continue;
-    for (const PodPtr& p : *bucket) {
-      if (p->meta.name == name && p->meta.namespace_ == ns) return p;
-    }
-  }
-  return nullptr;
-}
-
-size_t CacheSnapshot::OwnerIndex::ShardOf(const std::string& owner_uid) {
-  return std::hash<std::string>{}(owner_uid) % kShards;
-}
-
-std::shared_ptr<const PodList> CacheSnapshot::OwnerIndex::Find(const std::string& owner_uid) const {
-  const auto& shard = shards[ShardOf(owner_uid)];
-  if (!shard) return nullptr;
-  auto it = shard->find(owner_uid);
-  return it == shard->end() ? nullptr : it->second;
-}
-
-PodList CacheSnapshot::PodsOwnedBy(const std::string& owner_uid) const {
-  if (owner_index) {
-    auto list = owner_index->Find(owner_uid);
-    return list ? *list : PodList{};
-  }
-  if (!pods_by_owner) return {};
-  auto it = pods_by_owner->find(owner_uid);
-  return it == pods_by_owner->end() || !it->second ? PodList{} : *it->second;
-}
-
-std::vector<PdbPtr> CacheSnapshot::PdbsForPod(const Pod& pod) const {
-  std::vector<PdbPtr> out;
-  if (!pdbs) return out;
-  const std::string prefix = pod.meta.namespace_ + "/";
-  for (auto it = pdbs->lower_bound(prefix); it != pdbs->end(); ++it) {
-    if (it->first.compare(0, prefix.size(), prefix) != 0) break;
-    const PdbPtr& pdb = it->second;
-    // As the eviction subresource: a null or empty selector matches no pod.
-    if (!pdb->selector || pdb->selector->Empty()) continue;
-    if (pdb->selector->Matches(pod.meta.labels)) out.push_back(pdb);
-  }
-  return out;
-}
-
-size_t CacheSnapshot::PodCount() const {
-  size_t n = 0;
-  if (!pods_by_node) return 0;
-  for (const auto& [node, bucket] : *pods_by_node) n += bucket ? bucket->size() : 0;
-  return n;
-}
-
-std::shared_ptr<const CacheSnapshot> BuildSnapshot(const std::vector<Node>& nodes,
-                                                   const std::vector<Pod>& pods,
-                                                   const std::vector<PodDisruptionBudget>& pdbs) {
-  auto node_map = std::make_shared<std::map<std::string, NodePtr>>();
-  for (const Node& n : nodes) (*node_map)[n.meta.name] = std::make_shared<const Node>(n);
-  std::map<std::string, PodSet> by_node, by_owner;
-  for (const Pod& p : pods) {
-    auto ptr = std::make_shared<const Pod>(p);
-    by_node[p.node_name].insert(ptr);
-    if (const std::string* uid = OwnerUid(p)) by_owner[*uid].insert(ptr);
-  }
-  auto to_lists = [](const std::map<std::string, PodSet>& in) {
-    auto out = std::make_shared<std::map<std::string, std::shared_ptr<const PodList>>>();
-    for (const auto& [k, set] : in) {
-      (*out)[k] = std::make_shared<const PodList>(set.begin(), set.end());
-    }
-    return out;
-  };
-  std::array<std::shared_ptr<CacheSnapshot::OwnerIndex::Shard>, CacheSnapshot::OwnerIndex::kShards>
-      shards;
-  for (auto& shard : shards) shard = std::make_shared<CacheSnapshot::OwnerIndex::Shard>();
-  for (const auto& [uid, set] : by_owner) {
-    (*shards[CacheSnapshot::OwnerIndex::ShardOf(uid)])[uid] =
-        std::make_shared<const PodList>(set.begin(), set.end());
-  }
-  auto owner_index = std::make_shared<CacheSnapshot::OwnerIndex>();
-  for (size_t i = 0; i < shards.size(); ++i) owner_index->shards[i] = std::move(shards[i]);
-  auto pdb_map = std::make_shared<std::map<std::string, PdbPtr>>();
-  for (const PodDisruptionBudget& b : pdbs) {
-    (*pdb_map)[NamespacedName(b.meta)] = std::make_shared<const PodDisruptionBudget>(b);
-  }
-  auto snap = std::make_shared<CacheSnapshot>();
-  snap->version = 1;
-  snap->nodes = node_map;
-  snap->pods_by_node = to_lists(by_node);
-  snap->owner_index = owner_index;
-  snap->pdbs = pdb_map;
-  return snap;
-}
-
-// ---------------------------------------------------------------------------------------------
 // ClusterCache
 
 struct ClusterCache::Impl {
@@ -316,15 +191,15 @@ struct ClusterCache::Impl {
   std::shared_ptr<const std::map<std::string, NodePtr>> pub_nodes;
   std::shared_ptr<const std::map<std::string, PdbPtr>> pub_pdbs;
   std::shared_ptr<const std::map<std::string, std::shared_ptr<const PodList>>> pub_by_node;
-  std::shared_ptr<const CacheSnapshot::OwnerIndex> pub_owners;
-  std::shared_ptr<const CacheSnapshot> cached;  // valid while cached->version == version
+  std::shared_ptr<const ClusterSnapshot::OwnerIndex> pub_owners;
+  std::shared_ptr<const ClusterSnapshot> cached;  // valid while cached->version == version
 
   // --- mutations (mu held) ---
 
   void IndexPod(const PodPtr& p) {
     BucketInsert(&node_buckets[p->node_name], p);
     dirty_nodes.insert(p->node_name);
-    if (const std::string* uid = OwnerUid(*p)) {
+    if (const std::string* uid = ControllerUid(*p)) {
       BucketInsert(&owner_buckets[*uid], p);
       dirty_owners.insert(*uid);
     }
@@ -334,7 +209,7 @@ struct ClusterCache::Impl {
     auto it = node_buckets.find(p->node_name);
     if (it != node_buckets.end() && BucketErase(&it->second, p)) node_buckets.erase(it);
     dirty_nodes.insert(p->node_name);
-    if (const std::string* uid = OwnerUid(*p)) {
+    if (const std::string* uid = ControllerUid(*p)) {
       auto o = owner_buckets.find(*uid);
       if (o != owner_buckets.end() && BucketErase(&o->second, p)) owner_buckets.erase(o);
       dirty_owners.insert(*uid);
@@ -472,7 +347,7 @@ struct ClusterCache::Impl {
 
   // --- snapshot ---
 
-  std::shared_ptr<const CacheSnapshot> BuildSnapshotLocked() {
+  std::shared_ptr<const ClusterSnapshot> BuildSnapshotLocked() {
     if (cached && cached->version == version) return cached;
     if (nodes_dirty || !pub_nodes) {
       pub_nodes = std::make_shared<const std::map<std::string, NodePtr>>(nodes);
@@ -505,11 +380,11 @@ struct ClusterCache::Impl {
       dirty_nodes.clear();
     }
     if (!pub_owners || !dirty_owners.empty()) {
-      auto next = pub_owners ? std::make_shared<CacheSnapshot::OwnerIndex>(*pub_owners)
-                             : std::make_shared<CacheSnapshot::OwnerIndex>();
-      std::array<std::vector<const std::string*>, CacheSnapshot::OwnerIndex::kShards> by_shard;
+      auto next = pub_owners ? std::make_shared<ClusterSnapshot::OwnerIndex>(*pub_owners)
+                             : std::make_shared<ClusterSnapshot::OwnerIndex>();
+      std::array<std::vector<const std::string*>, ClusterSnapshot::OwnerIndex::kShards> by_shard;
       for (const std::string& k : dirty_owners) {
-        by_shard[CacheSnapshot::OwnerIndex::ShardOf(k)].push_back(&k);
+        by_shard[ClusterSnapshot::OwnerIndex::ShardOf(k)].push_back(&k);
       }
       for (size_t i = 0; i < by_shard.size(); ++i) {
         if (!by_shard[i].empty() || !next->shards[i]) {
@@ -519,7 +394,7 @@ struct ClusterCache::Impl {
       pub_owners = std::move(next);
       dirty_owners.clear();
     }
-    auto snap = std::make_shared<CacheSnapshot>();
+    auto snap = std::make_shared<ClusterSnapshot>();
     snap->version = version;
     snap->nodes = pub_nodes;
     snap->pods_by_node = pub_by_node;
@@ -781,7 +656,7 @@ bool ClusterCache::WaitForSync(std::chrono::milliseconds timeout) const {
   });
 }
 
-std::shared_ptr<const CacheSnapshot> ClusterCache::Snapshot() const {
+std::shared_ptr<const ClusterSnapshot> ClusterCache::Snapshot() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->BuildSnapshotLocked();
 }

@@ -107,7 +107,7 @@ Evictor::Evictor(kube::KubeClient& client, Clock& clock, ReschedulerConfig confi
 
 void Evictor::SetMayAct(std::function<bool()> may_act) { may_act_ = std::move(may_act); }
 
-void Evictor::BeginCycle(std::shared_ptr<const kube::CacheSnapshot> snapshot, bool new_window) {
+void Evictor::BeginCycle(std::shared_ptr<const ClusterSnapshot> snapshot, bool new_window) {
   snapshot_ = std::move(snapshot);
   if (new_window) {
     cycle_moves_ = 0;
@@ -284,7 +284,7 @@ void Evictor::ReportUnmovable(const UnmovablePod& u) {
   if (!ShouldEmit("node|" + u.node + "|" + pod.uid + "|" + u.reason)) return;
   json involved = {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", u.node}};
   if (snapshot_) {
-    if (kube::NodePtr node = snapshot_->FindNode(u.node)) involved["uid"] = node->meta.uid;
+    if (NodePtr node = snapshot_->FindNode(u.node)) involved["uid"] = node->meta.uid;
   }
   // Node events live in "default" (core/v1 legacy rule for cluster-scoped objects).
   CreateEvent("default", involved, true, "RescheduleFailed",
@@ -301,7 +301,7 @@ StatusOr<WorkloadInfo> Evictor::Resolve(const Pod& pod) {
   if (auto it = workloads_.find(owner->uid); it != workloads_.end()) return it->second;
   info.owner_kind = owner->kind;
   info.owner_name = owner->name;
-  for (const kube::PodPtr& p : snapshot_->PodsOwnedBy(owner->uid)) {
+  for (const PodPtr& p : snapshot_->PodsOwnedBy(owner->uid)) {
     if (!p->IsFinished()) ++info.owner_pods;
   }
   auto remember = [&](StatusOr<WorkloadInfo> r) {
@@ -343,7 +343,7 @@ void Evictor::CountAction(const PlannedMove& move) {
   ++cycle_moves_;
   ++node_moves_[move.source];
   ++namespace_moves_[move.pod->meta.namespace_];
-  for (const kube::PdbPtr& pdb : snapshot_->PdbsForPod(*move.pod)) {
+  for (const PdbPtr& pdb : snapshot_->PdbsForPod(*move.pod)) {
     ++pdb_used_[NamespacedName(pdb->meta)];
   }
 }
@@ -395,7 +395,7 @@ Outcome Evictor::Execute(const PlannedMove& move) {
                       pod.meta.namespace_);
   }
   if (config_.protections.pdb_precheck) {
-    for (const kube::PdbPtr& pdb : snapshot_->PdbsForPod(pod)) {
+    for (const PdbPtr& pdb : snapshot_->PdbsForPod(pod)) {
       if (pdb->observed_generation < pdb->meta.generation) continue;  // the API server decides
       const int used = pdb_used_[NamespacedName(pdb->meta)];
       if (pdb->disruptions_allowed - used <= 0) {
@@ -454,8 +454,7 @@ Outcome Evictor::Evict(const PlannedMove& move, const Pod& pod) {
   if (s.ok()) {
     CountAction(move);
     InFlightMove m = NewInFlight(InFlightMove::Kind::kEviction, move, pod);
-    for (const kube::PodPtr& p : snapshot_->PodsOwnedBy(m.workload))
-      m.known_uids.insert(p->meta.uid);
+    for (const PodPtr& p : snapshot_->PodsOwnedBy(m.workload)) m.known_uids.insert(p->meta.uid);
     m.known_uids.insert(pod.meta.uid);
     // One brain: the extender filters the source and prefers the target for the replacement.
     if (steering_ != nullptr) {
@@ -635,8 +634,8 @@ int Evictor::FollowUp() {
 
 bool Evictor::FollowEviction(InFlightMove& m) {
   const SteadyTime now = clock_.Now();
-  kube::PodPtr replacement;
-  for (const kube::PodPtr& p : snapshot_->PodsOwnedBy(m.workload)) {
+  PodPtr replacement;
+  for (const PodPtr& p : snapshot_->PodsOwnedBy(m.workload)) {
     if (m.known_uids.count(p->meta.uid) != 0 || !IsRunningReady(*p)) continue;
     replacement = p;
     break;
@@ -671,10 +670,10 @@ bool Evictor::FollowEviction(InFlightMove& m) {
 bool Evictor::FollowRestart(InFlightMove& m) {
   const SteadyTime now = clock_.Now();
   bool original_present = false;
-  std::vector<kube::PodPtr> fresh;
+  std::vector<PodPtr> fresh;
   bool any_ready = false;
   for (const auto& [node, pods] : *snapshot_->pods_by_node) {
-    for (const kube::PodPtr& p : *pods) {
+    for (const PodPtr& p : *pods) {
       if (p->meta.namespace_ != m.pod.ns) continue;
       if (p->meta.uid == m.pod.uid) {
         original_present = !p->IsFinished();
@@ -687,7 +686,7 @@ bool Evictor::FollowRestart(InFlightMove& m) {
   }
   if (!original_present && any_ready) {
     bool landed_back = false;
-    for (const kube::PodPtr& p : fresh) {
+    for (const PodPtr& p : fresh) {
       cooldown_pods_[p->meta.uid] = now + config_.cooldown;
       cooldown_workloads_[WorkloadKey(*p)] = now + config_.cooldown;
       landed_back = landed_back || p->node_name == m.source;
@@ -714,8 +713,8 @@ bool Evictor::FollowRestart(InFlightMove& m) {
 
 bool Evictor::FollowCopy(InFlightMove& m) {
   const SteadyTime now = clock_.Now();
-  kube::PodPtr copy;
-  for (const kube::PodPtr& p : snapshot_->PodsOnNode(m.target)) {
+  PodPtr copy;
+  for (const PodPtr& p : snapshot_->PodsOnNode(m.target)) {
     if (p->meta.namespace_ == m.pod.ns && p->meta.name == m.copy_name) {
       copy = p;
       break;

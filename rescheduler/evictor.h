@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/cluster_snapshot.h"
 #include "core/config.h"
 #include "core/model.h"
-#include "kube/cluster_cache.h"
 #include "kube/kube_client.h"
 #include "rescheduler/metrics.h"
 #include "rescheduler/protections.h"
@@ -104,7 +104,7 @@ class Evictor {
   // cooldowns; with `new_window` (a scheduled cycle) also resets the limit counters and the PDB
   // ledger. Early cycles (woken between scheduled ones) share the current window's limits, so
   // maxReschedulePods bounds the moves per reschedulingInterval.
-  void BeginCycle(std::shared_ptr<const kube::CacheSnapshot> snapshot, bool new_window = true);
+  void BeginCycle(std::shared_ptr<const ClusterSnapshot> snapshot, bool new_window = true);
   // Advances the moves in flight against the cycle's snapshot (call after BeginCycle): a Ready
   // replacement ends a move; a bare-pod copy that is Ready gets its original deleted; timeouts
   // back the workload off. May call the API. Returns how many moves ended.
@@ -171,7 +171,7 @@ class Evictor {
   uint64_t event_seq_ = 0;
 
   // Per cycle.
-  std::shared_ptr<const kube::CacheSnapshot> snapshot_;
+  std::shared_ptr<const ClusterSnapshot> snapshot_;
   int cycle_moves_ = 0;
   std::map<std::string, int> node_moves_;
   std::map<std::string, int> namespace_moves_;

@@ -23,14 +23,14 @@ std::string Fmt(const char* format, double a, double b = 0, double c = 0, double
 
 // Shedding order for pod-count balancing: lower priority first, then pods of the workload with
 // the most replicas on this node (spreads replicas), then newer pods, then by name.
-std::vector<kube::PodPtr> CountOrder(const kube::PodList& pods) {
+std::vector<PodPtr> CountOrder(const PodList& pods) {
   std::unordered_map<std::string, int> per_workload;
-  for (const kube::PodPtr& p : pods) ++per_workload[WorkloadKey(*p)];
-  std::vector<kube::PodPtr> out;
-  for (const kube::PodPtr& p : pods) {
+  for (const PodPtr& p : pods) ++per_workload[WorkloadKey(*p)];
+  std::vector<PodPtr> out;
+  for (const PodPtr& p : pods) {
     if (IsRunning(*p)) out.push_back(p);
   }
-  std::stable_sort(out.begin(), out.end(), [&](const kube::PodPtr& a, const kube::PodPtr& b) {
+  std::stable_sort(out.begin(), out.end(), [&](const PodPtr& a, const PodPtr& b) {
     const int32_t pa = a->priority.value_or(0);
     const int32_t pb = b->priority.value_or(0);
     if (pa != pb) return pa < pb;
@@ -83,7 +83,7 @@ void BalanceCounts(Pass& p) {
     }
     const std::string source = ctx.name(static_cast<size_t>(best));
     bool moved = false;
-    for (const kube::PodPtr& pod : CountOrder(ctx.PodsOn(source))) {
+    for (const PodPtr& pod : CountOrder(ctx.PodsOn(source))) {
       if (auto nm = ctx.CheckPlannable(*pod, /*ignore_cooldown=*/false)) {
         if (nm->planned) continue;
         AddUnmovable(p.plan, {kLoadBalancing, pod, source, nm->reason, false}, &p.left_out);
@@ -166,13 +166,13 @@ void BalanceUsage(Pass& p, bool cpu) {
       const Resources e = scoring::EstimatePodUsage(pod, scoring);
       return cpu ? CpuShare(e, src) : MemShare(e, src);
     };
-    std::vector<kube::PodPtr> pods;
-    for (const kube::PodPtr& pod : ctx.PodsOn(source)) {
+    std::vector<PodPtr> pods;
+    for (const PodPtr& pod : ctx.PodsOn(source)) {
       if (IsRunning(*pod) && share(*pod) > 0) pods.push_back(pod);
     }
     SortByExcessMatch(pods, best_util - upper, share);
     bool moved = false;
-    for (const kube::PodPtr& pod : pods) {
+    for (const PodPtr& pod : pods) {
       if (auto nm = ctx.CheckPlannable(*pod, /*ignore_cooldown=*/false)) {
         if (nm->planned) continue;
         AddUnmovable(p.plan, {kLoadBalancing, pod, source, nm->reason, false}, &p.left_out);

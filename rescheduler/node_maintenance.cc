@@ -13,7 +13,7 @@ StrategyPlan NodeMaintenance::Plan(const PlanInput& input) const {
   for (size_t i = 0; i < ctx.node_count(); ++i) {
     if (!ctx.load(i).node->InMaintenance()) continue;
     const std::string source = ctx.name(i);
-    for (const kube::PodPtr& pod : ctx.PodsOn(source)) {
+    for (const PodPtr& pod : ctx.PodsOn(source)) {
       if (pod->IsFinished()) continue;
       if (auto nm = ctx.CheckPlannable(*pod, /*ignore_cooldown=*/true)) {
         if (nm->planned) continue;

@@ -7,8 +7,8 @@ namespace kb::resched {
 
 namespace {
 
-const kube::PodList& EmptyPods() {
-  static const kube::PodList kEmpty;
+const PodList& EmptyPods() {
+  static const PodList kEmpty;
   return kEmpty;
 }
 
@@ -70,16 +70,16 @@ double MemShare(const Resources& estimate, const scoring::NodeLoad& load) {
   return scoring::PercentOf(estimate.memory_bytes, load.allocatable.memory_bytes);
 }
 
-void SortByExcessMatch(std::vector<kube::PodPtr>& pods, double excess,
+void SortByExcessMatch(std::vector<PodPtr>& pods, double excess,
                        const std::function<double(const Pod&)>& share) {
   struct Keyed {
-    kube::PodPtr pod;
+    PodPtr pod;
     double share;
     bool covers;
   };
   std::vector<Keyed> keyed;
   keyed.reserve(pods.size());
-  for (kube::PodPtr& p : pods) {
+  for (PodPtr& p : pods) {
     const double s = share(*p);
     keyed.push_back({std::move(p), s, s >= excess});
   }
@@ -146,7 +146,7 @@ bool PlanContext::Participates(const scoring::NodeLoad& load) {
   return node.ready && !node.unschedulable && !node.InMaintenance();
 }
 
-const kube::PodList& PlanContext::PodsOn(const std::string& node) const {
+const PodList& PlanContext::PodsOn(const std::string& node) const {
   if (!input_.cache->pods_by_node) return EmptyPods();
   return input_.cache->PodsOnNode(node);
 }
@@ -155,7 +155,7 @@ int PlanContext::RunningPods(const std::string& node) {
   auto it = running_.find(node);
   if (it == running_.end()) {
     int n = 0;
-    for (const kube::PodPtr& p : PodsOn(node)) n += IsRunning(*p) ? 1 : 0;
+    for (const PodPtr& p : PodsOn(node)) n += IsRunning(*p) ? 1 : 0;
     it = running_.emplace(node, n).first;
   }
   auto d = running_delta_.find(node);
@@ -187,7 +187,7 @@ std::optional<NotMovable> PlanContext::CheckPlannable(const Pod& pod, bool ignor
     }
   }
   if (input_.config.protections.pdb_precheck) {
-    for (const kube::PdbPtr& pdb : input_.cache->PdbsForPod(pod)) {
+    for (const PdbPtr& pdb : input_.cache->PdbsForPod(pod)) {
       // Status is only meaningful once the PDB controller has observed the current spec; an
       // unobserved PDB is left to the API server (it answers 429).
       if (pdb->observed_generation < pdb->meta.generation) continue;
@@ -315,13 +315,13 @@ void PlanContext::Apply(const PlannedMove& move) {
   }
   moving_pods_.insert(pod.meta.uid);
   moving_workloads_.insert(WorkloadKey(pod));
-  for (const kube::PdbPtr& pdb : input_.cache->PdbsForPod(pod)) ++pdb_used_[PdbKey(*pdb)];
+  for (const PdbPtr& pdb : input_.cache->PdbsForPod(pod)) ++pdb_used_[PdbKey(*pdb)];
   failed_.clear();
 }
 
 int PlanContext::MoveCap() const { return std::max(1, input_.config.max_reschedule_pods); }
 
-PlannedMove MakeMove(std::string strategy, kube::PodPtr pod, const std::string& source,
+PlannedMove MakeMove(std::string strategy, PodPtr pod, const std::string& source,
                      const TargetChoice& target, std::string reason) {
   PlannedMove m;
   m.strategy = std::move(strategy);

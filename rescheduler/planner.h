@@ -40,7 +40,7 @@ struct TargetChoice {
 };
 
 // A move of `pod` from `source` to the chosen target, with its scores and gain filled in.
-PlannedMove MakeMove(std::string strategy, kube::PodPtr pod, const std::string& source,
+PlannedMove MakeMove(std::string strategy, PodPtr pod, const std::string& source,
                      const TargetChoice& target, std::string reason);
 
 class PlanContext {
@@ -49,7 +49,7 @@ class PlanContext {
 
   const PlanInput& input() const { return input_; }
   const ReschedulerConfig& config() const { return input_.config; }
-  const kube::CacheSnapshot& cache() const { return *input_.cache; }
+  const ClusterSnapshot& cache() const { return *input_.cache; }
 
   // Every node of the load snapshot, sorted by name, with its working load.
   size_t node_count() const { return names_.size(); }
@@ -64,7 +64,7 @@ class PlanContext {
   int RunningPods(const std::string& node);
 
   // Pods on `node` in the cache snapshot (sorted by namespace/name).
-  const kube::PodList& PodsOn(const std::string& node) const;
+  const PodList& PodsOn(const std::string& node) const;
 
   // Nullopt when `pod` may be planned now. `ignore_cooldown` (maintenance) still honours moves in
   // flight.
@@ -111,7 +111,7 @@ double MemShare(const Resources& estimate, const scoring::NodeLoad& load);
 // Orders `pods` for shedding `excess` points of one resource: the smallest pod that covers the
 // excess first, then the others by decreasing share (best fit). Ties: lower priority, then newer
 // pod, then name. `share` maps a pod to its share in points.
-void SortByExcessMatch(std::vector<kube::PodPtr>& pods, double excess,
+void SortByExcessMatch(std::vector<PodPtr>& pods, double excess,
                        const std::function<double(const Pod&)>& share);
 
 }  // namespace kb::resched

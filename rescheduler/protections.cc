@@ -113,12 +113,12 @@ ProtectionResult CheckPod(const Pod& pod, const ReschedulerConfig& config) {
   return {};
 }
 
-ProtectionResult CheckOwnerPods(const Pod& pod, const kube::CacheSnapshot& snapshot,
+ProtectionResult CheckOwnerPods(const Pod& pod, const ClusterSnapshot& snapshot,
                                 const ReschedulerConfig& config) {
   if (!config.protections.unavailable_workloads) return {};
   const OwnerReference* owner = pod.meta.ControllerRef();
   if (owner == nullptr) return {};
-  for (const kube::PodPtr& other : snapshot.PodsOwnedBy(owner->uid)) {
+  for (const PodPtr& other : snapshot.PodsOwnedBy(owner->uid)) {
     if (other->meta.uid == pod.meta.uid || other->IsFinished()) continue;
     if (other->IsTerminating() || other->phase != "Running" || !other->IsReady()) {
       return Blocked(Protection::kUnavailableWorkload,
@@ -129,7 +129,7 @@ ProtectionResult CheckOwnerPods(const Pod& pod, const kube::CacheSnapshot& snaps
   return {};
 }
 
-ProtectionResult CheckMovable(const Pod& pod, const kube::CacheSnapshot& snapshot,
+ProtectionResult CheckMovable(const Pod& pod, const ClusterSnapshot& snapshot,
                               const ReschedulerConfig& config) {
   ProtectionResult r = CheckPod(pod, config);
   if (!r.ok()) return r;

@@ -6,9 +6,9 @@
 #include <optional>
 #include <string>
 
+#include "core/cluster_snapshot.h"
 #include "core/config.h"
 #include "core/model.h"
-#include "kube/cluster_cache.h"
 
 namespace kb::resched {
 
@@ -52,11 +52,11 @@ ProtectionResult CheckPod(const Pod& pod, const ReschedulerConfig& config);
 
 // Owner-level rule from the cache (unavailableWorkloads): every other pod of the pod's controller
 // owner must be Running, Ready and not terminating; no owner pod may be Pending.
-ProtectionResult CheckOwnerPods(const Pod& pod, const kube::CacheSnapshot& snapshot,
+ProtectionResult CheckOwnerPods(const Pod& pod, const ClusterSnapshot& snapshot,
                                 const ReschedulerConfig& config);
 
 // CheckPod, then CheckOwnerPods.
-ProtectionResult CheckMovable(const Pod& pod, const kube::CacheSnapshot& snapshot,
+ProtectionResult CheckMovable(const Pod& pod, const ClusterSnapshot& snapshot,
                               const ReschedulerConfig& config);
 
 // The workload behind a pod, as read from the API by the evictor.

@@ -167,7 +167,7 @@ CycleReport Rescheduler::RunOnce(CycleKind kind) {
     if (metrics_ != nullptr) metrics_->CountCycle("skipped_not_leader");
     return report;
   }
-  std::shared_ptr<const kube::CacheSnapshot> cache = cache_();
+  std::shared_ptr<const ClusterSnapshot> cache = cache_();
   std::shared_ptr<const scoring::LoadSnapshot> load = load_();
   if (!cache || !cache->nodes || !cache->pods_by_node || !load || !load->has_cache()) {
     report.skipped = "cache not synced";

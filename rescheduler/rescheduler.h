@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/cluster_snapshot.h"
 #include "core/config.h"
-#include "kube/cluster_cache.h"
 #include "kube/kube_client.h"
 #include "rescheduler/evictor.h"
 #include "rescheduler/metrics.h"
@@ -60,7 +60,7 @@ struct CycleReport {
 
 class Rescheduler {
  public:
-  using CacheProvider = std::function<std::shared_ptr<const kube::CacheSnapshot>()>;
+  using CacheProvider = std::function<std::shared_ptr<const ClusterSnapshot>()>;
   using LoadProvider = std::function<std::shared_ptr<const scoring::LoadSnapshot>()>;
 
   // `steering`, `metrics` and `elector` may be null (no elector: always acts). References must

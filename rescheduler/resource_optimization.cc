@@ -87,14 +87,14 @@ StrategyPlan ResourceOptimization::Plan(const PlanInput& input) const {
         const Resources e = scoring::EstimatePodUsage(pod, scoring);
         return cpu ? CpuShare(e, src) : MemShare(e, src);
       };
-      std::vector<kube::PodPtr> pods;
-      for (const kube::PodPtr& pod : ctx.PodsOn(source)) {
+      std::vector<PodPtr> pods;
+      for (const PodPtr& pod : ctx.PodsOn(source)) {
         // A pod without a request has no usage estimate: moving it frees nothing we can see.
         if (IsRunning(*pod) && share(*pod) > 0) pods.push_back(pod);
       }
       SortByExcessMatch(pods, excess, share);
       bool moved = false;
-      for (const kube::PodPtr& pod : pods) {
+      for (const PodPtr& pod : pods) {
         if (auto nm = ctx.CheckPlannable(*pod, /*ignore_cooldown=*/false)) {
           if (nm->planned) continue;
           if (nm->planned) continue;

@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/cluster_snapshot.h"
 #include "core/config.h"
 #include "core/model.h"
-#include "kube/cluster_cache.h"
 #include "scoring/load_model.h"
 #include "scoring/policy.h"
 
@@ -50,7 +50,7 @@ struct PlanState {
 
 struct PlannedMove {
   std::string strategy;
-  kube::PodPtr pod;  // never null
+  PodPtr pod;  // never null
   std::string source;
   std::string target;
   std::string reason;  // why the source must shed this pod
@@ -64,7 +64,7 @@ struct PlannedMove {
 
 struct UnmovablePod {
   std::string strategy;
-  kube::PodPtr pod;  // never null
+  PodPtr pod;  // never null
   std::string node;
   std::string reason;
   // Reported on the node (Event + log): a pod that blocks a maintenance drain for a lasting
@@ -81,7 +81,7 @@ struct StrategyPlan {
 };
 
 struct PlanInput {
-  std::shared_ptr<const kube::CacheSnapshot> cache;   // non-null
+  std::shared_ptr<const ClusterSnapshot> cache;       // non-null
   std::shared_ptr<const scoring::LoadSnapshot> load;  // non-null
   ReschedulerConfig config;
   scoring::PolicyConfig policy;

@@ -39,9 +39,9 @@ bool IsFresh(WallTime bound, WallTime now, Millis window, const std::optional<Wa
   return sample.has_value() && bound > *sample;
 }
 
-bool BucketHas(const kube::PodList* bucket, const std::string& key) {
+bool BucketHas(const PodList* bucket, const std::string& key) {
   if (bucket == nullptr) return false;
-  for (const kube::PodPtr& p : *bucket) {
+  for (const PodPtr& p : *bucket) {
     if (p && PodKey(*p) == key) return true;
   }
   return false;
@@ -171,7 +171,7 @@ class LoadBuilder {
     std::unordered_map<std::string, Agg> next_aggs;
     next_aggs.reserve(nodes.size());
     for (const auto& [name, node_ptr] : nodes) {
-      std::shared_ptr<const kube::PodList> bucket;
+      std::shared_ptr<const PodList> bucket;
       if (in.cache->pods_by_node) {
         auto it = in.cache->pods_by_node->find(name);
         if (it != in.cache->pods_by_node->end()) bucket = it->second;
@@ -235,18 +235,18 @@ class LoadBuilder {
     Resources estimate;
   };
   struct Agg {
-    std::shared_ptr<const kube::PodList> bucket;
+    std::shared_ptr<const PodList> bucket;
     Resources requested;
     int pod_count = 0;
     std::vector<Candidate> candidates;  // pods with a known bound time >= horizon
   };
 
-  Agg Compute(const std::shared_ptr<const kube::PodList>& bucket,
+  Agg Compute(const std::shared_ptr<const PodList>& bucket,
               const std::unordered_map<std::string, WallTime>& seen_bound, WallTime horizon) {
     Agg agg;
     agg.bucket = bucket;
     if (!bucket) return agg;
-    for (const kube::PodPtr& pod : *bucket) {
+    for (const PodPtr& pod : *bucket) {
       if (!pod || pod->IsFinished()) continue;
       agg.requested += pod->EffectiveRequest();
       ++agg.pod_count;
@@ -259,7 +259,7 @@ class LoadBuilder {
 
   const LoadModelOptions& options_;
   std::unordered_map<std::string, Agg> aggs_;
-  std::shared_ptr<const std::map<std::string, kube::NodePtr>> index_nodes_;
+  std::shared_ptr<const std::map<std::string, NodePtr>> index_nodes_;
   std::shared_ptr<const std::unordered_map<std::string, size_t>> index_;
 };
 
@@ -390,13 +390,13 @@ bool LoadModel::AssumeBinding(const std::string& pod_namespace, const std::strin
                               const std::string& pod_uid, const std::string& node) {
   const auto cache = cache_provider_ ? cache_provider_() : nullptr;
   if (!cache || !cache->pods_by_node) return false;
-  auto match = [&](const kube::PodPtr& p) {
+  auto match = [&](const PodPtr& p) {
     return p && p->meta.namespace_ == pod_namespace && p->meta.name == pod_name &&
            (pod_uid.empty() || p->meta.uid == pod_uid);
   };
   // Pending pods sit in the "" bucket; the scan is O(pending pods), on /bind only.
   if (auto it = cache->pods_by_node->find(""); it != cache->pods_by_node->end() && it->second) {
-    for (const kube::PodPtr& p : *it->second) {
+    for (const PodPtr& p : *it->second) {
       if (match(p)) {
         AssumeBinding(*p, node);
         return true;
@@ -405,7 +405,7 @@ bool LoadModel::AssumeBinding(const std::string& pod_namespace, const std::strin
   }
   // Already shown bound on that node (the watch was faster than the /bind answer): counted.
   if (auto it = cache->pods_by_node->find(node); it != cache->pods_by_node->end() && it->second) {
-    for (const kube::PodPtr& p : *it->second) {
+    for (const PodPtr& p : *it->second) {
       if (match(p)) return true;
     }
   }
@@ -426,24 +426,24 @@ void LoadModel::ForgetBinding(const std::string& pod_uid) {
   state_->cv.notify_all();
 }
 
-void LoadModel::OnPodEvent(const kube::PodEvent& event) {
+void LoadModel::OnPodEvent(const PodEvent& event) {
   const WallTime now = clock_.WallNow();
   {
     std::lock_guard<std::mutex> lock(state_->mu);
-    const kube::PodPtr& pod = event.new_pod ? event.new_pod : event.old_pod;
+    const PodPtr& pod = event.new_pod ? event.new_pod : event.old_pod;
     if (!pod) return;
     const std::string key = PodKey(*pod);
-    if (event.type == kube::PodEventType::kDeleted) {
+    if (event.type == PodEventType::kDeleted) {
       state_->assumed.erase(key);
       state_->seen_bound.erase(key);
     } else if (event.new_pod && !event.new_pod->node_name.empty()) {
       const Pod& p = *event.new_pod;
-      if (event.type == kube::PodEventType::kModified && event.old_pod &&
+      if (event.type == PodEventType::kModified && event.old_pod &&
           event.old_pod->node_name.empty()) {
         // We saw the binding happen (ours or another scheduler replica's).
         state_->seen_bound[key] = now;
         state_->dirty_nodes.insert(p.node_name);
-      } else if (event.type == kube::PodEventType::kAdded && p.meta.creation_timestamp &&
+      } else if (event.type == PodEventType::kAdded && p.meta.creation_timestamp &&
                  now - *p.meta.creation_timestamp <= options_.scoring.estimation_window) {
         // Created bound (nodeName set at creation, e.g. a DaemonSet or a rescheduled copy) and
         // recently: bound at creation. Old pods of the initial list are not fresh.

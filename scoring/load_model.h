@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/cluster_snapshot.h"
 #include "core/config.h"
 #include "core/model.h"
-#include "kube/cluster_cache.h"
 #include "scoring/metrics_refresher.h"
 
 namespace kb::scoring {
@@ -31,7 +31,7 @@ struct ScoringMetrics;
 // Load of one node. All utilisations are percentages of allocatable (may exceed 100 when the node
 // is overcommitted; scoring clamps its terms). Immutable once published.
 struct NodeLoad {
-  kube::NodePtr node;  // never null
+  NodePtr node;  // never null
   std::string name;
   Resources allocatable;
   // Sum of EffectiveRequest() over non-finished pods on the node, assumed bindings included.
@@ -88,7 +88,7 @@ class LoadSnapshot {
   const std::vector<NodeLoadPtr>& nodes() const { return nodes_; }
   size_t size() const { return nodes_.size(); }
 
-  uint64_t cache_version() const { return cache_version_; }  // CacheSnapshot::version used
+  uint64_t cache_version() const { return cache_version_; }  // ClusterSnapshot::version used
   uint64_t metrics_generation() const { return metrics_generation_; }
   WallTime built_at() const { return built_at_; }
   bool metrics_enabled() const { return metrics_enabled_; }
@@ -122,15 +122,15 @@ struct LoadModelOptions {
 
 // A binding made by this process, counted until the cache shows the pod bound.
 struct AssumedPod {
-  kube::PodPtr pod;  // spec.nodeName may be empty
+  PodPtr pod;  // spec.nodeName may be empty
   std::string node;
   WallTime assumed_at{};
 };
 
 // Everything one build reads. The build itself is pure.
 struct LoadInputs {
-  std::shared_ptr<const kube::CacheSnapshot> cache;  // nullable: no nodes
-  std::shared_ptr<const MetricsSnapshot> metrics;    // nullable: no samples
+  std::shared_ptr<const ClusterSnapshot> cache;    // nullable: no nodes
+  std::shared_ptr<const MetricsSnapshot> metrics;  // nullable: no samples
   std::vector<AssumedPod> assumed;
   // Pod UID -> wall time this process saw the pod become bound.
   std::unordered_map<std::string, WallTime> seen_bound;
@@ -139,12 +139,12 @@ struct LoadInputs {
 
 class LoadModel {
  public:
-  using CacheProvider = std::function<std::shared_ptr<const kube::CacheSnapshot>()>;
+  using CacheProvider = std::function<std::shared_ptr<const ClusterSnapshot>()>;
   using MetricsProvider = std::function<std::shared_ptr<const MetricsSnapshot>()>;
 
   // `metrics_provider` may be empty (no Prometheus): every node uses requests. In production:
   //   LoadModel model([&] { return cache.Snapshot(); }, [&] { return refresher.Snapshot(); }, ...);
-  //   cache.AddPodHandler([&](const kube::PodEvent& e) { model.OnPodEvent(e); });
+  //   cache.AddPodHandler([&](const PodEvent& e) { model.OnPodEvent(e); });
   //   refresher.AddListener([&] { model.Notify(); });
   // `metrics` may be null. References must outlive the model.
   LoadModel(CacheProvider cache_provider, MetricsProvider metrics_provider, Clock& clock,
@@ -176,7 +176,7 @@ class LoadModel {
 
   // Register with ClusterCache::AddPodHandler. Records when pods become bound (fresh pods), drops
   // confirmed assumptions and schedules a rebuild. Quick; no I/O.
-  void OnPodEvent(const kube::PodEvent& event);
+  void OnPodEvent(const PodEvent& event);
 
   // Something changed (metrics refreshed, ...): rebuild within min_rebuild_interval.
   void Notify();

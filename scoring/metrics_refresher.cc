@@ -52,7 +52,7 @@ const NodeMetrics* MetricsSnapshot::Find(const std::string& node) const {
 }
 
 MetricsSnapshot MapSamplesToNodes(const RawNodeMetrics& raw,
-                                  const std::map<std::string, kube::NodePtr>& cluster_nodes,
+                                  const std::map<std::string, NodePtr>& cluster_nodes,
                                   const MetricsSnapshot* previous, WallTime now, Millis max_age) {
   MetricsSnapshot snap;
   snap.refreshed_at = now;
@@ -196,7 +196,7 @@ Status MetricsRefresher::RefreshOnce() {
   }
 
   const auto cache = cache_ ? cache_() : nullptr;
-  static const std::map<std::string, kube::NodePtr> kNoNodes;
+  static const std::map<std::string, NodePtr> kNoNodes;
   const auto& cluster_nodes = (cache && cache->nodes) ? *cache->nodes : kNoNodes;
   const WallTime now = clock_.WallNow();
 

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/cluster_snapshot.h"
 #include "core/config.h"
-#include "kube/cluster_cache.h"
 #include "scoring/metrics_source.h"
 
 namespace kb::scoring {
@@ -63,14 +63,14 @@ struct MetricsSnapshot {
 // host. Metrics absent from `raw` (failed query) are taken from `previous` (nullable) for the
 // nodes that had them, so they go stale by age instead of vanishing. Pure; exposed for tests.
 MetricsSnapshot MapSamplesToNodes(const RawNodeMetrics& raw,
-                                  const std::map<std::string, kube::NodePtr>& cluster_nodes,
+                                  const std::map<std::string, NodePtr>& cluster_nodes,
                                   const MetricsSnapshot* previous, WallTime now, Millis max_age);
 
 class MetricsRefresher {
  public:
   // Returns the current cluster view (for node names and addresses); may return nullptr before
   // the cache has synced. In production: [&cache] { return cache.Snapshot(); }.
-  using CacheProvider = std::function<std::shared_ptr<const kube::CacheSnapshot>()>;
+  using CacheProvider = std::function<std::shared_ptr<const ClusterSnapshot>()>;
 
   // `metrics` may be null (tests). References must outlive the refresher.
   MetricsRefresher(MetricsSource& source, CacheProvider cache, Clock& clock,

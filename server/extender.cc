@@ -184,26 +184,26 @@ std::vector<HostPriority> Extender::Prioritize(const ExtenderArgs& args) const {
   return out;
 }
 
-kube::PodPtr Extender::FindPod(const std::string& ns, const std::string& name,
-                               const std::string& uid) const {
+PodPtr Extender::FindPod(const std::string& ns, const std::string& name,
+                         const std::string& uid) const {
   if (!cache_) return nullptr;
-  const std::shared_ptr<const kube::CacheSnapshot> cache = cache_();
+  const std::shared_ptr<const ClusterSnapshot> cache = cache_();
   if (cache == nullptr || cache->pods_by_node == nullptr) return nullptr;
   // A pod being bound is still in the unbound bucket: look there first (small), then everywhere.
-  for (const kube::PodPtr& pod : cache->PodsOnNode("")) {
+  for (const PodPtr& pod : cache->PodsOnNode("")) {
     if (pod->meta.namespace_ == ns && pod->meta.name == name &&
         (uid.empty() || pod->meta.uid == uid)) {
       return pod;
     }
   }
-  kube::PodPtr pod = cache->FindPod(ns, name);
+  PodPtr pod = cache->FindPod(ns, name);
   if (pod != nullptr && !uid.empty() && pod->meta.uid != uid) return nullptr;
   return pod;
 }
 
 std::string Extender::Bind(const BindingArgs& args) {
   const std::string key = args.pod_namespace + "/" + args.pod_name;
-  const kube::PodPtr pod = FindPod(args.pod_namespace, args.pod_name, args.pod_uid);
+  const PodPtr pod = FindPod(args.pod_namespace, args.pod_name, args.pod_uid);
   const Status status = client_.BindPod(args.pod_namespace, args.pod_name, args.pod_uid, args.node);
   const char* result = BindingResult(status);
   metrics_.Bindings(result).Increment();
@@ -298,7 +298,7 @@ nlohmann::json Extender::DebugScores(const ExtenderArgs& args) const {
 
 StatusOr<nlohmann::json> Extender::DebugScoresForPod(const std::string& ns, const std::string& name,
                                                      const std::vector<std::string>& nodes) const {
-  const kube::PodPtr pod = FindPod(ns, name, "");
+  const PodPtr pod = FindPod(ns, name, "");
   if (pod == nullptr) return Status::NotFound("pod " + ns + "/" + name + " is not in the cache");
   std::vector<std::string> names = nodes;
   if (names.empty()) {

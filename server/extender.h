@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "core/cluster_snapshot.h"
 #include "core/status.h"
-#include "kube/cluster_cache.h"
 #include "kube/kube_client.h"
 #include "scoring/load_model.h"
 #include "scoring/policy.h"
@@ -26,7 +26,7 @@ class Extender {
  public:
   // The cluster cache view, to find the pod a /bind or GET /debug/scores names. May be empty
   // (then bind still binds, but cannot update steering, and GET /debug/scores answers NotFound).
-  using CacheProvider = std::function<std::shared_ptr<const kube::CacheSnapshot>()>;
+  using CacheProvider = std::function<std::shared_ptr<const ClusterSnapshot>()>;
 
   // `steering` may be null (no rescheduler). References must outlive the Extender.
   Extender(scoring::LoadModel& model, kube::KubeClient& client, scoring::PolicyConfig policy,
@@ -59,8 +59,7 @@ class Extender {
   std::shared_ptr<const scoring::LoadSnapshot> Snapshot() const { return model_.Snapshot(); }
 
  private:
-  kube::PodPtr FindPod(const std::string& ns, const std::string& name,
-                       const std::string& uid) const;
+  PodPtr FindPod(const std::string& ns, const std::string& name, const std::string& uid) const;
 
   scoring::LoadModel& model_;
   kube::KubeClient& client_;

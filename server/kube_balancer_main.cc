@@ -224,7 +224,7 @@ int Run(const Flags& flags) {
   if (refresher) metrics_provider = [&refresher] { return refresher->Snapshot(); };
   kb::scoring::LoadModel model([&cache] { return cache.Snapshot(); }, metrics_provider, clock,
                                model_options, &scoring_metrics);
-  cache.AddPodHandler([&model](const kb::kube::PodEvent& e) { model.OnPodEvent(e); });
+  cache.AddPodHandler([&model](const kb::PodEvent& e) { model.OnPodEvent(e); });
   if (refresher) refresher->AddListener([&model] { model.Notify(); });
 
   // Shared with the rescheduler: it steers replacements of the pods it moves.
@@ -255,7 +255,7 @@ int Run(const Flags& flags) {
     resched_options.identity = identity;
     rescheduler = std::make_unique<kb::resched::Rescheduler>(
         config.rescheduler, kb::scoring::PolicyConfig::From(config), **client,
-        [&cache]() -> std::shared_ptr<const kb::kube::CacheSnapshot> {
+        [&cache]() -> std::shared_ptr<const kb::ClusterSnapshot> {
           return cache.Synced() ? cache.Snapshot() : nullptr;  // no cycle before the first sync
         },
         [&model] { return model.Snapshot(); }, clock, &steering, resched_metrics.get(),

@@ -252,7 +252,7 @@ TEST_CASE("BuildSnapshot indexes plain objects like the cache", "[kube]") {
   CHECK(snap->PodsOnNode("n1").size() == 1);
   CHECK(snap->PodsOwnedBy(kb::testing::TestUid("default", "rs")).size() == 1);
   CHECK(snap->pdbs->count("default/p") == 1);
-  CacheSnapshot empty;
+  ClusterSnapshot empty;
   CHECK(empty.PodCount() == 0);
   CHECK(empty.PodsOnNode("x").empty());
   CHECK(empty.FindNode("x") == nullptr);

@@ -377,7 +377,7 @@ Fingerprint SimState(const ApiServer& sim, const std::string& resource) {
   return out;
 }
 
-Fingerprint CacheState(const CacheSnapshot& snap, const std::string& resource) {
+Fingerprint CacheState(const ClusterSnapshot& snap, const std::string& resource) {
   Fingerprint out;
   if (resource == "nodes") {
     for (const auto& [name, n] : *snap.nodes) out[name] = {n->meta.uid, n->meta.resource_version};

@@ -144,7 +144,7 @@ class SimCluster {
     scoring::LoadModelOptions mo;
     model_ = std::make_unique<scoring::LoadModel>([this] { return cache_->Snapshot(); }, nullptr,
                                                   SystemClock::Instance(), mo);
-    cache_->AddPodHandler([this](const kube::PodEvent& e) { model_->OnPodEvent(e); });
+    cache_->AddPodHandler([this](const PodEvent& e) { model_->OnPodEvent(e); });
     cache_->Start();
     REQUIRE(cache_->WaitForSync(10s));
     model_->Start();
@@ -164,7 +164,7 @@ class SimCluster {
       auto snap = cache_->Snapshot();
       auto load = model_->Snapshot();
       if (snap && snap->pods_by_node && load) {
-        for (const kube::PodPtr& pod : snap->PodsOnNode("")) {
+        for (const PodPtr& pod : snap->PodsOnNode("")) {
           if (pod->IsTerminating() || bound.count(pod->meta.uid) != 0) continue;
           std::optional<scoring::SteerDecision> steer = steering_->Lookup(*pod);
           const scoring::SteerDecision* s = steer ? &*steer : nullptr;
@@ -222,7 +222,7 @@ class SimCluster {
       auto snap = cache_->Snapshot();
       int ready = 0;
       for (const auto& [node, pods] : *snap->pods_by_node) {
-        for (const kube::PodPtr& p : *pods) {
+        for (const PodPtr& p : *pods) {
           auto it = p->meta.labels.find("app");
           if (it != p->meta.labels.end() && it->second == app && p->phase == "Running" &&
               p->IsReady() && !p->IsTerminating()) {

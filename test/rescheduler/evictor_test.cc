@@ -85,7 +85,7 @@ struct Fixture {
                    const std::string& strategy = kLoadBalancing) {
     auto cache = cluster.Cache();
     for (const auto& [node, pods] : *cache->pods_by_node) {
-      for (const kube::PodPtr& p : *pods) {
+      for (const PodPtr& p : *pods) {
         if (p->meta.name == pod) {
           PlannedMove m;
           m.strategy = strategy;

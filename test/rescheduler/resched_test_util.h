@@ -1,6 +1,6 @@
 // Helpers shared by the rescheduler tests: a hand-built cluster (nodes, pods, PDBs, per-node
-// utilisation samples) turned into the immutable CacheSnapshot + LoadSnapshot a cycle plans
-// over, via kube::BuildSnapshot and scoring::LoadModel::Build (the real load model). Header-only;
+// utilisation samples) turned into the immutable ClusterSnapshot + LoadSnapshot a cycle plans
+// over, via BuildSnapshot and scoring::LoadModel::Build (the real load model). Header-only;
 // test code only.
 #pragma once
 
@@ -79,12 +79,10 @@ struct TestCluster {
     return *this;
   }
 
-  std::shared_ptr<const kube::CacheSnapshot> Cache() const {
-    return kube::BuildSnapshot(nodes, pods, pdbs);
-  }
+  std::shared_ptr<const ClusterSnapshot> Cache() const { return BuildSnapshot(nodes, pods, pdbs); }
 
   std::shared_ptr<const scoring::LoadSnapshot> Load(
-      const std::shared_ptr<const kube::CacheSnapshot>& cache) const {
+      const std::shared_ptr<const ClusterSnapshot>& cache) const {
     scoring::LoadInputs in;
     in.cache = cache;
     in.now = now;

@@ -1,4 +1,4 @@
-// Table-style tests of the three strategies over hand-built snapshots (kube::BuildSnapshot +
+// Table-style tests of the three strategies over hand-built snapshots (BuildSnapshot +
 // scoring::LoadModel::Build): pure Plan() calls, no I/O.
 #include "rescheduler/strategies.h"
 
@@ -461,7 +461,7 @@ TEST_CASE("strategies are made by name in priority order", "[rescheduler][strate
 }
 
 TEST_CASE("excess matching orders best fit first", "[rescheduler][planner]") {
-  std::vector<kube::PodPtr> pods;
+  std::vector<PodPtr> pods;
   for (const char* cpu : {"100m", "500m", "1", "2"}) {
     pods.push_back(std::make_shared<const Pod>(RsPod(std::string("p") + cpu, "r", "n", cpu)));
   }

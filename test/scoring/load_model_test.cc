@@ -188,13 +188,13 @@ TEST_CASE("pods seen being bound by this process are fresh but the initial list 
   // Initial list: an old pod arrives as ADDED.
   const Pod old_pod = PodBuilder("old").Node("node-a").Cpu("1").Created(t0 - 3600s).Build();
   f.cluster.AddPod(old_pod);
-  f.model->OnPodEvent({kube::PodEventType::kAdded, nullptr, std::make_shared<const Pod>(old_pod)});
+  f.model->OnPodEvent({PodEventType::kAdded, nullptr, std::make_shared<const Pod>(old_pod)});
   // A pending pod is bound while we watch (no PodScheduled condition in this object).
   const Pod pending = PodBuilder("new").Cpu("1").Created(t0 - 5s).Build();
   Pod bound = pending;
   bound.node_name = "node-a";
   f.cluster.AddPod(bound);
-  f.model->OnPodEvent({kube::PodEventType::kModified, std::make_shared<const Pod>(pending),
+  f.model->OnPodEvent({PodEventType::kModified, std::make_shared<const Pod>(pending),
                        std::make_shared<const Pod>(bound)});
   f.model->Rebuild();
   CHECK(f.Load("node-a").fresh_pods == 1);
@@ -248,7 +248,7 @@ TEST_CASE("an assumed binding counts at once and once", "[scoring]") {
   Pod bound = pending;
   bound.node_name = "node-a";
   f.cluster.AddPod(bound);
-  f.model->OnPodEvent({kube::PodEventType::kModified, std::make_shared<const Pod>(pending),
+  f.model->OnPodEvent({PodEventType::kModified, std::make_shared<const Pod>(pending),
                        std::make_shared<const Pod>(bound)});
   f.model->Rebuild();
   CHECK(f.model->assumed_count() == 0);

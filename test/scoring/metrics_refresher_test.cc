@@ -234,7 +234,7 @@ TEST_CASE("refresher without a cluster view publishes no node samples", "[scorin
   FakeMetricsSource source;
   source.SetNode("node-a", 30, 40, clock.WallNow());
   MetricsRefresher refresher(
-      source, [] { return std::shared_ptr<const kube::CacheSnapshot>(); }, clock, Config());
+      source, [] { return std::shared_ptr<const ClusterSnapshot>(); }, clock, Config());
   REQUIRE(refresher.RefreshOnce().ok());
   CHECK(refresher.Snapshot()->nodes.empty());
   CHECK(refresher.Snapshot()->unmatched_keys == std::vector<std::string>{"node-a"});

@@ -1,4 +1,4 @@
-// Helpers shared by the scoring tests: a hand-built kube::CacheSnapshot (no ClusterCache needed)
+// Helpers shared by the scoring tests: a hand-built ClusterSnapshot (no ClusterCache needed)
 // and NodeLoad construction. Header-only, test code only.
 #pragma once
 
@@ -13,7 +13,7 @@
 
 namespace kb::testing {
 
-// Mutable description of a cluster, turned into an immutable CacheSnapshot by Snapshot().
+// Mutable description of a cluster, turned into an immutable ClusterSnapshot by Snapshot().
 class TestCluster {
  public:
   TestCluster& AddNode(const Node& node) {
@@ -46,35 +46,33 @@ class TestCluster {
 
   // Buckets of unchanged nodes keep their identity between snapshots (as the real cache's
   // copy-on-write buckets do), so the load model's per-node reuse is exercised.
-  std::shared_ptr<const kube::CacheSnapshot> Snapshot() {
-    auto snap = std::make_shared<kube::CacheSnapshot>();
+  std::shared_ptr<const ClusterSnapshot> Snapshot() {
+    auto snap = std::make_shared<ClusterSnapshot>();
     snap->version = ++version_;
-    snap->nodes = std::make_shared<const std::map<std::string, kube::NodePtr>>(nodes_);
-    auto buckets = std::make_shared<std::map<std::string, std::shared_ptr<const kube::PodList>>>();
+    snap->nodes = std::make_shared<const std::map<std::string, NodePtr>>(nodes_);
+    auto buckets = std::make_shared<std::map<std::string, std::shared_ptr<const PodList>>>();
     for (const auto& [node, list] : pods_) {
       auto& cached = buckets_[node];
       if (!cached || dirty_.count(node) != 0) {
-        cached = std::make_shared<const kube::PodList>(list.begin(), list.end());
+        cached = std::make_shared<const PodList>(list.begin(), list.end());
       }
       (*buckets)[node] = cached;
     }
     for (const auto& [name, node] : nodes_) {
-      if (buckets->count(name) == 0) (*buckets)[name] = std::make_shared<const kube::PodList>();
+      if (buckets->count(name) == 0) (*buckets)[name] = std::make_shared<const PodList>();
     }
-    if (buckets->count("") == 0) (*buckets)[""] = std::make_shared<const kube::PodList>();
+    if (buckets->count("") == 0) (*buckets)[""] = std::make_shared<const PodList>();
     dirty_.clear();
     snap->pods_by_node = buckets;
-    snap->pdbs = std::make_shared<const std::map<std::string, kube::PdbPtr>>();
-    snap->pods_by_owner =
-        std::make_shared<const std::map<std::string, std::shared_ptr<const kube::PodList>>>();
+    snap->pdbs = std::make_shared<const std::map<std::string, PdbPtr>>();
     return snap;
   }
 
  private:
   uint64_t version_ = 0;
-  std::map<std::string, kube::NodePtr> nodes_;
-  std::map<std::string, std::vector<kube::PodPtr>> pods_;
-  std::map<std::string, std::shared_ptr<const kube::PodList>> buckets_;
+  std::map<std::string, NodePtr> nodes_;
+  std::map<std::string, std::vector<PodPtr>> pods_;
+  std::map<std::string, std::shared_ptr<const PodList>> buckets_;
   std::set<std::string> dirty_;
 };
 

@@ -32,7 +32,7 @@ class LoadFixture {
   void SetCluster(const std::vector<Node>& nodes, const std::vector<Pod>& pods = {}) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      cache_ = kube::BuildSnapshot(nodes, pods, {});
+      cache_ = BuildSnapshot(nodes, pods, {});
     }
     model_.Rebuild();
   }
@@ -59,7 +59,7 @@ class LoadFixture {
     model_.Rebuild();
   }
 
-  std::shared_ptr<const kube::CacheSnapshot> Cache() const {
+  std::shared_ptr<const ClusterSnapshot> Cache() const {
     std::lock_guard<std::mutex> lock(mu_);
     return cache_;
   }
@@ -81,7 +81,7 @@ class LoadFixture {
 
   FakeClock clock_;
   mutable std::mutex mu_;
-  std::shared_ptr<const kube::CacheSnapshot> cache_;         // Guarded by mu_.
+  std::shared_ptr<const ClusterSnapshot> cache_;             // Guarded by mu_.
   std::shared_ptr<const scoring::MetricsSnapshot> metrics_;  // Guarded by mu_.
   uint64_t generation_ = 0;
   scoring::LoadModel model_;  // last: its providers read the members above

@@ -1,0 +1,125 @@
+#include "core/cluster_snapshot.h"
+
+#include <set>
+
+namespace kb {
+namespace {
+
+using PodSet = std::set<PodPtr, PodOrder>;
+
+const PodList& EmptyPodList() {
+  static const PodList kEmpty;
+  return kEmpty;
+}
+
+}  // namespace
+
+const std::string* ControllerUid(const Pod& pod) {
+  const OwnerReference* ref = pod.meta.ControllerRef();
+  return ref != nullptr && !ref->uid.empty() ? &ref->uid : nullptr;
+}
+
+NodePtr ClusterSnapshot::FindNode(const std::string& name) const {
+  if (!nodes) return nullptr;
+  auto it = nodes->find(name);
+  return it == nodes->end() ? nullptr : it->second;
+}
+
+const PodList& ClusterSnapshot::PodsOnNode(const std::string& node) const {
+  if (!pods_by_node) return EmptyPodList();
+  auto it = pods_by_node->find(node);
+  return it == pods_by_node->end() || !it->second ? EmptyPodList() : *it->second;
+}
+
+PodPtr ClusterSnapshot::FindPod(const std::string& ns, const std::string& name) const {
+  if (!pods_by_node) return nullptr;
+  for (const auto& [node, bucket] : *pods_by_node) {
+    if (!bucket) continue;
+    for (const PodPtr& p : *bucket) {
+      if (p->meta.name == name && p->meta.namespace_ == ns) return p;
+    }
+  }
+  return nullptr;
+}
+
+size_t ClusterSnapshot::OwnerIndex::ShardOf(const std::string& owner_uid) {
+  return std::hash<std::string>{}(owner_uid) % kShards;
+}
+
+std::shared_ptr<const PodList> ClusterSnapshot::OwnerIndex::Find(
+    const std::string& owner_uid) const {
+  const auto& shard = shards[ShardOf(owner_uid)];
+  if (!shard) return nullptr;
+  auto it = shard->find(owner_uid);
+  return it == shard->end() ? nullptr : it->second;
+}
+
+PodList ClusterSnapshot::PodsOwnedBy(const std::string& owner_uid) const {
+  if (!owner_index) return {};
+  auto list = owner_index->Find(owner_uid);
+  return list ? *list : PodList{};
+}
+
+std::vector<PdbPtr> ClusterSnapshot::PdbsForPod(const Pod& pod) const {
+  std::vector<PdbPtr> out;
+  if (!pdbs) return out;
+  const std::string prefix = pod.meta.namespace_ + "/";
+  for (auto it = pdbs->lower_bound(prefix); it != pdbs->end(); ++it) {
+    if (it->first.compare(0, prefix.size(), prefix) != 0) break;
+    const PdbPtr& pdb = it->second;
+    // As the eviction subresource: a null or empty selector matches no pod.
+    if (!pdb->selector || pdb->selector->Empty()) continue;
+    if (pdb->selector->Matches(pod.meta.labels)) out.push_back(pdb);
+  }
+  return out;
+}
+
+size_t ClusterSnapshot::PodCount() const {
+  size_t n = 0;
+  if (!pods_by_node) return 0;
+  for (const auto& [node, bucket] : *pods_by_node) n += bucket ? bucket->size() : 0;
+  return n;
+}
+
+std::shared_ptr<const ClusterSnapshot> BuildSnapshot(const std::vector<Node>& nodes,
+                                                     const std::vector<Pod>& pods,
+                                                     const std::vector<PodDisruptionBudget>& pdbs) {
+  auto node_map = std::make_shared<std::map<std::string, NodePtr>>();
+  for (const Node& n : nodes) (*node_map)[n.meta.name] = std::make_shared<const Node>(n);
+  std::map<std::string, PodSet> by_node, by_owner;
+  for (const Pod& p : pods) {
+    auto ptr = std::make_shared<const Pod>(p);
+    by_node[p.node_name].insert(ptr);
+    if (const std::string* uid = ControllerUid(p)) by_owner[*uid].insert(ptr);
+  }
+  auto to_lists = [](const std::map<std::string, PodSet>& in) {
+    auto out = std::make_shared<std::map<std::string, std::shared_ptr<const PodList>>>();
+    for (const auto& [k, set] : in) {
+      (*out)[k] = std::make_shared<const PodList>(set.begin(), set.end());
+    }
+    return out;
+  };
+  std::array<std::shared_ptr<ClusterSnapshot::OwnerIndex::Shard>,
+             ClusterSnapshot::OwnerIndex::kShards>
+      shards;
+  for (auto& shard : shards) shard = std::make_shared<ClusterSnapshot::OwnerIndex::Shard>();
+  for (const auto& [uid, set] : by_owner) {
+    (*shards[ClusterSnapshot::OwnerIndex::ShardOf(uid)])[uid] =
+        std::make_shared<const PodList>(set.begin(), set.end());
+  }
+  auto owner_index = std::make_shared<ClusterSnapshot::OwnerIndex>();
+  for (size_t i = 0; i < shards.size(); ++i) owner_index->shards[i] = std::move(shards[i]);
+  auto pdb_map = std::make_shared<std::map<std::string, PdbPtr>>();
+  for (const PodDisruptionBudget& b : pdbs) {
+    (*pdb_map)[NamespacedName(b.meta)] = std::make_shared<const PodDisruptionBudget>(b);
+  }
+  auto snap = std::make_shared<ClusterSnapshot>();
+  snap->version = 1;
+  snap->nodes = node_map;
+  snap->pods_by_node = to_lists(by_node);
+  snap->owner_index = owner_index;
+  snap->pdbs = pdb_map;
+  return snap;
+}
+
+}  // namespace kb
