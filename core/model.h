@@ -202,6 +202,8 @@ struct Pod {
   Resources EffectiveLimit() const;
 
   bool IsTerminating() const { return meta.deletion_timestamp.has_value(); }
+  // Phase Running and not terminating: the pods balancing counts and may move.
+  bool IsRunning() const { return phase == "Running" && !IsTerminating(); }
   bool IsMirror() const;        // annotation kubernetes.io/config.mirror present
   bool IsDaemonSetPod() const;  // controller owner kind DaemonSet
   bool IsFinished() const;      // phase Succeeded or Failed
