@@ -6,7 +6,7 @@
 //
 // Plan = one cycle's planning exactly as Rescheduler::RunOnce chains it (NodeMaintenance ->
 // ResourceOptimization -> LoadBalancing, each seeing the moves before it) over a ClusterSnapshot
-// built by BuildSnapshot and a LoadSnapshot built by scoring::LoadModel::Build. The
+// built by BuildSnapshot and a LoadSnapshot built by scoring::BuildLoadSnapshot. The
 // cluster has 2 maintenance nodes, 1% hot nodes (fresh metrics, persisted conditions) and 5% of
 // nodes with 1.6x the mean pod count, so every strategy has work. Baseline, measured in the same
 // run: one trivial pass over the same snapshot (sum of the requests of every Running pod).
@@ -226,7 +226,7 @@ bool RunCase(int nodes, int pods, double target_seconds, double target_mib, int 
   kb::scoring::LoadModelOptions lo;
   lo.metrics_enabled = true;
   const auto tl = SteadyClock::now();
-  auto load = kb::scoring::LoadModel::Build(li, lo);
+  auto load = kb::scoring::BuildLoadSnapshot(li, lo);
   const double load_seconds = std::chrono::duration<double>(SteadyClock::now() - tl).count();
 
   kb::Config config;
@@ -265,7 +265,7 @@ bool RunCase(int nodes, int pods, double target_seconds, double target_mib, int 
   const double worst = *std::max_element(plan.begin(), plan.end());
   std::printf("\n%d nodes / %d pods (%d runs)\n", nodes, pods, runs);
   std::printf("  snapshot build (BuildSnapshot)      %8.3f s\n", c.build_seconds);
-  std::printf("  load model build (LoadModel::Build) %8.3f s\n", load_seconds);
+  std::printf("  load model build (BuildLoadSnapshot) %8.3f s\n", load_seconds);
   std::printf("  baseline: one pass over all pods    %8.2f ms   (checksum %lld)\n", base * 1e3,
               static_cast<long long>(sink % 1000));
   std::printf("  plan: NM -> RO -> LB, median        %8.2f ms   max %.2f ms   = %.1fx baseline\n",

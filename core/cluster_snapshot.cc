@@ -1,5 +1,6 @@
 #include "core/cluster_snapshot.h"
 
+#include <algorithm>
 #include <set>
 
 namespace kb {
@@ -40,6 +41,20 @@ PodPtr ClusterSnapshot::FindPod(const std::string& ns, const std::string& name) 
     }
   }
   return nullptr;
+}
+
+PodPtr ClusterSnapshot::FindPodOn(const std::string& node, const std::string& ns,
+                                  const std::string& name, const std::string& uid) const {
+  const PodList& bucket = PodsOnNode(node);
+  auto it =
+      std::lower_bound(bucket.begin(), bucket.end(), nullptr, [&](const PodPtr& p, std::nullptr_t) {
+        const int c = p->meta.namespace_.compare(ns);
+        return c != 0 ? c < 0 : p->meta.name < name;
+      });
+  if (it == bucket.end() || (*it)->meta.namespace_ != ns || (*it)->meta.name != name) {
+    return nullptr;
+  }
+  return uid.empty() || (*it)->meta.uid == uid ? *it : nullptr;
 }
 
 size_t ClusterSnapshot::OwnerIndex::ShardOf(const std::string& owner_uid) {

@@ -45,6 +45,9 @@ struct ClusterSnapshot {
   NodePtr FindNode(const std::string& name) const;
   const PodList& PodsOnNode(const std::string& node) const;
   PodPtr FindPod(const std::string& ns, const std::string& name) const;  // O(pods): tests/debug
+  // The pod ns/name on `node` ("" = unbound), and with `uid` when non-empty. O(log pods on node).
+  PodPtr FindPodOn(const std::string& node, const std::string& ns, const std::string& name,
+                   const std::string& uid = "") const;
   // Pods whose controller owner has this UID (ReplicaSet, DaemonSet, ...). Uses an index.
   PodList PodsOwnedBy(const std::string& owner_uid) const;
   // PDBs in `pod`'s namespace whose selector matches its labels. As the eviction subresource

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/quantity.h"
+#include "core/url.h"
 
 namespace kb {
 namespace {
@@ -568,8 +569,9 @@ Status ValidateConfig(const Config& c) {
   }
 
   const PrometheusConfig& p = c.prometheus;
-  if (!p.url.empty() && p.url.rfind("http://", 0) != 0 && p.url.rfind("https://", 0) != 0) {
-    return Invalid("prometheus.url", p.url, "expected an http:// or https:// URL");
+  if (!p.url.empty()) {
+    const StatusOr<HttpUrl> url = ParseHttpUrl(p.url, "prometheus.url");
+    if (!url.ok()) return url.status();
   }
   if (p.refresh_interval.count() <= 0) {
     return Invalid("prometheus.refreshInterval", FormatDuration(p.refresh_interval), "must be > 0");

@@ -32,7 +32,7 @@ struct ApiCall {
 // Every request HttpKubeClient (kube/http_kube_client.cc) can make. Adding a KubeClient method or
 // a new request means adding its row here, its rule in deploy/base/rbac.yaml and a call in
 // test/deploy/api_calls_test.cc; the tests fail until all three agree.
-inline constexpr std::array<ApiCall, 19> kApiCalls = {{
+inline constexpr std::array<ApiCall, 18> kApiCalls = {{
     // ClusterCache informer (kube/cluster_cache.cc): paginated LIST then WATCH, all namespaces.
     {"GET", "/api/v1/nodes", "", "nodes", "list", false, "", "", "KubeClient::List",
      "kube/cluster_cache.cc informer: node list (initial sync, relist after 410)"},
@@ -74,10 +74,6 @@ inline constexpr std::array<ApiCall, 19> kApiCalls = {{
     {"GET", "/apis/apps/v1/namespaces/{ns}/replicasets/{name}", "apps", "replicasets", "get", true,
      "", "", "KubeClient::GetReplicaSet",
      "rescheduler/evictor.cc: owner resolution pod -> ReplicaSet"},
-    {"PATCH", "/apis/apps/v1/namespaces/{ns}/replicasets/{name}", "apps", "replicasets", "patch",
-     true, "", "", "KubeClient::PatchReplicaSet",
-     "no caller yet: granted because HttpKubeClient implements "
-     "KubeClient::PatchReplicaSet; drop the row, the RBAC verb and the method together"},
     // Events (core/v1) on moved pods (Rescheduled, RescheduleFailed) and on nodes in maintenance.
     {"POST", "/api/v1/namespaces/{ns}/events", "", "events", "create", true, "", "",
      "KubeClient::CreateEvent",

@@ -21,6 +21,7 @@
 
 #include "core/json_reader.h"
 #include "core/logging.h"
+#include "core/url.h"
 #include "kube/rate_limiter.h"
 
 namespace kb::kube {
@@ -171,62 +172,6 @@ StatusOr<PkeyPtr> ParsePrivateKey(const std::string& pem, const std::string& wha
 
 // ---------------------------------------------------------------------------------------------
 
-struct ServerUrl {
-  bool https = false;
-  std::string host;  // without brackets
-  int port = 0;
-  std::string base_path;  // "" or "/prefix" (no trailing slash)
-};
-
-StatusOr<ServerUrl> ParseServerUrl(const std::string& server) {
-  ServerUrl u;
-  std::string rest;
-  if (server.rfind("https://", 0) == 0) {
-    u.https = true;
-    rest = server.substr(8);
-  } else if (server.rfind("http://", 0) == 0) {
-    rest = server.substr(7);
-  } else {
-    return Status::InvalidArgument("server \"" + server +
-                                   "\": must start with https:// or http://");
-  }
-  size_t slash = rest.find('/');
-  std::string hostport = rest.substr(0, slash);
-  if (slash != std::string::npos) {
-    u.base_path = rest.substr(slash);
-    while (!u.base_path.empty() && u.base_path.back() == '/') u.base_path.pop_back();
-  }
-  std::string port_str;
-  if (!hostport.empty() && hostport[0] == '[') {
-    size_t close = hostport.find(']');
-    if (close == std::string::npos) {
-      return Status::InvalidArgument("server \"" + server + "\": unterminated IPv6 literal");
-    }
-    u.host = hostport.substr(1, close - 1);
-    if (close + 1 < hostport.size()) {
-      if (hostport[close + 1] != ':') {
-        return Status::InvalidArgument("server \"" + server + "\": bad host:port");
-      }
-      port_str = hostport.substr(close + 2);
-    }
-  } else {
-    size_t colon = hostport.rfind(':');
-    u.host = hostport.substr(0, colon);
-    if (colon != std::string::npos) port_str = hostport.substr(colon + 1);
-  }
-  if (u.host.empty()) return Status::InvalidArgument("server \"" + server + "\": empty host");
-  u.port = u.https ? 443 : 80;
-  if (!port_str.empty()) {
-    char* end = nullptr;
-    long p = std::strtol(port_str.c_str(), &end, 10);
-    if (*end != '\0' || p <= 0 || p > 65535) {
-      return Status::InvalidArgument("server \"" + server + "\": bad port \"" + port_str + "\"");
-    }
-    u.port = static_cast<int>(p);
-  }
-  return u;
-}
-
 // Resolves `host` to a numeric address (httplib's address map needs one).
 std::string ResolveNumeric(const std::string& host) {
   addrinfo hints{};
@@ -363,7 +308,7 @@ Status StatusFromHttp(int http_code, std::string_view body, std::string_view con
 // ---------------------------------------------------------------------------------------------
 
 struct HttpKubeClient::Impl {
-  Impl(KubeConfig cfg, HttpKubeClientOptions opts, const Clock& clk, ServerUrl url)
+  Impl(KubeConfig cfg, HttpKubeClientOptions opts, const Clock& clk, HttpUrl url)
       : config(std::move(cfg)),
         options(std::move(opts)),
         clock(clk),
@@ -387,7 +332,7 @@ struct HttpKubeClient::Impl {
   const KubeConfig config;
   HttpKubeClientOptions options;
   const Clock& clock;
-  const ServerUrl server;
+  const HttpUrl server;
   TokenBucket limiter;
 
   // TLS material, parsed once at Create().
@@ -569,7 +514,7 @@ struct HttpKubeClient::Impl {
       Throttle();
       httplib::Request req;
       req.method = call.method;
-      req.path = server.base_path + call.path;
+      req.path = server.path + call.path;
       req.headers = BaseHeaders(/*force_token=*/false);
       if (!call.body.empty() || call.method == "POST" || call.method == "PUT" ||
           call.method == "PATCH") {
@@ -669,7 +614,7 @@ struct HttpKubeClient::Impl {
 StatusOr<std::unique_ptr<HttpKubeClient>> HttpKubeClient::Create(const KubeConfig& config,
                                                                  HttpKubeClientOptions options,
                                                                  const Clock& clock) {
-  KB_ASSIGN_OR_RETURN(ServerUrl url, ParseServerUrl(config.server));
+  KB_ASSIGN_OR_RETURN(HttpUrl url, ParseHttpUrl(config.server, "server"));
   auto impl = std::make_unique<Impl>(config, std::move(options), clock, url);
   if (url.https) {
     if (!config.ca_data.empty()) {
@@ -785,7 +730,7 @@ Status HttpKubeClient::Watch(ResourceKind kind, const WatchOptions& options,
       .AddIf(options.timeout_seconds > 0, "timeoutSeconds", std::to_string(options.timeout_seconds))
       .AddIf(!options.label_selector.empty(), "labelSelector", options.label_selector)
       .AddIf(!options.field_selector.empty(), "fieldSelector", options.field_selector);
-  const std::string path = impl_->server.base_path + KindCollectionPath(kind) + q.str();
+  const std::string path = impl_->server.path + KindCollectionPath(kind) + q.str();
   auto read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::seconds(std::max(options.timeout_seconds, 0)) + impl_->options.watch_read_slack);
 
@@ -1025,15 +970,6 @@ StatusOr<Deployment> HttpKubeClient::PatchDeployment(const std::string& ns, cons
       impl_->CallJson({"PATCH", AppsPath("deployments", ns, name), merge_patch.dump(),
                        "application/merge-patch+json", true, ctx}),
       ctx, DecodeDeployment);
-}
-
-StatusOr<ReplicaSet> HttpKubeClient::PatchReplicaSet(const std::string& ns, const std::string& name,
-                                                     const json& merge_patch) {
-  std::string ctx = "patch replicaset " + ns + "/" + name;
-  return DecodeAs<ReplicaSet>(
-      impl_->CallJson({"PATCH", AppsPath("replicasets", ns, name), merge_patch.dump(),
-                       "application/merge-patch+json", true, ctx}),
-      ctx, DecodeReplicaSet);
 }
 
 Status HttpKubeClient::CreateEvent(const std::string& ns, const json& event) {

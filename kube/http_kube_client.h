@@ -79,8 +79,6 @@ class HttpKubeClient final : public KubeClient {
   StatusOr<ReplicaSet> GetReplicaSet(const std::string& ns, const std::string& name) override;
   StatusOr<Deployment> PatchDeployment(const std::string& ns, const std::string& name,
                                        const nlohmann::json& merge_patch) override;
-  StatusOr<ReplicaSet> PatchReplicaSet(const std::string& ns, const std::string& name,
-                                       const nlohmann::json& merge_patch) override;
   Status CreateEvent(const std::string& ns, const nlohmann::json& event) override;
   StatusOr<Lease> GetLease(const std::string& ns, const std::string& name) override;
   StatusOr<Lease> CreateLease(const Lease& lease) override;

@@ -102,8 +102,6 @@ class KubeClient {
   // conditional (409 -> kAborted on mismatch).
   virtual StatusOr<Deployment> PatchDeployment(const std::string& ns, const std::string& name,
                                                const nlohmann::json& merge_patch) = 0;
-  virtual StatusOr<ReplicaSet> PatchReplicaSet(const std::string& ns, const std::string& name,
-                                               const nlohmann::json& merge_patch) = 0;
 
   // core/v1 Event (POST /api/v1/namespaces/{ns}/events).
   virtual Status CreateEvent(const std::string& ns, const nlohmann::json& event) = 0;

@@ -17,9 +17,6 @@
 namespace kb::scoring {
 
 enum class MetricKind { kCpu, kMemory };
-inline const char* MetricKindName(MetricKind kind) {
-  return kind == MetricKind::kCpu ? "cpu" : "memory";
-}
 
 // The samples of one series key (see RawNodeMetrics). A metric is absent when its query failed,
 // returned nothing for this key, or its value was dropped.

@@ -102,80 +102,6 @@ std::optional<double> ParseSampleValue(const json& v) {
 
 }  // namespace
 
-StatusOr<PrometheusEndpoint> ParsePrometheusUrl(const std::string& url) {
-  PrometheusEndpoint ep;
-  std::string rest;
-  if (url.rfind("http://", 0) == 0) {
-    ep.scheme = "http";
-    ep.port = 80;
-    rest = url.substr(7);
-  } else if (url.rfind("https://", 0) == 0) {
-    ep.scheme = "https";
-    ep.port = 443;
-    rest = url.substr(8);
-  } else {
-    return Status::InvalidArgument("prometheus.url \"" + url +
-                                   "\": expected http://host[:port][/prefix] or https://...");
-  }
-  const size_t slash = rest.find('/');
-  std::string authority = rest.substr(0, slash);
-  std::string path = slash == std::string::npos ? "" : rest.substr(slash);
-  if (path.find_first_of("?#") != std::string::npos) {
-    return Status::InvalidArgument("prometheus.url \"" + url +
-                                   "\": query strings and fragments are not supported");
-  }
-  while (!path.empty() && path.back() == '/') path.pop_back();
-  ep.path_prefix = path;
-  if (authority.find('@') != std::string::npos) {
-    return Status::InvalidArgument("prometheus.url \"" + url +
-                                   "\": credentials in the URL are not supported "
-                                   "(use bearerTokenFile)");
-  }
-  std::string port_text;
-  bool has_port = false;
-  if (!authority.empty() && authority.front() == '[') {
-    const size_t close = authority.find(']');
-    if (close == std::string::npos) {
-      return Status::InvalidArgument("prometheus.url \"" + url + "\": unterminated IPv6 host");
-    }
-    ep.host = authority.substr(1, close - 1);
-    const std::string after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') {
-        return Status::InvalidArgument("prometheus.url \"" + url + "\": bad authority");
-      }
-      has_port = true;
-      port_text = after.substr(1);
-    }
-  } else {
-    const size_t colon = authority.find(':');
-    if (colon != std::string::npos && authority.find(':', colon + 1) != std::string::npos) {
-      return Status::InvalidArgument("prometheus.url \"" + url +
-                                     "\": IPv6 hosts must be in brackets");
-    }
-    ep.host = authority.substr(0, colon);
-    if (colon != std::string::npos) {
-      has_port = true;
-      port_text = authority.substr(colon + 1);
-    }
-  }
-  if (ep.host.empty()) {
-    return Status::InvalidArgument("prometheus.url \"" + url + "\": missing host");
-  }
-  if (has_port) {
-    const bool digits = !port_text.empty() && port_text.size() <= 5 &&
-                        std::all_of(port_text.begin(), port_text.end(),
-                                    [](char c) { return c >= '0' && c <= '9'; });
-    const int port = digits ? std::stoi(port_text) : 0;
-    if (port < 1 || port > 65535) {
-      return Status::InvalidArgument("prometheus.url \"" + url + "\": bad port \"" + port_text +
-                                     "\"");
-    }
-    ep.port = port;
-  }
-  return ep;
-}
-
 Status ParseQueryResponse(int http_status, const std::string& body, MetricKind metric,
                           const std::string& node_label, RawNodeMetrics& out) {
   MetricQueryResult& result = metric == MetricKind::kCpu ? out.cpu : out.memory;
@@ -288,11 +214,11 @@ PrometheusSource::PrometheusSource(PrometheusConfig config)
                      : config_.cpu_query),
       memory_query_(config_.memory_query.empty() ? DefaultMemoryQuery(config_.node_label)
                                                  : config_.memory_query),
-      endpoint_(ParsePrometheusUrl(config_.url)),
+      endpoint_(ParseHttpUrl(config_.url, "prometheus.url")),
       client_(std::make_unique<Client>()) {
   if (!endpoint_.ok()) return;
-  const PrometheusEndpoint& ep = *endpoint_;
-  if (ep.scheme == "https") {
+  const HttpUrl& ep = *endpoint_;
+  if (ep.https) {
     auto ssl = std::make_unique<httplib::SSLClient>(ep.host, ep.port);
     ssl->enable_server_certificate_verification(!config_.insecure_skip_verify);
     if (!config_.ca_file.empty()) ssl->set_ca_cert_path(config_.ca_file);
@@ -316,7 +242,7 @@ std::string PrometheusSource::Describe() const { return "prometheus " + config_.
 
 Status PrometheusSource::RunQuery(MetricKind metric, const std::string& query,
                                   RawNodeMetrics& out) {
-  const std::string path = endpoint_->path_prefix + "/api/v1/query";
+  const std::string path = endpoint_->path + "/api/v1/query";
   httplib::Params params{{"query", query}};
   // Prometheus also caps evaluation time server-side; ask for our own timeout so a slow query is
   // aborted there too (Go duration syntax: "<n>ms").

@@ -9,19 +9,10 @@
 #include <string>
 
 #include "core/config.h"
+#include "core/url.h"
 #include "scoring/metrics_source.h"
 
 namespace kb::scoring {
-
-// The parsed pieces of a Prometheus URL ("https://prom.example:9443/prefix/").
-struct PrometheusEndpoint {
-  std::string scheme;       // "http" or "https"
-  std::string host;         // without brackets for IPv6
-  int port = 0;             // defaulted from the scheme when absent
-  std::string path_prefix;  // "" or "/prefix" (no trailing slash)
-};
-// InvalidArgument naming the URL when it is not http(s)://host[:port][/prefix].
-StatusOr<PrometheusEndpoint> ParsePrometheusUrl(const std::string& url);
 
 // Parses one /api/v1/query response body (any HTTP code) into `out` for `metric`
 // (kCpu -> cpu fields, kMemory -> memory fields). Exposed for tests. Returns the query's status:
@@ -50,7 +41,7 @@ class PrometheusSource final : public MetricsSource {
   PrometheusConfig config_;
   std::string cpu_query_;
   std::string memory_query_;
-  StatusOr<PrometheusEndpoint> endpoint_;
+  StatusOr<HttpUrl> endpoint_;
   struct Client;  // hides cpp-httplib from includers
   std::unique_ptr<Client> client_;
 };

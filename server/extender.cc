@@ -39,8 +39,6 @@ const char* BindingResult(const Status& status) {
   }
 }
 
-std::string PodKey(const Pod& pod) { return pod.meta.namespace_ + "/" + pod.meta.name; }
-
 nlohmann::json LoadJson(const scoring::NodeLoad& load, WallTime now) {
   nlohmann::json j = {
       {"metricsFresh", load.metrics_fresh},
@@ -134,7 +132,7 @@ FilterResponse Extender::Filter(const ExtenderArgs& args) const {
   if (degraded) metrics_.Degraded(Verb::kFilter).Increment();
   if (Log()->should_log(spdlog::level::debug)) {
     Log()->debug("filter pod={} candidates={} passed={} failed={} unknown={} degraded={}",
-                 PodKey(args.pod), args.node_names.size(), response.passed.size(),
+                 NamespacedName(args.pod.meta), args.node_names.size(), response.passed.size(),
                  response.failed.size(), unknown, degraded);
   }
   return response;
@@ -178,32 +176,24 @@ std::vector<HostPriority> Extender::Prioritize(const ExtenderArgs& args) const {
       summary += out[i].host + ":" + std::to_string(out[i].score);
     }
     Log()->debug("prioritize pod={} candidates={} unknown={} degraded={} scores={}{}",
-                 PodKey(args.pod), out.size(), unknown, degraded, summary,
+                 NamespacedName(args.pod.meta), out.size(), unknown, degraded, summary,
                  out.size() > 20 ? ",..." : "");
   }
   return out;
 }
 
-PodPtr Extender::FindPod(const std::string& ns, const std::string& name,
-                         const std::string& uid) const {
-  if (!cache_) return nullptr;
-  const std::shared_ptr<const ClusterSnapshot> cache = cache_();
-  if (cache == nullptr || cache->pods_by_node == nullptr) return nullptr;
-  // A pod being bound is still in the unbound bucket: look there first (small), then everywhere.
-  for (const PodPtr& pod : cache->PodsOnNode("")) {
-    if (pod->meta.namespace_ == ns && pod->meta.name == name &&
-        (uid.empty() || pod->meta.uid == uid)) {
-      return pod;
-    }
-  }
-  PodPtr pod = cache->FindPod(ns, name);
-  if (pod != nullptr && !uid.empty() && pod->meta.uid != uid) return nullptr;
-  return pod;
-}
-
 std::string Extender::Bind(const BindingArgs& args) {
   const std::string key = args.pod_namespace + "/" + args.pod_name;
-  const PodPtr pod = FindPod(args.pod_namespace, args.pod_name, args.pod_uid);
+  // A pod being bound is still unbound in the cache, unless the watch was faster than this
+  // answer and already shows it on the node (then it is counted from its bucket).
+  const std::shared_ptr<const ClusterSnapshot> cache = cache_ ? cache_() : nullptr;
+  PodPtr pending, bound;
+  if (cache != nullptr) {
+    pending = cache->FindPodOn("", args.pod_namespace, args.pod_name, args.pod_uid);
+    if (pending == nullptr) {
+      bound = cache->FindPodOn(args.node, args.pod_namespace, args.pod_name, args.pod_uid);
+    }
+  }
   const Status status = client_.BindPod(args.pod_namespace, args.pod_name, args.pod_uid, args.node);
   const char* result = BindingResult(status);
   metrics_.Bindings(result).Increment();
@@ -214,15 +204,11 @@ std::string Extender::Bind(const BindingArgs& args) {
   }
   // Count the binding in the load model now, so the next filter/prioritize sees it even before
   // the watch delivers the bound pod.
-  bool counted = false;
-  if (pod != nullptr) {
-    model_.AssumeBinding(*pod, args.node);
-    counted = true;
-    if (steering_ != nullptr) steering_->OnBound(*pod, args.node);
-  } else {
-    counted = model_.AssumeBinding(args.pod_namespace, args.pod_name, args.pod_uid, args.node);
-  }
-  Log()->info("bound pod pod={} uid={} node={} counted={}", key, args.pod_uid, args.node, counted);
+  if (pending != nullptr) model_.AssumeBinding(*pending, args.node);
+  const PodPtr& pod = pending != nullptr ? pending : bound;
+  if (pod != nullptr && steering_ != nullptr) steering_->OnBound(*pod, args.node);
+  Log()->info("bound pod pod={} uid={} node={} counted={}", key, args.pod_uid, args.node,
+              pod != nullptr);
   return "";
 }
 
@@ -273,7 +259,7 @@ nlohmann::json Extender::DebugScores(const ExtenderArgs& args) const {
   nlohmann::json steering = nullptr;
   if (steer) steering = {{"avoid", steer->avoid_nodes}, {"prefer", steer->prefer_node}};
   return {
-      {"pod", PodKey(args.pod)},
+      {"pod", NamespacedName(args.pod.meta)},
       {"demand",
        {{"cpuMillis", demand.request.cpu_millis},
         {"memoryBytes", demand.request.memory_bytes},
@@ -298,7 +284,8 @@ nlohmann::json Extender::DebugScores(const ExtenderArgs& args) const {
 
 StatusOr<nlohmann::json> Extender::DebugScoresForPod(const std::string& ns, const std::string& name,
                                                      const std::vector<std::string>& nodes) const {
-  const PodPtr pod = FindPod(ns, name, "");
+  const std::shared_ptr<const ClusterSnapshot> cache = cache_ ? cache_() : nullptr;
+  const PodPtr pod = cache != nullptr ? cache->FindPod(ns, name) : nullptr;
   if (pod == nullptr) return Status::NotFound("pod " + ns + "/" + name + " is not in the cache");
   std::vector<std::string> names = nodes;
   if (names.empty()) {

@@ -59,8 +59,6 @@ class Extender {
   std::shared_ptr<const scoring::LoadSnapshot> Snapshot() const { return model_.Snapshot(); }
 
  private:
-  PodPtr FindPod(const std::string& ns, const std::string& name, const std::string& uid) const;
-
   scoring::LoadModel& model_;
   kube::KubeClient& client_;
   const scoring::PolicyConfig policy_;

@@ -192,7 +192,6 @@ TEST_CASE("every request HttpKubeClient sends is in the api call table, and vice
   CHECK_FALSE(client.GetDeployment("default", "web").ok());
   CHECK_FALSE(client.GetReplicaSet("default", "web-abc").ok());
   CHECK_FALSE(client.PatchDeployment("default", "web", nlohmann::json::object()).ok());
-  CHECK_FALSE(client.PatchReplicaSet("default", "web-abc", nlohmann::json::object()).ok());
   CHECK_FALSE(client.CreateEvent("default", nlohmann::json{{"kind", "Event"}}).ok());
   Lease lease;
   lease.meta.name = "kube-balancer";

@@ -228,7 +228,6 @@ KB_FAKE_GETTER(std::vector<json>, CreatedPods, created_pods_)
 KB_FAKE_GETTER(std::vector<std::string>, DeletedPods, deleted_pods_)
 KB_FAKE_GETTER(std::vector<json>, Events, events_)
 KB_FAKE_GETTER(std::vector<FakeKubeClient::Patch>, DeploymentPatches, deployment_patches_)
-KB_FAKE_GETTER(std::vector<FakeKubeClient::Patch>, ReplicaSetPatches, replicaset_patches_)
 #undef KB_FAKE_GETTER
 
 void FakeKubeClient::EndWatches() {
@@ -447,15 +446,6 @@ StatusOr<Deployment> FakeKubeClient::PatchDeployment(const std::string& ns, cons
   KB_ASSIGN_OR_RETURN(json obj, PatchLocked("deployments", ns, name, patch));
   deployment_patches_.push_back({ns, name, patch});
   return DecodeDeployment(obj);
-}
-
-StatusOr<ReplicaSet> FakeKubeClient::PatchReplicaSet(const std::string& ns, const std::string& name,
-                                                     const json& patch) {
-  std::lock_guard<std::mutex> lock(mu_);
-  KB_RETURN_IF_ERROR(BeginCall(kVerbPatchReplicaSet));
-  KB_ASSIGN_OR_RETURN(json obj, PatchLocked("replicasets", ns, name, patch));
-  replicaset_patches_.push_back({ns, name, patch});
-  return DecodeReplicaSet(obj);
 }
 
 Status FakeKubeClient::CreateEvent(const std::string& ns, const json& event) {

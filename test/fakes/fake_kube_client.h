@@ -33,7 +33,6 @@ inline constexpr char kVerbEvictPod[] = "evict_pod";
 inline constexpr char kVerbGetDeployment[] = "get_deployment";
 inline constexpr char kVerbGetReplicaSet[] = "get_replicaset";
 inline constexpr char kVerbPatchDeployment[] = "patch_deployment";
-inline constexpr char kVerbPatchReplicaSet[] = "patch_replicaset";
 inline constexpr char kVerbCreateEvent[] = "create_event";
 inline constexpr char kVerbGetLease[] = "get_lease";
 inline constexpr char kVerbCreateLease[] = "create_lease";
@@ -86,7 +85,6 @@ class FakeKubeClient final : public kube::KubeClient {
   std::vector<std::string> DeletedPods() const;  // "<ns>/<name>"
   std::vector<nlohmann::json> Events() const;    // created core/v1 Events
   std::vector<Patch> DeploymentPatches() const;
-  std::vector<Patch> ReplicaSetPatches() const;
 
   // --- Watch control ---
   // Every open Watch returns OK (as when the server's timeoutSeconds elapses).
@@ -109,8 +107,6 @@ class FakeKubeClient final : public kube::KubeClient {
   StatusOr<Deployment> GetDeployment(const std::string& ns, const std::string& name) override;
   StatusOr<ReplicaSet> GetReplicaSet(const std::string& ns, const std::string& name) override;
   StatusOr<Deployment> PatchDeployment(const std::string& ns, const std::string& name,
-                                       const nlohmann::json& merge_patch) override;
-  StatusOr<ReplicaSet> PatchReplicaSet(const std::string& ns, const std::string& name,
                                        const nlohmann::json& merge_patch) override;
   Status CreateEvent(const std::string& ns, const nlohmann::json& event) override;
   StatusOr<Lease> GetLease(const std::string& ns, const std::string& name) override;
@@ -158,7 +154,6 @@ class FakeKubeClient final : public kube::KubeClient {
   std::vector<std::string> deleted_pods_;
   std::vector<nlohmann::json> events_;
   std::vector<Patch> deployment_patches_;
-  std::vector<Patch> replicaset_patches_;
 };
 
 }  // namespace kb::testing

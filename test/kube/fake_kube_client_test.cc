@@ -93,8 +93,6 @@ TEST_CASE("fake client: deployments, replicasets and leases", "[kube]") {
   CHECK(fake.PatchDeployment("default", "web", patch).status().code() == StatusCode::kAborted);
   CHECK(fake.DeploymentPatches().size() == 1);
   CHECK(fake.GetReplicaSet("default", "web-1")->replicas == 3);
-  CHECK(fake.PatchReplicaSet("default", "nope", json::object()).status().code() ==
-        StatusCode::kNotFound);
 
   Lease lease;
   lease.meta.name = "l";

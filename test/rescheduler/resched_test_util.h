@@ -1,6 +1,6 @@
 // Helpers shared by the rescheduler tests: a hand-built cluster (nodes, pods, PDBs, per-node
 // utilisation samples) turned into the immutable ClusterSnapshot + LoadSnapshot a cycle plans
-// over, via BuildSnapshot and scoring::LoadModel::Build (the real load model). Header-only;
+// over, via BuildSnapshot and scoring::BuildLoadSnapshot (the real load model). Header-only;
 // test code only.
 #pragma once
 
@@ -106,7 +106,7 @@ struct TestCluster {
     scoring::LoadModelOptions o;
     o.metrics_enabled = metrics_enabled;
     o.max_age = Millis(120000);
-    return scoring::LoadModel::Build(in, o);
+    return scoring::BuildLoadSnapshot(in, o);
   }
 
   PlanInput Input(const ReschedulerConfig& config, PlanState state = {}) const {

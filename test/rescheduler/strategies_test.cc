@@ -1,5 +1,5 @@
 // Table-style tests of the three strategies over hand-built snapshots (BuildSnapshot +
-// scoring::LoadModel::Build): pure Plan() calls, no I/O.
+// scoring::BuildLoadSnapshot): pure Plan() calls, no I/O.
 #include "rescheduler/strategies.h"
 
 #include <algorithm>

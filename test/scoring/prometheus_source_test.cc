@@ -359,30 +359,6 @@ TEST_CASE("prometheus source with an invalid URL fails every fetch", "[scoring]"
   CHECK(r.status().code() == StatusCode::kInvalidArgument);
 }
 
-TEST_CASE("prometheus urls parse into scheme and host and port and prefix", "[scoring]") {
-  auto a = ParsePrometheusUrl("http://prom:9090");
-  REQUIRE(a.ok());
-  CHECK(a->scheme == "http");
-  CHECK(a->host == "prom");
-  CHECK(a->port == 9090);
-  CHECK(a->path_prefix.empty());
-  auto b = ParsePrometheusUrl("https://prom.example/thanos/");
-  REQUIRE(b.ok());
-  CHECK(b->port == 443);
-  CHECK(b->path_prefix == "/thanos");
-  auto c = ParsePrometheusUrl("http://[::1]:9090/x");
-  REQUIRE(c.ok());
-  CHECK(c->host == "::1");
-  CHECK(c->port == 9090);
-  CHECK(ParsePrometheusUrl("http://prom").value().port == 80);
-  for (const char* bad :
-       {"", "prom:9090", "http://", "http://prom:0", "http://prom:99999", "http://prom:x",
-        "http://::1:9090", "http://user:pw@prom", "http://prom/?q=1"}) {
-    CAPTURE(bad);
-    CHECK(ParsePrometheusUrl(bad).status().code() == StatusCode::kInvalidArgument);
-  }
-}
-
 TEST_CASE("default queries group by the node label and instance", "[scoring]") {
   CHECK(DefaultCpuQuery("node", "1m") ==
         "100 * (1 - avg by (node, instance) (rate(node_cpu_seconds_total{mode=\"idle\"}[1m])))");
