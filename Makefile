@@ -60,15 +60,17 @@ fmt:
 lint: layering
 	@clang-format --dry-run -Werror $(SOURCES)
 
-# Dependencies point down only: core <- kube, scoring <- rescheduler, server. Scoring and the
-# rescheduler read cluster state only as core's ClusterSnapshot, never from the informer.
+# Dependencies point down only: core <- kube, scoring <- rescheduler <- server (the composition
+# root and CLI). Scoring and the rescheduler read cluster state only as core's ClusterSnapshot,
+# never from the informer; the extender's request path never reaches into the rescheduler.
 layering:
 	@! grep -rnE '#include "(kube|scoring|rescheduler|server|sim)/' core || (echo "core must not include upper modules" && false)
 	@! grep -rnE '#include "(scoring|rescheduler|server|sim)/' kube || (echo "kube includes an upper module" && false)
 	@! grep -rnE '#include "(kube|rescheduler|server|sim)/' scoring || (echo "scoring includes kube or an upper module" && false)
 	@! grep -rnE '#include "(server|sim)/' rescheduler || (echo "rescheduler includes an upper module" && false)
 	@! grep -rnE '#include "kube/cluster_cache.h"' rescheduler || (echo "the rescheduler reads core's ClusterSnapshot, not the informer" && false)
-	@! grep -rnE '#include "(rescheduler|sim)/' server --exclude=kube_balancer_main.cc || (echo "server headers include rescheduler/sim" && false)
+	@! grep -rnE '#include "sim/' server || (echo "server includes sim" && false)
+	@! grep -nE '#include "rescheduler/' server/extender.* server/http_*.* server/codec.* || (echo "the extender must not depend on the rescheduler" && false)
 
 # The container image (Dockerfile). Needs a reachable Docker engine; kind: then
 # `kind load docker-image kube-balancer:dev --name kube-balancer` (docs/deployment.md).

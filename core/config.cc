@@ -11,11 +11,16 @@
 #include <set>
 #include <sstream>
 
+#include "core/config_internal.h"
 #include "core/quantity.h"
-#include "core/url.h"
 
 namespace kb {
 namespace {
+
+using config_internal::InRange;
+using config_internal::Invalid;
+using config_internal::OutOfRange;
+using config_internal::Quote;
 
 // One accepted leaf key: its dotted path and how to store a YAML value into the Config.
 using Setter = std::function<Status(const YAML::Node& node, const std::string& key, Config& c)>;
@@ -34,23 +39,6 @@ const std::set<std::string>& Sections() {
                                                   "rescheduler.leaderElection",
                                                   "kubeClient"};
   return kSections;
-}
-
-std::string Quote(const std::string& s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') out += '\\';
-    if (ch == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += ch;
-  }
-  return out + "\"";
-}
-
-Status Invalid(const std::string& key, const std::string& value, const std::string& expected) {
-  return Status::InvalidArgument(key + ": invalid value " + Quote(value) + ": " + expected);
 }
 
 // A scalar's text, or an error naming the key when the node is a mapping or a sequence.
@@ -193,8 +181,8 @@ Setter BytesField(Get get) {
     key, kind([](Config & c) -> auto& { return c.member; }) \
   }
 
-const std::vector<FieldSpec>& Fields() {
-  static const std::vector<FieldSpec> kFields = {
+std::vector<FieldSpec> ServingFields() {
+  return {
       KB_CONFIG_FIELD(StringField, "listen", listen),
       KB_CONFIG_FIELD(StringField, "tls.certFile", tls.cert_file),
       KB_CONFIG_FIELD(StringField, "tls.keyFile", tls.key_file),
@@ -203,7 +191,11 @@ const std::vector<FieldSpec>& Fields() {
       KB_CONFIG_FIELD(StringField, "logFormat", log_format),
       KB_CONFIG_FIELD(StringField, "schedulerName", scheduler_name),
       KB_CONFIG_FIELD(IntField, "serverThreads", server_threads),
+  };
+}
 
+std::vector<FieldSpec> PrometheusFields() {
+  return {
       KB_CONFIG_FIELD(StringField, "prometheus.url", prometheus.url),
       KB_CONFIG_FIELD(StringField, "prometheus.cpuQuery", prometheus.cpu_query),
       KB_CONFIG_FIELD(StringField, "prometheus.memoryQuery", prometheus.memory_query),
@@ -215,7 +207,11 @@ const std::vector<FieldSpec>& Fields() {
       KB_CONFIG_FIELD(StringField, "prometheus.caFile", prometheus.ca_file),
       KB_CONFIG_FIELD(BoolField, "prometheus.insecureSkipVerify", prometheus.insecure_skip_verify),
       KB_CONFIG_FIELD(StringField, "prometheus.bearerTokenFile", prometheus.bearer_token_file),
+  };
+}
 
+std::vector<FieldSpec> ScoringFields() {
+  return {
       KB_CONFIG_FIELD(NumberField, "scoring.cpuWeight", scoring.cpu_weight),
       KB_CONFIG_FIELD(NumberField, "scoring.memoryWeight", scoring.memory_weight),
       KB_CONFIG_FIELD(NumberField, "scoring.leastAllocatedWeight", scoring.least_allocated_weight),
@@ -225,7 +221,11 @@ const std::vector<FieldSpec>& Fields() {
       KB_CONFIG_FIELD(NumberField, "scoring.freshPodFraction", scoring.fresh_pod_fraction),
       KB_CONFIG_FIELD(NumberField, "scoring.minSpread", scoring.min_spread),
       KB_CONFIG_FIELD(BoolField, "scoring.filterOnRequests", scoring.filter_on_requests),
+  };
+}
 
+std::vector<FieldSpec> ReschedulerFields() {
+  return {
       KB_CONFIG_FIELD(BoolField, "rescheduler.enabled", rescheduler.enabled),
       KB_CONFIG_FIELD(DurationField, "rescheduler.reschedulingInterval",
                       rescheduler.rescheduling_interval),
@@ -252,6 +252,11 @@ const std::vector<FieldSpec>& Fields() {
                       rescheduler.replacement_timeout),
       KB_CONFIG_FIELD(IntField, "rescheduler.evictionGracePeriodSeconds",
                       rescheduler.eviction_grace_seconds),
+  };
+}
+
+std::vector<FieldSpec> ProtectionsFields() {
+  return {
       KB_CONFIG_FIELD(BoolField, "rescheduler.protections.daemonSetPods",
                       rescheduler.protections.daemon_set_pods),
       KB_CONFIG_FIELD(BoolField, "rescheduler.protections.mirrorPods",
@@ -274,6 +279,11 @@ const std::vector<FieldSpec>& Fields() {
                       rescheduler.protections.single_replica_workloads),
       KB_CONFIG_FIELD(BoolField, "rescheduler.protections.pdbPrecheck",
                       rescheduler.protections.pdb_precheck),
+  };
+}
+
+std::vector<FieldSpec> LeaderElectionFields() {
+  return {
       KB_CONFIG_FIELD(BoolField, "rescheduler.leaderElection.enabled",
                       rescheduler.leader_election.enabled),
       KB_CONFIG_FIELD(StringField, "rescheduler.leaderElection.leaseName",
@@ -288,11 +298,27 @@ const std::vector<FieldSpec>& Fields() {
                       rescheduler.leader_election.renew_deadline),
       KB_CONFIG_FIELD(DurationField, "rescheduler.leaderElection.retryPeriod",
                       rescheduler.leader_election.retry_period),
+  };
+}
 
+std::vector<FieldSpec> KubeClientFields() {
+  return {
       KB_CONFIG_FIELD(NumberField, "kubeClient.qps", kube_client.qps),
       KB_CONFIG_FIELD(IntField, "kubeClient.burst", kube_client.burst),
       KB_CONFIG_FIELD(DurationField, "kubeClient.timeout", kube_client.timeout),
   };
+}
+
+// Every key the configuration file may set, in the order of docs/configuration.md.
+const std::vector<FieldSpec>& Fields() {
+  static const std::vector<FieldSpec> kFields = [] {
+    std::vector<FieldSpec> all;
+    for (auto section : {ServingFields, PrometheusFields, ScoringFields, ReschedulerFields,
+                         ProtectionsFields, LeaderElectionFields, KubeClientFields}) {
+      for (FieldSpec& f : section()) all.push_back(std::move(f));
+    }
+    return all;
+  }();
   return kFields;
 }
 
@@ -372,6 +398,27 @@ Status ApplyMapping(const YAML::Node& map, const std::string& prefix, Config& co
   return Status::Ok();
 }
 
+}  // namespace
+
+namespace config_internal {
+
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    if (ch == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += ch;
+  }
+  return out + "\"";
+}
+
+Status Invalid(const std::string& key, const std::string& value, const std::string& expected) {
+  return Status::InvalidArgument(key + ": invalid value " + Quote(value) + ": " + expected);
+}
+
 bool InRange(double v, double lo, double hi) { return v >= lo && v <= hi; }
 
 std::string FormatNumber(double v) {
@@ -385,7 +432,7 @@ Status OutOfRange(const std::string& key, double value, const std::string& rule)
                                  rule);
 }
 
-}  // namespace
+}  // namespace config_internal
 
 StatusOr<std::pair<std::string, int>> ParseHostPort(const std::string& address) {
   const std::string expected = "expected host:port";
@@ -546,169 +593,6 @@ StatusOr<Config> LoadConfigFile(const std::string& path) {
   StatusOr<Config> config = ParseConfig(text.str());
   if (!config.ok()) return config.status().Annotate(path);
   return config;
-}
-
-Status ValidateConfig(const Config& c) {
-  KB_RETURN_IF_ERROR(ParseHostPort(c.listen).status());
-  if ((c.tls.cert_file.empty()) != (c.tls.key_file.empty())) {
-    return Status::InvalidArgument(
-        "tls: certFile and keyFile must be set together (both empty serves plain HTTP)");
-  }
-  if (!c.tls.client_ca_file.empty() && c.tls.cert_file.empty()) {
-    return Status::InvalidArgument("tls.clientCAFile: requires tls.certFile and tls.keyFile");
-  }
-  if (c.max_request_bytes <= 0) {
-    return OutOfRange("maxRequestBytes", static_cast<double>(c.max_request_bytes), "must be > 0");
-  }
-  if (c.log_format != "text" && c.log_format != "json") {
-    return Invalid("logFormat", c.log_format, "expected text or json");
-  }
-  if (c.scheduler_name.empty()) return Invalid("schedulerName", "", "must not be empty");
-  if (c.server_threads < 0 || c.server_threads > 1024) {
-    return OutOfRange("serverThreads", c.server_threads, "must be in [0, 1024] (0 = 2*ncpu+4)");
-  }
-
-  const PrometheusConfig& p = c.prometheus;
-  if (!p.url.empty()) {
-    const StatusOr<HttpUrl> url = ParseHttpUrl(p.url, "prometheus.url");
-    if (!url.ok()) return url.status();
-  }
-  if (p.refresh_interval.count() <= 0) {
-    return Invalid("prometheus.refreshInterval", FormatDuration(p.refresh_interval), "must be > 0");
-  }
-  if (p.max_age.count() <= 0) {
-    return Invalid("prometheus.maxAge", FormatDuration(p.max_age), "must be > 0");
-  }
-  if (p.timeout.count() <= 0) {
-    return Invalid("prometheus.timeout", FormatDuration(p.timeout), "must be > 0");
-  }
-  {
-    StatusOr<Millis> window = ParseDuration(p.rate_window);
-    if (!window.ok() || window->count() <= 0) {
-      return Invalid("prometheus.rateWindow", p.rate_window,
-                     "expected a positive duration such as 5m");
-    }
-  }
-
-  const ScoringConfig& s = c.scoring;
-  const std::pair<const char*, double> weights[] = {
-      {"scoring.cpuWeight", s.cpu_weight},
-      {"scoring.memoryWeight", s.memory_weight},
-      {"scoring.leastAllocatedWeight", s.least_allocated_weight},
-      {"scoring.balanceWeight", s.balance_weight}};
-  double weight_sum = 0;
-  for (const auto& [key, w] : weights) {
-    if (!(w >= 0) || !std::isfinite(w)) return OutOfRange(key, w, "must be >= 0");
-    weight_sum += w;
-  }
-  if (!(weight_sum > 0)) {
-    return Status::InvalidArgument(
-        "scoring: cpuWeight + memoryWeight + leastAllocatedWeight + balanceWeight must be > 0");
-  }
-  if (s.estimation_window.count() < 0) {
-    return Invalid("scoring.estimationWindow", FormatDuration(s.estimation_window), "must be >= 0");
-  }
-  if (s.fresh_pod_usage != "requests" && s.fresh_pod_usage != "limits") {
-    return Invalid("scoring.freshPodUsage", s.fresh_pod_usage, "expected requests or limits");
-  }
-  if (!InRange(s.fresh_pod_fraction, 0, 10)) {
-    return OutOfRange("scoring.freshPodFraction", s.fresh_pod_fraction, "must be in [0, 10]");
-  }
-  if (!(s.min_spread > 0 && s.min_spread <= 1)) {
-    return OutOfRange("scoring.minSpread", s.min_spread, "must be in (0, 1]");
-  }
-
-  const ReschedulerConfig& r = c.rescheduler;
-  if (r.rescheduling_interval.count() <= 0) {
-    return Invalid("rescheduler.reschedulingInterval", FormatDuration(r.rescheduling_interval),
-                   "must be > 0");
-  }
-  static const std::set<std::string> kStrategies = {"LoadBalancing", "ResourceOptimization",
-                                                    "NodeMaintenance"};
-  std::set<std::string> strategies;
-  for (size_t i = 0; i < r.enabled_strategies.size(); ++i) {
-    const std::string& name = r.enabled_strategies[i];
-    const std::string key = "rescheduler.enabledStrategies[" + std::to_string(i) + "]";
-    if (!kStrategies.count(name)) {
-      return Invalid(key, name, "expected LoadBalancing, ResourceOptimization or NodeMaintenance");
-    }
-    if (!strategies.insert(name).second) return Invalid(key, name, "listed twice");
-  }
-  const std::pair<const char*, double> percents[] = {
-      {"rescheduler.cpuThreshold", r.cpu_threshold},
-      {"rescheduler.memoryThreshold", r.memory_threshold},
-      {"rescheduler.imbalanceThreshold", r.imbalance_threshold},
-      {"rescheduler.hysteresisMargin", r.hysteresis_margin}};
-  for (const auto& [key, v] : percents) {
-    if (!InRange(v, 0, 100)) return OutOfRange(key, v, "must be in [0, 100]");
-  }
-  const std::pair<const char*, int> limits[] = {
-      {"rescheduler.maxReschedulePods", r.max_reschedule_pods},
-      {"rescheduler.maxReschedulePodsPerNode", r.max_reschedule_pods_per_node},
-      {"rescheduler.maxReschedulePodsPerNamespace", r.max_reschedule_pods_per_namespace}};
-  for (const auto& [key, v] : limits) {
-    if (v < 0) return OutOfRange(key, v, "must be >= 0");
-  }
-  for (size_t i = 0; i < r.excluded_namespaces.size(); ++i) {
-    if (r.excluded_namespaces[i].empty()) {
-      return Invalid("rescheduler.excludedNamespaces[" + std::to_string(i) + "]", "",
-                     "must not be empty");
-    }
-  }
-  if (r.consecutive_cycles < 1) {
-    return OutOfRange("rescheduler.consecutiveCycles", r.consecutive_cycles, "must be >= 1");
-  }
-  if (r.cooldown.count() < 0) {
-    return Invalid("rescheduler.cooldown", FormatDuration(r.cooldown), "must be >= 0");
-  }
-  if (!InRange(r.min_score_gain, 0, 10)) {
-    return OutOfRange("rescheduler.minScoreGain", r.min_score_gain, "must be in [0, 10]");
-  }
-  if (r.steer_window.count() < 0) {
-    return Invalid("rescheduler.steerWindow", FormatDuration(r.steer_window), "must be >= 0");
-  }
-  if (r.replacement_timeout.count() <= 0) {
-    return Invalid("rescheduler.replacementTimeout", FormatDuration(r.replacement_timeout),
-                   "must be > 0");
-  }
-  if (r.eviction_grace_seconds < -1) {
-    return OutOfRange("rescheduler.evictionGracePeriodSeconds",
-                      static_cast<double>(r.eviction_grace_seconds),
-                      "must be >= 0, or -1 for the pod's own grace period");
-  }
-
-  const LeaderElectionConfig& le = r.leader_election;
-  if (le.lease_name.empty()) {
-    return Invalid("rescheduler.leaderElection.leaseName", "", "must not be empty");
-  }
-  if (le.lease_namespace.empty()) {
-    return Invalid("rescheduler.leaderElection.leaseNamespace", "", "must not be empty");
-  }
-  if (le.retry_period.count() <= 0) {
-    return Invalid("rescheduler.leaderElection.retryPeriod", FormatDuration(le.retry_period),
-                   "must be > 0");
-  }
-  // client-go's leaderelection rules: LeaseDuration > RenewDeadline > JitterFactor(1.2) *
-  // RetryPeriod, otherwise two replicas can both believe they lead.
-  if (!(le.lease_duration > le.renew_deadline)) {
-    return Status::InvalidArgument(
-        "rescheduler.leaderElection: leaseDuration (" + FormatDuration(le.lease_duration) +
-        ") must be greater than renewDeadline (" + FormatDuration(le.renew_deadline) + ")");
-  }
-  if (!(static_cast<double>(le.renew_deadline.count()) >
-        1.2 * static_cast<double>(le.retry_period.count()))) {
-    return Status::InvalidArgument(
-        "rescheduler.leaderElection: renewDeadline (" + FormatDuration(le.renew_deadline) +
-        ") must be greater than 1.2 * retryPeriod (" + FormatDuration(le.retry_period) + ")");
-  }
-
-  const KubeClientConfig& k = c.kube_client;
-  if (!(k.qps > 0)) return OutOfRange("kubeClient.qps", k.qps, "must be > 0");
-  if (k.burst < 1) return OutOfRange("kubeClient.burst", k.burst, "must be >= 1");
-  if (k.timeout.count() <= 0) {
-    return Invalid("kubeClient.timeout", FormatDuration(k.timeout), "must be > 0");
-  }
-  return Status::Ok();
 }
 
 }  // namespace kb

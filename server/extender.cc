@@ -6,15 +6,10 @@
 #include <optional>
 #include <utility>
 
-#include "core/logging.h"
+#include "server/logging.h"
 
 namespace kb::server {
 namespace {
-
-std::shared_ptr<spdlog::logger> Log() {
-  static const std::shared_ptr<spdlog::logger> logger = Logger("extender");
-  return logger;
-}
 
 // Reasons that preemption cannot fix: evicting pods does not take a node out of maintenance,
 // make it schedulable or end a steering window. Listing them as unresolvable keeps

@@ -26,6 +26,7 @@ class Registry;
 namespace httplib {
 class Server;
 struct Request;
+class ContentReader;
 struct Response;
 }  // namespace httplib
 
@@ -90,9 +91,28 @@ class ExtenderServer {
     ExtenderArgs args;
     ResponseBody response;
   };
+  struct Answer;  // a verb's HTTP code and body (or streamed filter answer)
+
+  // Route installation (http_routes.cc), in this order.
   void InstallRoutes();
+  void ApplyConnectionSettings();
+  void InstallBodyLimit();
+  void InstallVerbRoutes();
+  void InstallGetRoutes();
+  void InstallFallback();
+  void InstallErrorHandlers();
+  std::string TooLargeBody() const;
+
+  // Reads a verb's body within maxRequestBytes (413 beyond it), then Serve()s it.
+  void ReadVerbBody(Verb verb, const httplib::Request& req, httplib::Response& res,
+                    const httplib::ContentReader& reader);
   // Decodes `body`, runs the verb and writes the JSON response (timed and counted).
   void Serve(Verb verb, const httplib::Request& req, std::string body, httplib::Response& res);
+  Answer ServeFilter(std::string body);
+  Answer ServePrioritize(const std::string& body);
+  Answer ServeBind(const std::string& body);
+  Answer ServeDebugScores(const httplib::Request& req, const std::string& body);
+  void WriteStreamed(std::shared_ptr<FilterAnswer> streamed, int code, httplib::Response& res);
 
   Extender& extender_;
   prometheus::Registry& registry_;

@@ -1,12 +1,8 @@
 // kube-balancer: the process. Parses the command line, loads and validates the configuration
-// (exit 2 on any error, before serving), then wires the real implementations together:
-//   kubeconfig -> HttpKubeClient -> ClusterCache -> [PrometheusSource + MetricsRefresher]
-//   -> LoadModel -> Extender -> ExtenderServer   + the leader-elected Rescheduler
-// and runs until SIGTERM / SIGINT, stopping components in reverse order. The only place where
-// concrete implementations are constructed.
+// (exit 2 on any error, before serving), then builds and runs the App (server/app.h, where the
+// real implementations are wired together) until SIGTERM / SIGINT.
 #include <fcntl.h>
 #include <poll.h>
-#include <prometheus/registry.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -19,24 +15,9 @@
 #include <string>
 #include <thread>
 
-#include "core/clock.h"
 #include "core/config.h"
 #include "core/logging.h"
-#include "kube/cluster_cache.h"
-#include "kube/http_kube_client.h"
-#include "kube/kube_config.h"
-#include "rescheduler/leader_elector.h"
-#include "rescheduler/metrics.h"
-#include "rescheduler/rescheduler.h"
-#include "scoring/load_model.h"
-#include "scoring/metrics.h"
-#include "scoring/metrics_refresher.h"
-#include "scoring/policy.h"
-#include "scoring/prometheus_source.h"
-#include "scoring/steering.h"
-#include "server/extender.h"
-#include "server/http_server.h"
-#include "server/metrics.h"
+#include "server/app.h"
 
 namespace {
 
@@ -136,39 +117,10 @@ std::optional<int> ParseFlags(int argc, char** argv, Flags& flags) {
   return std::nullopt;
 }
 
-int Run(const Flags& flags) {
-  kb::StatusOr<kb::Config> loaded = kb::LoadConfigFile(flags.config);
-  if (!loaded.ok()) {
-    std::cerr << "kube-balancer: invalid configuration: " << loaded.status().message() << "\n";
-    return kExitUsage;
-  }
-  const kb::Config& config = *loaded;
-  if (kb::Status s = kb::ConfigureLogging(config.log_format, flags.verbosity); !s.ok()) {
-    std::cerr << "kube-balancer: " << s.message() << "\n";
-    return kExitUsage;
-  }
-  kb::StatusOr<kb::server::ServerOptions> server_options =
-      kb::server::ServerOptions::FromConfig(config);
-  if (!server_options.ok()) {
-    std::cerr << "kube-balancer: invalid configuration: " << server_options.status().message()
-              << "\n";
-    return kExitUsage;
-  }
-  auto log = kb::Logger("main");
-  log->info(
-      "starting version=\"{}\" config={} listen={} tls={} scheduler_name={} prometheus={} "
-      "cpu_threshold={} memory_threshold={} rescheduler_enabled={} dry_run={}",
-      kVersion, flags.config, config.listen, !config.tls.cert_file.empty(), config.scheduler_name,
-      config.prometheus.url.empty() ? "(none: requests-based scoring)" : config.prometheus.url,
-      config.rescheduler.cpu_threshold, config.rescheduler.memory_threshold,
-      config.rescheduler.enabled, config.rescheduler.dry_run);
-
-  // Signals: only a flag and a wake-up byte; everything else happens on this thread.
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
-    log->error("cannot create the signal pipe error={}", std::strerror(errno));
-    return kExitStartup;
-  }
+// Signals only set the flag and write a wake-up byte (both async-signal-safe); everything else
+// happens on the main thread.
+bool InstallSignalHandlers(int pipe_fds[2]) {
+  if (::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) return false;
   g_wake_fd = pipe_fds[1];
   struct sigaction action {};
   action.sa_handler = OnSignal;
@@ -176,145 +128,41 @@ int Run(const Flags& flags) {
   ::sigaction(SIGTERM, &action, nullptr);
   ::sigaction(SIGINT, &action, nullptr);
   std::signal(SIGPIPE, SIG_IGN);  // a peer closing mid-write must not kill the process
+  return true;
+}
 
-  // Kubernetes API.
-  kb::StatusOr<kb::kube::KubeConfig> kube_config =
-      kb::kube::ResolveKubeConfig(flags.kubeconfig, kb::kube::KubeConfigEnv::FromProcess());
-  if (!kube_config.ok()) {
-    log->error("cannot find the Kubernetes API configuration error={}",
-               kube_config.status().ToString());
+int Run(const Flags& flags) {
+  kb::StatusOr<kb::Config> loaded = kb::LoadConfigFile(flags.config);
+  if (!loaded.ok()) {
+    std::cerr << "kube-balancer: invalid configuration: " << loaded.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (kb::Status s = kb::ConfigureLogging(loaded->log_format, flags.verbosity); !s.ok()) {
+    std::cerr << "kube-balancer: " << s.message() << "\n";
+    return kExitUsage;
+  }
+  auto log = kb::Logger("main");
+  int pipe_fds[2];
+  if (!InstallSignalHandlers(pipe_fds)) {
+    log->error("cannot create the signal pipe error={}", std::strerror(errno));
     return kExitStartup;
   }
-  kb::kube::HttpKubeClientOptions client_options;
-  client_options.qps = config.kube_client.qps;
-  client_options.burst = config.kube_client.burst;
-  client_options.timeout = config.kube_client.timeout;
-  kb::SystemClock& clock = kb::SystemClock::Instance();
-  auto client = kb::kube::HttpKubeClient::Create(*kube_config, client_options, clock);
-  if (!client.ok()) {
-    log->error("cannot create the Kubernetes client source={} error={}", kube_config->source,
-               client.status().ToString());
-    return kExitStartup;
-  }
-  log->info("kubernetes api server={} source={}", kube_config->server, kube_config->source);
-
-  prometheus::Registry registry;
-  kb::scoring::ScoringMetrics scoring_metrics(registry);
-  kb::server::ExtenderMetrics extender_metrics(registry);
-
-  kb::kube::ClusterCache cache(**client, clock);
-
-  // Metrics: only with a Prometheus URL; otherwise scoring uses requests / allocatable.
-  std::unique_ptr<kb::scoring::PrometheusSource> source;
-  std::unique_ptr<kb::scoring::MetricsRefresher> refresher;
-  if (!config.prometheus.url.empty()) {
-    source = std::make_unique<kb::scoring::PrometheusSource>(config.prometheus);
-    refresher = std::make_unique<kb::scoring::MetricsRefresher>(
-        *source, [&cache] { return cache.Snapshot(); }, clock, config.prometheus, &scoring_metrics);
-    log->info("metrics source={} refresh_interval={} max_age={}", source->Describe(),
-              kb::FormatDuration(config.prometheus.refresh_interval),
-              kb::FormatDuration(config.prometheus.max_age));
-  }
-
-  kb::scoring::LoadModelOptions model_options;
-  model_options.scoring = config.scoring;
-  model_options.metrics_enabled = refresher != nullptr;
-  model_options.max_age = config.prometheus.max_age;
-  kb::scoring::LoadModel::MetricsProvider metrics_provider;
-  if (refresher) metrics_provider = [&refresher] { return refresher->Snapshot(); };
-  kb::scoring::LoadModel model([&cache] { return cache.Snapshot(); }, metrics_provider, clock,
-                               model_options, &scoring_metrics);
-  cache.AddPodHandler([&model](const kb::PodEvent& e) { model.OnPodEvent(e); });
-  if (refresher) refresher->AddListener([&model] { model.Notify(); });
-
-  // Shared with the rescheduler: it steers replacements of the pods it moves.
-  kb::scoring::Steering steering(clock);
-
-  kb::server::Extender extender(model, **client, kb::scoring::PolicyConfig::From(config),
-                                extender_metrics, &steering, [&cache] { return cache.Snapshot(); });
-  kb::server::ExtenderServer server(extender, registry, extender_metrics, *server_options,
-                                    [&cache] { return cache.Synced(); });
-
-  // Rescheduler (leader-elected; acts only while holding the Lease). Built before model.Start()
-  // because binding listeners must be registered before the model's thread runs.
-  std::unique_ptr<kb::resched::ReschedulerMetrics> resched_metrics;
-  std::unique_ptr<kb::resched::LeaderElector> elector;
-  std::unique_ptr<kb::resched::Rescheduler> rescheduler;
-  if (config.rescheduler.enabled) {
-    resched_metrics = std::make_unique<kb::resched::ReschedulerMetrics>(registry);
-    std::string identity = config.rescheduler.leader_election.identity;
-    if (config.rescheduler.leader_election.enabled) {
-      elector = std::make_unique<kb::resched::LeaderElector>(
-          **client, clock, config.rescheduler.leader_election, kb::resched::LeaderCallbacks{},
-          resched_metrics.get());
-      identity = elector->identity();
-    } else if (identity.empty()) {
-      identity = kb::resched::LeaderElector::DefaultIdentity();
+  auto app = kb::server::App::Create(*loaded, {flags.kubeconfig, flags.config, kVersion});
+  if (!app.ok()) {
+    if (app.status().code() == kb::StatusCode::kInvalidArgument) {
+      std::cerr << "kube-balancer: invalid configuration: " << app.status().message() << "\n";
+      return kExitUsage;
     }
-    kb::resched::ReschedulerOptions resched_options;
-    resched_options.identity = identity;
-    rescheduler = std::make_unique<kb::resched::Rescheduler>(
-        config.rescheduler, kb::scoring::PolicyConfig::From(config), **client,
-        [&cache]() -> std::shared_ptr<const kb::ClusterSnapshot> {
-          return cache.Synced() ? cache.Snapshot() : nullptr;  // no cycle before the first sync
-        },
-        [&model] { return model.Snapshot(); }, clock, &steering, resched_metrics.get(),
-        elector.get(), resched_options);  // elector null: leader election disabled, always acts
-    model.AddBindingListener(
-        [r = rescheduler.get()](const kb::scoring::NodeLoad& load) { r->OnBinding(load); });
-    log->info("rescheduler enabled identity={} leader_election={} strategies={}", identity,
-              config.rescheduler.leader_election.enabled,
-              fmt::join(config.rescheduler.enabled_strategies, ","));
+    log->error("cannot start error={}", app.status().message());
+    return kExitStartup;
   }
-  server.AddGetRoute("/debug/plan", [&rescheduler] {
-    return rescheduler ? rescheduler->PlanJson().dump()
-                       : std::string(R"({"enabled":false,"moves":[]})");
-  });
-
-  // Start, bottom up. The server starts before the cache has synced: /healthz answers at once
-  // and /readyz stays 503 until the first list of every kind completed.
-  cache.Start();
-  model.Start();
-  if (kb::Status s = server.Start(); !s.ok()) {
+  if (kb::Status s = (*app)->Start(); !s.ok()) {
     log->error("cannot start the extender server error={}", s.ToString());
-    model.Stop();
-    cache.Stop();
     return kExitStartup;
   }
-
-  // Rescheduler: started after the server so /healthz answers while it waits for the Lease.
-  if (elector) elector->Start();
-  if (rescheduler) rescheduler->Start();
-
-  // Wait for a signal. Until the cache has synced, wake every 100 ms to start the metrics
-  // refresher right after the sync (so its first refresh can map samples to the cluster's
-  // nodes); afterwards block until a signal arrives.
-  bool refresher_started = false;
-  while (!g_stop.load()) {
-    if (!refresher_started && cache.Synced()) {
-      const auto snapshot = cache.Snapshot();
-      log->info("cluster cache synced nodes={} pods={}",
-                snapshot && snapshot->nodes ? snapshot->nodes->size() : 0,
-                snapshot ? snapshot->PodCount() : 0);
-      if (refresher) refresher->Start();
-      refresher_started = true;
-    }
-    struct pollfd pfd = {pipe_fds[0], POLLIN, 0};
-    ::poll(&pfd, 1, refresher_started ? -1 : 100);
-    char drain[16];
-    while (::read(pipe_fds[0], drain, sizeof(drain)) > 0) {
-    }
-  }
+  (*app)->Run(g_stop, pipe_fds[0]);
   log->info("shutting down");
-
-  // Stop, top down (reverse order of start): the rescheduler first (the elector releases the
-  // Lease so a standby takes over at once), then the server.
-  if (rescheduler) rescheduler->Stop();
-  if (elector) elector->Stop();
-  server.Stop();
-  if (refresher) refresher->Stop();
-  model.Stop();
-  cache.Stop();
+  (*app)->Stop();
   g_wake_fd = -1;
   ::close(pipe_fds[0]);
   ::close(pipe_fds[1]);

@@ -17,6 +17,8 @@ namespace kb::server {
 // Route labels ("verb"): the three extender verbs plus debug and everything else.
 enum class Verb { kFilter, kPrioritize, kBind, kDebugScores, kOther };
 inline constexpr size_t kVerbCount = 5;
+// The verbs kube-scheduler calls, each served as POST /<VerbName>.
+inline constexpr Verb kExtenderVerbs[] = {Verb::kFilter, Verb::kPrioritize, Verb::kBind};
 const char* VerbName(Verb verb);  // "filter", "prioritize", "bind", "debug_scores", "other"
 
 struct ExtenderMetrics {

@@ -1,0 +1,204 @@
+#include <cmath>
+#include <set>
+
+#include "core/config.h"
+#include "core/config_internal.h"
+#include "core/url.h"
+
+namespace kb {
+namespace {
+
+using config_internal::InRange;
+using config_internal::Invalid;
+using config_internal::OutOfRange;
+
+Status ValidateServing(const Config& c) {
+  KB_RETURN_IF_ERROR(ParseHostPort(c.listen).status());
+  if ((c.tls.cert_file.empty()) != (c.tls.key_file.empty())) {
+    return Status::InvalidArgument(
+        "tls: certFile and keyFile must be set together (both empty serves plain HTTP)");
+  }
+  if (!c.tls.client_ca_file.empty() && c.tls.cert_file.empty()) {
+    return Status::InvalidArgument("tls.clientCAFile: requires tls.certFile and tls.keyFile");
+  }
+  if (c.max_request_bytes <= 0) {
+    return OutOfRange("maxRequestBytes", static_cast<double>(c.max_request_bytes), "must be > 0");
+  }
+  if (c.log_format != "text" && c.log_format != "json") {
+    return Invalid("logFormat", c.log_format, "expected text or json");
+  }
+  if (c.scheduler_name.empty()) return Invalid("schedulerName", "", "must not be empty");
+  if (c.server_threads < 0 || c.server_threads > 1024) {
+    return OutOfRange("serverThreads", c.server_threads, "must be in [0, 1024] (0 = 2*ncpu+4)");
+  }
+  return Status::Ok();
+}
+
+Status ValidatePrometheus(const PrometheusConfig& p) {
+  if (!p.url.empty()) {
+    const StatusOr<HttpUrl> url = ParseHttpUrl(p.url, "prometheus.url");
+    if (!url.ok()) return url.status();
+  }
+  if (p.refresh_interval.count() <= 0) {
+    return Invalid("prometheus.refreshInterval", FormatDuration(p.refresh_interval), "must be > 0");
+  }
+  if (p.max_age.count() <= 0) {
+    return Invalid("prometheus.maxAge", FormatDuration(p.max_age), "must be > 0");
+  }
+  if (p.timeout.count() <= 0) {
+    return Invalid("prometheus.timeout", FormatDuration(p.timeout), "must be > 0");
+  }
+  {
+    StatusOr<Millis> window = ParseDuration(p.rate_window);
+    if (!window.ok() || window->count() <= 0) {
+      return Invalid("prometheus.rateWindow", p.rate_window,
+                     "expected a positive duration such as 5m");
+    }
+  }
+  return Status::Ok();
+}
+
+Status ValidateScoring(const ScoringConfig& s) {
+  const std::pair<const char*, double> weights[] = {
+      {"scoring.cpuWeight", s.cpu_weight},
+      {"scoring.memoryWeight", s.memory_weight},
+      {"scoring.leastAllocatedWeight", s.least_allocated_weight},
+      {"scoring.balanceWeight", s.balance_weight}};
+  double weight_sum = 0;
+  for (const auto& [key, w] : weights) {
+    if (!(w >= 0) || !std::isfinite(w)) return OutOfRange(key, w, "must be >= 0");
+    weight_sum += w;
+  }
+  if (!(weight_sum > 0)) {
+    return Status::InvalidArgument(
+        "scoring: cpuWeight + memoryWeight + leastAllocatedWeight + balanceWeight must be > 0");
+  }
+  if (s.estimation_window.count() < 0) {
+    return Invalid("scoring.estimationWindow", FormatDuration(s.estimation_window), "must be >= 0");
+  }
+  if (s.fresh_pod_usage != "requests" && s.fresh_pod_usage != "limits") {
+    return Invalid("scoring.freshPodUsage", s.fresh_pod_usage, "expected requests or limits");
+  }
+  if (!InRange(s.fresh_pod_fraction, 0, 10)) {
+    return OutOfRange("scoring.freshPodFraction", s.fresh_pod_fraction, "must be in [0, 10]");
+  }
+  if (!(s.min_spread > 0 && s.min_spread <= 1)) {
+    return OutOfRange("scoring.minSpread", s.min_spread, "must be in (0, 1]");
+  }
+  return Status::Ok();
+}
+
+Status ValidateReschedulerScope(const ReschedulerConfig& r) {
+  if (r.rescheduling_interval.count() <= 0) {
+    return Invalid("rescheduler.reschedulingInterval", FormatDuration(r.rescheduling_interval),
+                   "must be > 0");
+  }
+  static const std::set<std::string> kStrategies = {"LoadBalancing", "ResourceOptimization",
+                                                    "NodeMaintenance"};
+  std::set<std::string> strategies;
+  for (size_t i = 0; i < r.enabled_strategies.size(); ++i) {
+    const std::string& name = r.enabled_strategies[i];
+    const std::string key = "rescheduler.enabledStrategies[" + std::to_string(i) + "]";
+    if (!kStrategies.count(name)) {
+      return Invalid(key, name, "expected LoadBalancing, ResourceOptimization or NodeMaintenance");
+    }
+    if (!strategies.insert(name).second) return Invalid(key, name, "listed twice");
+  }
+  const std::pair<const char*, double> percents[] = {
+      {"rescheduler.cpuThreshold", r.cpu_threshold},
+      {"rescheduler.memoryThreshold", r.memory_threshold},
+      {"rescheduler.imbalanceThreshold", r.imbalance_threshold},
+      {"rescheduler.hysteresisMargin", r.hysteresis_margin}};
+  for (const auto& [key, v] : percents) {
+    if (!InRange(v, 0, 100)) return OutOfRange(key, v, "must be in [0, 100]");
+  }
+  const std::pair<const char*, int> limits[] = {
+      {"rescheduler.maxReschedulePods", r.max_reschedule_pods},
+      {"rescheduler.maxReschedulePodsPerNode", r.max_reschedule_pods_per_node},
+      {"rescheduler.maxReschedulePodsPerNamespace", r.max_reschedule_pods_per_namespace}};
+  for (const auto& [key, v] : limits) {
+    if (v < 0) return OutOfRange(key, v, "must be >= 0");
+  }
+  for (size_t i = 0; i < r.excluded_namespaces.size(); ++i) {
+    if (r.excluded_namespaces[i].empty()) {
+      return Invalid("rescheduler.excludedNamespaces[" + std::to_string(i) + "]", "",
+                     "must not be empty");
+    }
+  }
+  return Status::Ok();
+}
+
+Status ValidateReschedulerTiming(const ReschedulerConfig& r) {
+  if (r.consecutive_cycles < 1) {
+    return OutOfRange("rescheduler.consecutiveCycles", r.consecutive_cycles, "must be >= 1");
+  }
+  if (r.cooldown.count() < 0) {
+    return Invalid("rescheduler.cooldown", FormatDuration(r.cooldown), "must be >= 0");
+  }
+  if (!InRange(r.min_score_gain, 0, 10)) {
+    return OutOfRange("rescheduler.minScoreGain", r.min_score_gain, "must be in [0, 10]");
+  }
+  if (r.steer_window.count() < 0) {
+    return Invalid("rescheduler.steerWindow", FormatDuration(r.steer_window), "must be >= 0");
+  }
+  if (r.replacement_timeout.count() <= 0) {
+    return Invalid("rescheduler.replacementTimeout", FormatDuration(r.replacement_timeout),
+                   "must be > 0");
+  }
+  if (r.eviction_grace_seconds < -1) {
+    return OutOfRange("rescheduler.evictionGracePeriodSeconds",
+                      static_cast<double>(r.eviction_grace_seconds),
+                      "must be >= 0, or -1 for the pod's own grace period");
+  }
+  return Status::Ok();
+}
+
+Status ValidateLeaderElection(const LeaderElectionConfig& le) {
+  if (le.lease_name.empty()) {
+    return Invalid("rescheduler.leaderElection.leaseName", "", "must not be empty");
+  }
+  if (le.lease_namespace.empty()) {
+    return Invalid("rescheduler.leaderElection.leaseNamespace", "", "must not be empty");
+  }
+  if (le.retry_period.count() <= 0) {
+    return Invalid("rescheduler.leaderElection.retryPeriod", FormatDuration(le.retry_period),
+                   "must be > 0");
+  }
+  // client-go's leaderelection rules: LeaseDuration > RenewDeadline > JitterFactor(1.2) *
+  // RetryPeriod, otherwise two replicas can both believe they lead.
+  if (!(le.lease_duration > le.renew_deadline)) {
+    return Status::InvalidArgument(
+        "rescheduler.leaderElection: leaseDuration (" + FormatDuration(le.lease_duration) +
+        ") must be greater than renewDeadline (" + FormatDuration(le.renew_deadline) + ")");
+  }
+  if (!(static_cast<double>(le.renew_deadline.count()) >
+        1.2 * static_cast<double>(le.retry_period.count()))) {
+    return Status::InvalidArgument(
+        "rescheduler.leaderElection: renewDeadline (" + FormatDuration(le.renew_deadline) +
+        ") must be greater than 1.2 * retryPeriod (" + FormatDuration(le.retry_period) + ")");
+  }
+  return Status::Ok();
+}
+
+Status ValidateKubeClient(const KubeClientConfig& k) {
+  if (!(k.qps > 0)) return OutOfRange("kubeClient.qps", k.qps, "must be > 0");
+  if (k.burst < 1) return OutOfRange("kubeClient.burst", k.burst, "must be >= 1");
+  if (k.timeout.count() <= 0) {
+    return Invalid("kubeClient.timeout", FormatDuration(k.timeout), "must be > 0");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateConfig(const Config& c) {
+  KB_RETURN_IF_ERROR(ValidateServing(c));
+  KB_RETURN_IF_ERROR(ValidatePrometheus(c.prometheus));
+  KB_RETURN_IF_ERROR(ValidateScoring(c.scoring));
+  KB_RETURN_IF_ERROR(ValidateReschedulerScope(c.rescheduler));
+  KB_RETURN_IF_ERROR(ValidateReschedulerTiming(c.rescheduler));
+  KB_RETURN_IF_ERROR(ValidateLeaderElection(c.rescheduler.leader_election));
+  return ValidateKubeClient(c.kube_client);
+}
+
+}  // namespace kb
