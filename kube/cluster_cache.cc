@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "core/logging.h"
+#include "kube/cache_store.h"
 
 namespace kb::kube {
 namespace {
@@ -22,131 +23,6 @@ std::shared_ptr<spdlog::logger> Log() { return Logger("kube"); }
 constexpr ResourceKind kKinds[] = {ResourceKind::kNodes, ResourceKind::kPods,
                                    ResourceKind::kPodDisruptionBudgets};
 constexpr int kNumKinds = 3;
-
-const std::string* MetaString(const json& obj, const char* key) {
-  if (!obj.is_object()) return nullptr;
-  auto m = obj.find("metadata");
-  if (m == obj.end() || !m->is_object()) return nullptr;
-  auto v = m->find(key);
-  if (v == m->end() || !v->is_string()) return nullptr;
-  return &v->get_ref<const std::string&>();
-}
-
-std::string MetaOr(const json& obj, const char* key) {
-  const std::string* s = MetaString(obj, key);
-  return s ? *s : std::string();
-}
-
-// Identity of an object in the cache (nodes have an empty namespace).
-struct ObjKey {
-  std::string ns;
-  std::string name;
-  // "<namespace>/<name>", or "<name>" for cluster-scoped objects.
-  std::string Flat() const { return ns.empty() ? name : ns + "/" + name; }
-};
-
-ObjKey RawKey(const json& obj) { return {MetaOr(obj, "namespace"), MetaOr(obj, "name")}; }
-
-// (namespace, name) views, for lookups without building key strings.
-struct PodKey {
-  std::string_view ns;
-  std::string_view name;
-};
-PodKey KeyOf(const PodPtr& p) { return {p->meta.namespace_, p->meta.name}; }
-PodKey KeyOf(const PodKey& k) { return k; }
-PodKey KeyOf(const ObjKey& k) { return {k.ns, k.name}; }
-
-struct PodKeyHash {
-  using is_transparent = void;
-  template <class K>
-  size_t operator()(const K& k) const {
-    PodKey pk = KeyOf(k);
-    size_t h = std::hash<std::string_view>{}(pk.ns);
-    return h ^
-           (std::hash<std::string_view>{}(pk.name) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
-  }
-};
-struct PodKeyEq {
-  using is_transparent = void;
-  template <class A, class B>
-  bool operator()(const A& a, const B& b) const {
-    PodKey x = KeyOf(a), y = KeyOf(b);
-    return x.ns == y.ns && x.name == y.name;
-  }
-};
-// All pods, keyed by (namespace, name) without a separate key string.
-using PodStore = std::unordered_set<PodPtr, PodKeyHash, PodKeyEq>;
-
-using PodSet = std::set<PodPtr, PodOrder>;
-
-// A sorted bucket, shared with published snapshots and copied on write: the snapshot's
-// shared_ptr<const PodList> and the cache's shared_ptr<PodList> point at the same vector.
-using Bucket = std::shared_ptr<PodList>;
-
-// Inserts `p` in sorted position (replacing nothing: the caller removed any previous version).
-void BucketInsert(Bucket* b, const PodPtr& p) {
-  if (!*b) {
-    *b = std::make_shared<PodList>();
-  } else if (b->use_count() > 1) {
-    *b = std::make_shared<PodList>(**b);  // published: copy before writing
-  }
-  auto it = std::lower_bound((*b)->begin(), (*b)->end(), p, PodOrder());
-  (*b)->insert(it, p);
-}
-
-// Removes the pod with `p`'s key; returns true if the bucket is now empty.
-bool BucketErase(Bucket* b, const PodPtr& p) {
-  if (!*b) return true;
-  auto it = std::lower_bound((*b)->begin(), (*b)->end(), p, PodOrder());
-  if (it == (*b)->end() || (*it)->meta.namespace_ != p->meta.namespace_ ||
-      (*it)->meta.name != p->meta.name) {
-    return (*b)->empty();
-  }
-  if (b->use_count() > 1) {
-    size_t index = static_cast<size_t>(it - (*b)->begin());
-    *b = std::make_shared<PodList>(**b);
-    it = (*b)->begin() + static_cast<ptrdiff_t>(index);
-  }
-  (*b)->erase(it);
-  return (*b)->empty();
-}
-
-// A decoded object of any kind.
-struct Decoded {
-  NodePtr node;
-  PodPtr pod;
-  PdbPtr pdb;
-  const std::string& rv() const {
-    if (node) return node->meta.resource_version;
-    if (pod) return pod->meta.resource_version;
-    return pdb->meta.resource_version;
-  }
-};
-
-StatusOr<Decoded> DecodeAny(ResourceKind kind, const json& obj) {
-  Decoded d;
-  switch (kind) {
-    case ResourceKind::kNodes: {
-      auto n = DecodeNode(obj);
-      if (!n.ok()) return n.status();
-      d.node = std::make_shared<const Node>(std::move(n).value());
-      break;
-    }
-    case ResourceKind::kPods: {
-      auto p = DecodePod(obj);
-      if (!p.ok()) return p.status();
-      d.pod = std::make_shared<const Pod>(std::move(p).value());
-      break;
-    }
-    case ResourceKind::kPodDisruptionBudgets: {
-      auto b = DecodePodDisruptionBudget(obj);
-      if (!b.ok()) return b.status();
-      d.pdb = std::make_shared<const PodDisruptionBudget>(std::move(b).value());
-      break;
-    }
-  }
-  return d;
-}
 
 }  // namespace
 
@@ -175,233 +51,14 @@ struct ClusterCache::Impl {
   mutable std::mutex mu;
   mutable std::condition_variable sync_cv;
   bool synced[kNumKinds] = {false, false, false};
-  uint64_t version = 0;
   ClusterCacheStats stats;
 
-  std::map<std::string, NodePtr> nodes;  // by name
-  bool nodes_dirty = true;
-  std::map<std::string, PdbPtr> pdbs;  // by "<ns>/<name>"
-  bool pdbs_dirty = true;
-  PodStore pods;
-  std::unordered_map<std::string, Bucket> node_buckets;   // node name -> pods
-  std::unordered_map<std::string, Bucket> owner_buckets;  // controller UID -> pods
-  std::unordered_set<std::string> dirty_nodes, dirty_owners;
-
-  // Published (immutable) pieces of the last snapshot, reused while unchanged.
-  std::shared_ptr<const std::map<std::string, NodePtr>> pub_nodes;
-  std::shared_ptr<const std::map<std::string, PdbPtr>> pub_pdbs;
-  std::shared_ptr<const std::map<std::string, std::shared_ptr<const PodList>>> pub_by_node;
-  std::shared_ptr<const ClusterSnapshot::OwnerIndex> pub_owners;
-  std::shared_ptr<const ClusterSnapshot> cached;  // valid while cached->version == version
-
-  // --- mutations (mu held) ---
-
-  void IndexPod(const PodPtr& p) {
-    BucketInsert(&node_buckets[p->node_name], p);
-    dirty_nodes.insert(p->node_name);
-    if (const std::string* uid = ControllerUid(*p)) {
-      BucketInsert(&owner_buckets[*uid], p);
-      dirty_owners.insert(*uid);
-    }
-  }
-
-  void UnindexPod(const PodPtr& p) {
-    auto it = node_buckets.find(p->node_name);
-    if (it != node_buckets.end() && BucketErase(&it->second, p)) node_buckets.erase(it);
-    dirty_nodes.insert(p->node_name);
-    if (const std::string* uid = ControllerUid(*p)) {
-      auto o = owner_buckets.find(*uid);
-      if (o != owner_buckets.end() && BucketErase(&o->second, p)) owner_buckets.erase(o);
-      dirty_owners.insert(*uid);
-    }
-  }
-
-  // Inserts or replaces; returns the previous pod (null if none).
-  PodPtr UpsertPod(const PodPtr& p) {
-    PodPtr old;
-    auto it = pods.find(KeyOf(p));
-    if (it != pods.end()) {
-      old = *it;
-      pods.erase(it);
-      UnindexPod(old);
-    }
-    pods.insert(p);
-    IndexPod(p);
-    ++version;
-    return old;
-  }
-
-  PodPtr RemovePod(const ObjKey& key) {
-    auto it = pods.find(KeyOf(key));
-    if (it == pods.end()) return nullptr;
-    PodPtr old = *it;
-    pods.erase(it);
-    UnindexPod(old);
-    ++version;
-    return old;
-  }
-
-  static bool Same(const ObjectMeta& a, const ObjectMeta& b) {
-    return a.resource_version == b.resource_version && a.uid == b.uid;
-  }
-
-  // Applies a decoded object (upsert); returns the pod event to emit, if any.
-  std::optional<PodEvent> Upsert(ResourceKind kind, const ObjKey& key, const Decoded& d) {
-    switch (kind) {
-      case ResourceKind::kNodes: {
-        NodePtr& slot = nodes[key.name];
-        if (slot && Same(slot->meta, d.node->meta)) return std::nullopt;
-        slot = d.node;
-        nodes_dirty = true;
-        ++version;
-        return std::nullopt;
-      }
-      case ResourceKind::kPodDisruptionBudgets: {
-        PdbPtr& slot = pdbs[key.Flat()];
-        if (slot && Same(slot->meta, d.pdb->meta)) return std::nullopt;
-        slot = d.pdb;
-        pdbs_dirty = true;
-        ++version;
-        return std::nullopt;
-      }
-      case ResourceKind::kPods: {
-        auto it = pods.find(KeyOf(key));
-        if (it != pods.end() && Same((*it)->meta, d.pod->meta)) return std::nullopt;
-        PodPtr old = UpsertPod(d.pod);
-        return PodEvent{old ? PodEventType::kModified : PodEventType::kAdded, old, d.pod};
-      }
-    }
-    return std::nullopt;
-  }
-
-  std::optional<PodEvent> Remove(ResourceKind kind, const ObjKey& key) {
-    switch (kind) {
-      case ResourceKind::kNodes:
-        if (nodes.erase(key.name) > 0) {
-          nodes_dirty = true;
-          ++version;
-        }
-        return std::nullopt;
-      case ResourceKind::kPodDisruptionBudgets:
-        if (pdbs.erase(key.Flat()) > 0) {
-          pdbs_dirty = true;
-          ++version;
-        }
-        return std::nullopt;
-      case ResourceKind::kPods: {
-        PodPtr old = RemovePod(key);
-        if (!old) return std::nullopt;
-        return PodEvent{PodEventType::kDeleted, old, nullptr};
-      }
-    }
-    return std::nullopt;
-  }
-
-  // The cached object with this key, if present.
-  bool Existing(ResourceKind kind, const ObjKey& key, Decoded* out) const {
-    switch (kind) {
-      case ResourceKind::kNodes: {
-        auto it = nodes.find(key.name);
-        if (it == nodes.end()) return false;
-        out->node = it->second;
-        return true;
-      }
-      case ResourceKind::kPodDisruptionBudgets: {
-        auto it = pdbs.find(key.Flat());
-        if (it == pdbs.end()) return false;
-        out->pdb = it->second;
-        return true;
-      }
-      case ResourceKind::kPods: {
-        auto it = pods.find(KeyOf(key));
-        if (it == pods.end()) return false;
-        out->pod = *it;
-        return true;
-      }
-    }
-    return false;
-  }
-
-  std::vector<ObjKey> Keys(ResourceKind kind) const {
-    std::vector<ObjKey> keys;
-    switch (kind) {
-      case ResourceKind::kNodes:
-        for (const auto& [k, v] : nodes) keys.push_back({"", k});
-        break;
-      case ResourceKind::kPodDisruptionBudgets:
-        for (const auto& [k, v] : pdbs) keys.push_back({v->meta.namespace_, v->meta.name});
-        break;
-      case ResourceKind::kPods:
-        keys.reserve(pods.size());
-        for (const PodPtr& p : pods) keys.push_back({p->meta.namespace_, p->meta.name});
-        break;
-    }
-    return keys;
-  }
+  CacheStore store;
 
   void Emit(const std::vector<PodEvent>& events) {
     for (const PodEvent& e : events) {
       for (const auto& h : pod_handlers) h(e);
     }
-  }
-
-  // --- snapshot ---
-
-  std::shared_ptr<const ClusterSnapshot> BuildSnapshotLocked() {
-    if (cached && cached->version == version) return cached;
-    if (nodes_dirty || !pub_nodes) {
-      pub_nodes = std::make_shared<const std::map<std::string, NodePtr>>(nodes);
-      nodes_dirty = false;
-    }
-    if (pdbs_dirty || !pub_pdbs) {
-      pub_pdbs = std::make_shared<const std::map<std::string, PdbPtr>>(pdbs);
-      pdbs_dirty = false;
-    }
-    using Map = std::map<std::string, std::shared_ptr<const PodList>>;
-    // A copy of `published` with the dirty `keys` taken from `buckets` (the buckets are shared,
-    // not copied: later writes copy them first).
-    auto apply = [](const Map* published, const std::vector<const std::string*>& keys,
-                    const std::unordered_map<std::string, Bucket>& buckets) {
-      auto next = published ? std::make_shared<Map>(*published) : std::make_shared<Map>();
-      for (const std::string* key : keys) {
-        auto it = buckets.find(*key);
-        if (it == buckets.end() || !it->second || it->second->empty()) {
-          next->erase(*key);
-        } else {
-          (*next)[*key] = it->second;
-        }
-      }
-      return std::shared_ptr<const Map>(std::move(next));
-    };
-    if (!pub_by_node || !dirty_nodes.empty()) {
-      std::vector<const std::string*> keys;
-      for (const std::string& k : dirty_nodes) keys.push_back(&k);
-      pub_by_node = apply(pub_by_node.get(), keys, node_buckets);
-      dirty_nodes.clear();
-    }
-    if (!pub_owners || !dirty_owners.empty()) {
-      auto next = pub_owners ? std::make_shared<ClusterSnapshot::OwnerIndex>(*pub_owners)
-                             : std::make_shared<ClusterSnapshot::OwnerIndex>();
-      std::array<std::vector<const std::string*>, ClusterSnapshot::OwnerIndex::kShards> by_shard;
-      for (const std::string& k : dirty_owners) {
-        by_shard[ClusterSnapshot::OwnerIndex::ShardOf(k)].push_back(&k);
-      }
-      for (size_t i = 0; i < by_shard.size(); ++i) {
-        if (!by_shard[i].empty() || !next->shards[i]) {
-          next->shards[i] = apply(next->shards[i].get(), by_shard[i], owner_buckets);
-        }
-      }
-      pub_owners = std::move(next);
-      dirty_owners.clear();
-    }
-    auto snap = std::make_shared<ClusterSnapshot>();
-    snap->version = version;
-    snap->nodes = pub_nodes;
-    snap->pods_by_node = pub_by_node;
-    snap->pdbs = pub_pdbs;
-    snap->owner_index = pub_owners;
-    cached = std::move(snap);
-    return cached;
   }
 
   // --- list / watch loop ---
@@ -416,15 +73,50 @@ struct ClusterCache::Impl {
     *backoff = std::min(*backoff * 2, options.backoff_max);
   }
 
-  // Lists every page of `kind` and replaces the cached set with the result, emitting pod events
-  // for differences. Sets *rv to the list's resourceVersion.
-  Status ListAndReplace(ResourceKind kind, std::string* rv) {
-    const char* kind_name = ResourceKindName(kind);
-    struct Entry {
-      ObjKey key;
-      Decoded obj;
-    };
-    std::unordered_map<std::string, Entry> fresh;  // by ObjKey::Flat()
+  // One listed object, decoded (or reused from the cache when its resourceVersion is unchanged).
+  struct Listed {
+    ObjKey key;
+    Decoded obj;
+  };
+
+  // Decodes one LIST page into `fresh` (by ObjKey::Flat()). Objects unchanged since the cache saw
+  // them are reused without decoding; an undecodable object keeps its cached version, if any.
+  void DecodePage(ResourceKind kind, RawList& page,
+                  std::unordered_map<std::string, Listed>* fresh) {
+    std::vector<Listed> entries(page.items.size());
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (size_t i = 0; i < page.items.size(); ++i) {
+        entries[i].key = RawKey(page.items[i]);
+        std::optional<Decoded> existing = store.Find(kind, entries[i].key);
+        if (existing && existing->rv() == RawResourceVersion(page.items[i])) {
+          entries[i].obj = *existing;
+        }
+      }
+    }
+    for (size_t i = 0; i < page.items.size(); ++i) {
+      Listed& e = entries[i];
+      if (e.obj.empty()) {
+        auto decoded = DecodeObject(kind, page.items[i]);
+        if (decoded.ok()) {
+          e.obj = std::move(decoded).value();
+        } else {
+          RecordDecodeError(kind, e.key.Flat(), decoded.status());
+          std::lock_guard<std::mutex> lock(mu);
+          std::optional<Decoded> existing = store.Find(kind, e.key);
+          if (!existing) continue;
+          e.obj = *existing;
+        }
+      }
+      std::string flat = e.key.Flat();
+      (*fresh)[std::move(flat)] = std::move(e);
+    }
+    page.items.clear();
+  }
+
+  // Lists every page of `kind` into `fresh`; returns the list's resourceVersion. An expired
+  // continue token restarts the list (up to 3 times).
+  StatusOr<std::string> ListAll(ResourceKind kind, std::unordered_map<std::string, Listed>* fresh) {
     std::string list_rv;
     std::string cont;
     int restarts = 0;
@@ -440,76 +132,49 @@ struct ClusterCache::Impl {
       }
       if (!page.ok()) {
         if (page.status().http_code() == 410 && !cont.empty() && restarts < 3) {
-          // The continue token expired: start the list again.
-          Log()->info("list continue token expired, restarting kind={}", kind_name);
+          Log()->info("list continue token expired, restarting kind={}", ResourceKindName(kind));
           ++restarts;
-          fresh.clear();
+          fresh->clear();
           cont.clear();
           continue;
         }
         return page.status();
       }
       if (list_rv.empty()) list_rv = page->resource_version;
-      // Objects unchanged since the cache saw them are reused without decoding.
-      std::vector<Entry> entries(page->items.size());
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        for (size_t i = 0; i < page->items.size(); ++i) {
-          const json& item = page->items[i];
-          entries[i].key = RawKey(item);
-          Decoded existing;
-          if (Existing(kind, entries[i].key, &existing) &&
-              existing.rv() == MetaOr(item, "resourceVersion")) {
-            entries[i].obj = existing;
-          }
-        }
-      }
-      for (size_t i = 0; i < page->items.size(); ++i) {
-        Entry& e = entries[i];
-        if (!e.obj.node && !e.obj.pod && !e.obj.pdb) {
-          auto decoded = DecodeAny(kind, page->items[i]);
-          if (decoded.ok()) {
-            e.obj = std::move(decoded).value();
-          } else {
-            RecordDecodeError(kind, e.key.Flat(), decoded.status());
-            // Keep what the cache had for this object, if anything.
-            std::lock_guard<std::mutex> lock(mu);
-            if (!Existing(kind, e.key, &e.obj)) continue;
-          }
-        }
-        std::string flat = e.key.Flat();
-        fresh[std::move(flat)] = std::move(e);
-      }
-      page->items.clear();
+      DecodePage(kind, *page, fresh);
       cont = page->continue_token;
-      if (cont.empty()) break;
+      if (cont.empty()) return list_rv;
     }
+  }
 
+  // Lists every page of `kind` and replaces the cached set with the result, emitting pod events
+  // for differences. Sets *rv to the list's resourceVersion.
+  Status ListAndReplace(ResourceKind kind, std::string* rv) {
+    std::unordered_map<std::string, Listed> fresh;
+    StatusOr<std::string> list_rv = ListAll(kind, &fresh);
+    if (!list_rv.ok()) return list_rv.status();
     std::vector<PodEvent> events;
     {
       std::lock_guard<std::mutex> lock(mu);
-      for (const ObjKey& key : Keys(kind)) {
+      for (const ObjKey& key : store.Keys(kind)) {
         if (fresh.count(key.Flat()) == 0) {
-          if (auto e = Remove(kind, key)) events.push_back(std::move(*e));
+          if (auto e = store.Remove(kind, key)) events.push_back(std::move(*e));
         }
       }
       for (const auto& [flat, entry] : fresh) {
-        if (auto e = Upsert(kind, entry.key, entry.obj)) events.push_back(std::move(*e));
+        if (auto e = store.Upsert(kind, entry.key, entry.obj)) events.push_back(std::move(*e));
       }
     }
     Emit(events);
     {
       // Synced only after the handlers saw the listed objects.
       std::lock_guard<std::mutex> lock(mu);
-      int idx = static_cast<int>(kind == ResourceKind::kNodes  ? 0
-                                 : kind == ResourceKind::kPods ? 1
-                                                               : 2);
-      synced[idx] = true;
+      synced[static_cast<int>(kind)] = true;
     }
     sync_cv.notify_all();
-    *rv = list_rv;
-    Log()->info("listed kind={} objects={} resource_version={} changes={}", kind_name, fresh.size(),
-                list_rv, events.size());
+    *rv = *list_rv;
+    Log()->info("listed kind={} objects={} resource_version={} changes={}", ResourceKindName(kind),
+                fresh.size(), *rv, events.size());
     return Status::Ok();
   }
 
@@ -525,7 +190,7 @@ struct ClusterCache::Impl {
   // Applies one watch event; returns false to end the watch.
   bool OnEvent(ResourceKind kind, WatchEvent&& ev, std::string* rv, uint64_t* received) {
     ++*received;
-    std::string ev_rv = MetaOr(ev.object, "resourceVersion");
+    std::string ev_rv = RawResourceVersion(ev.object);
     if (ev.type == WatchEventType::kBookmark) {
       if (!ev_rv.empty()) *rv = ev_rv;
       return !stop;
@@ -535,16 +200,16 @@ struct ClusterCache::Impl {
     std::optional<PodEvent> pod_event;
     if (ev.type == WatchEventType::kDeleted) {
       std::lock_guard<std::mutex> lock(mu);
-      pod_event = Remove(kind, key);
+      pod_event = store.Remove(kind, key);
       stats.events++;
     } else {
-      auto decoded = DecodeAny(kind, ev.object);
+      auto decoded = DecodeObject(kind, ev.object);
       if (!decoded.ok()) {
         // The cache keeps the previous version of the object (if any) until a relist.
         RecordDecodeError(kind, key.Flat(), decoded.status());
       } else {
         std::lock_guard<std::mutex> lock(mu);
-        pod_event = Upsert(kind, key, *decoded);
+        pod_event = store.Upsert(kind, key, *decoded);
         stats.events++;
       }
     }
@@ -658,7 +323,7 @@ bool ClusterCache::WaitForSync(std::chrono::milliseconds timeout) const {
 
 std::shared_ptr<const ClusterSnapshot> ClusterCache::Snapshot() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->BuildSnapshotLocked();
+  return impl_->store.Snapshot();
 }
 
 void ClusterCache::AddPodHandler(std::function<void(const PodEvent&)> handler) {

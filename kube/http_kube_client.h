@@ -14,10 +14,13 @@
 #include <string_view>
 
 #include "core/clock.h"
+#include "kube/http_status.h"
 #include "kube/kube_client.h"
 #include "kube/kube_config.h"
 
 namespace kb::kube {
+
+class HttpTransport;
 
 struct HttpKubeClientOptions {
   double qps = 50;  // sustained client-side request rate (token bucket); <= 0 = unlimited
@@ -88,20 +91,8 @@ class HttpKubeClient final : public KubeClient {
   const KubeConfig& config() const;
 
  private:
-  struct Impl;
-  explicit HttpKubeClient(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit HttpKubeClient(std::unique_ptr<HttpTransport> transport);
+  std::unique_ptr<HttpTransport> impl_;
 };
-
-// Maps an HTTP status and response body to a Status as described in kube_client.h. A Kubernetes
-// `Status` body contributes its message, reason and first cause; any other body contributes its
-// first 256 bytes. `context` prefixes the message ("evict pod default/web-1"). 2xx -> OK.
-Status StatusFromHttp(int http_code, std::string_view body, std::string_view context);
-// The same for an already parsed Kubernetes Status object (e.g. a watch ERROR event);
-// `http_code` is used when the object has no `code`.
-Status StatusFromKubeStatus(int http_code, const nlohmann::json& status, std::string_view context);
-
-// Percent-encodes a query-parameter value (everything but RFC 3986 unreserved characters).
-std::string UrlEncode(std::string_view s);
 
 }  // namespace kb::kube
