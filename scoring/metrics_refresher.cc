@@ -181,6 +181,79 @@ uint64_t MetricsRefresher::error_count() const {
   return error_count_;
 }
 
+bool MetricsRefresher::ReportQuery(MetricKind kind, const MetricQueryResult& r) {
+  const char* name = kind == MetricKind::kCpu ? "cpu" : "memory";
+  int& failures = consecutive_failures_[kind == MetricKind::kCpu ? 0 : 1];
+  if (!r.status.ok()) {
+    ++failures;
+    // Warn on the first failure and then every 20th, so an outage is visible without a line
+    // per refresh; the error counter has every one.
+    if (failures == 1 || failures % 20 == 0) {
+      Log()->warn(
+          "metrics query failed metric={} source=\"{}\" consecutive_failures={} error=\"{}\" "
+          "(keeping previous samples until they are older than maxAge)",
+          name, source_.Describe(), failures, r.status.ToString());
+    } else {
+      Log()->debug("metrics query failed metric={} consecutive_failures={} error=\"{}\"", name,
+                   failures, r.status.ToString());
+    }
+  } else if (failures > 0) {
+    Log()->info("metrics query recovered metric={} after_failures={}", name, failures);
+    failures = 0;
+  }
+  if (r.dropped > 0) {
+    Log()->debug("metrics samples dropped metric={} count={}", name, r.dropped);
+  }
+  if (r.duplicates > 0) {
+    Log()->debug("metrics duplicate series for one node metric={} count={}", name, r.duplicates);
+  }
+  for (const std::string& w : r.warnings) {
+    Log()->debug("metrics query warning metric={} warning=\"{}\"", name, w);
+  }
+  if (metrics_ != nullptr) {
+    prometheus::Counter& err =
+        kind == MetricKind::kCpu ? metrics_->cpu_errors : metrics_->memory_errors;
+    prometheus::Counter& dropped =
+        kind == MetricKind::kCpu ? metrics_->cpu_dropped : metrics_->memory_dropped;
+    if (!r.status.ok()) err.Increment();
+    if (r.dropped > 0) dropped.Increment(static_cast<double>(r.dropped));
+  }
+  return r.status.ok();
+}
+
+void MetricsRefresher::ObserveRefresh(const MetricsSnapshot& next, double seconds, WallTime now) {
+  if (metrics_ == nullptr) return;
+  metrics_->refresh_duration.Observe(seconds);
+  metrics_->nodes_without_sample.Set(static_cast<double>(next.nodes_without_sample.size()));
+  std::map<std::string, double> ages;
+  for (const auto& [name, m] : next.nodes) {
+    if (const auto oldest = m.OldestSample()) {
+      ages[name] = std::max(0.0, std::chrono::duration<double>(now - *oldest).count());
+    }
+  }
+  metrics_->SetNodeAges(ages);
+}
+
+void MetricsRefresher::SelfCheck(const MetricsSnapshot& next,
+                                 const std::map<std::string, NodePtr>& cluster_nodes,
+                                 size_t sample_count) {
+  // An empty node map means the cache has not synced yet: nothing meaningful to report.
+  if (!cluster_nodes.empty() && (!logged_missing_ || next.nodes_without_sample != last_missing_)) {
+    if (next.nodes_without_sample.empty()) {
+      Log()->info("metrics cover every node nodes={} samples={}", cluster_nodes.size(),
+                  sample_count);
+    } else {
+      Log()->warn(
+          "nodes without metric sample count={} nodes={} unmatched_keys={} node_label={} "
+          "(these nodes fall back to requests-based utilisation)",
+          next.nodes_without_sample.size(), JoinCapped(next.nodes_without_sample),
+          JoinCapped(next.unmatched_keys), config_.node_label);
+    }
+    logged_missing_ = true;
+    last_missing_ = next.nodes_without_sample;
+  }
+}
+
 Status MetricsRefresher::RefreshOnce() {
   std::lock_guard<std::mutex> refresh_lock(refresh_mu_);
   const auto started = std::chrono::steady_clock::now();
@@ -207,75 +280,10 @@ Status MetricsRefresher::RefreshOnce() {
 
   int errors = 0;
   for (MetricKind kind : {MetricKind::kCpu, MetricKind::kMemory}) {
-    const MetricQueryResult& r = kind == MetricKind::kCpu ? raw.cpu : raw.memory;
-    const char* name = kind == MetricKind::kCpu ? "cpu" : "memory";
-    int& failures = consecutive_failures_[kind == MetricKind::kCpu ? 0 : 1];
-    if (!r.status.ok()) {
-      ++errors;
-      ++failures;
-      // Warn on the first failure and then every 20th, so an outage is visible without a line
-      // per refresh; the error counter has every one.
-      if (failures == 1 || failures % 20 == 0) {
-        Log()->warn(
-            "metrics query failed metric={} source=\"{}\" consecutive_failures={} error=\"{}\" "
-            "(keeping previous samples until they are older than maxAge)",
-            name, source_.Describe(), failures, r.status.ToString());
-      } else {
-        Log()->debug("metrics query failed metric={} consecutive_failures={} error=\"{}\"", name,
-                     failures, r.status.ToString());
-      }
-    } else if (failures > 0) {
-      Log()->info("metrics query recovered metric={} after_failures={}", name, failures);
-      failures = 0;
-    }
-    if (r.dropped > 0) {
-      Log()->debug("metrics samples dropped metric={} count={}", name, r.dropped);
-    }
-    if (r.duplicates > 0) {
-      Log()->debug("metrics duplicate series for one node metric={} count={}", name, r.duplicates);
-    }
-    for (const std::string& w : r.warnings) {
-      Log()->debug("metrics query warning metric={} warning=\"{}\"", name, w);
-    }
-    if (metrics_ != nullptr) {
-      prometheus::Counter& err =
-          kind == MetricKind::kCpu ? metrics_->cpu_errors : metrics_->memory_errors;
-      prometheus::Counter& dropped =
-          kind == MetricKind::kCpu ? metrics_->cpu_dropped : metrics_->memory_dropped;
-      if (!r.status.ok()) err.Increment();
-      if (r.dropped > 0) dropped.Increment(static_cast<double>(r.dropped));
-    }
+    errors += ReportQuery(kind, kind == MetricKind::kCpu ? raw.cpu : raw.memory) ? 0 : 1;
   }
-
-  if (metrics_ != nullptr) {
-    metrics_->refresh_duration.Observe(seconds);
-    metrics_->nodes_without_sample.Set(static_cast<double>(next->nodes_without_sample.size()));
-    std::map<std::string, double> ages;
-    for (const auto& [name, m] : next->nodes) {
-      if (const auto oldest = m.OldestSample()) {
-        ages[name] = std::max(0.0, std::chrono::duration<double>(now - *oldest).count());
-      }
-    }
-    metrics_->SetNodeAges(ages);
-  }
-
-  // The startup self-check (anchors (e) 9): which nodes the queries do not cover, and which sample
-  // keys matched no node, logged at the first refresh with a cluster view and on every change.
-  // An empty node map means the cache has not synced yet: nothing meaningful to report.
-  if (!cluster_nodes.empty() && (!logged_missing_ || next->nodes_without_sample != last_missing_)) {
-    if (next->nodes_without_sample.empty()) {
-      Log()->info("metrics cover every node nodes={} samples={}", cluster_nodes.size(),
-                  raw.nodes.size());
-    } else {
-      Log()->warn(
-          "nodes without metric sample count={} nodes={} unmatched_keys={} node_label={} "
-          "(these nodes fall back to requests-based utilisation)",
-          next->nodes_without_sample.size(), JoinCapped(next->nodes_without_sample),
-          JoinCapped(next->unmatched_keys), config_.node_label);
-    }
-    logged_missing_ = true;
-    last_missing_ = next->nodes_without_sample;
-  }
+  ObserveRefresh(*next, seconds, now);
+  SelfCheck(*next, cluster_nodes, raw.nodes.size());
 
   {
     std::lock_guard<std::mutex> lock(mu_);

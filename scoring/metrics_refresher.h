@@ -100,6 +100,14 @@ class MetricsRefresher {
   uint64_t error_count() const;  // failed metric queries so far
 
  private:
+  // Logs and counts one query's outcome; false when it failed.
+  bool ReportQuery(MetricKind kind, const MetricQueryResult& result);
+  // Refresh duration, nodes without a sample and per-node sample ages.
+  void ObserveRefresh(const MetricsSnapshot& next, double seconds, WallTime now);
+  // Which nodes the queries do not cover, and which sample keys matched no node: logged at the
+  // first refresh with a cluster view and on every change.
+  void SelfCheck(const MetricsSnapshot& next, const std::map<std::string, NodePtr>& cluster_nodes,
+                 size_t sample_count);
   void Loop();
 
   MetricsSource& source_;
