@@ -26,11 +26,7 @@ struct ScoringMetrics;
 
 // Utilisation of one cluster node as last sampled. A metric is absent when no sample was ever
 // mapped to the node (or the last one was dropped).
-struct NodeMetrics {
-  std::optional<double> cpu_percent;     // 0..100
-  std::optional<WallTime> cpu_time;      // sample timestamp
-  std::optional<double> memory_percent;  // 0..100
-  std::optional<WallTime> memory_time;
+struct NodeMetrics : UsageSamples {
   std::string matched_by;  // "name" | "instance-ip" | "instance-name": how the key was mapped
 
   // True when both metrics are present and no older than `max_age` at `now` (a sample time in the

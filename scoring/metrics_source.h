@@ -18,13 +18,17 @@ namespace kb::scoring {
 
 enum class MetricKind { kCpu, kMemory };
 
-// The samples of one series key (see RawNodeMetrics). A metric is absent when its query failed,
-// returned nothing for this key, or its value was dropped.
-struct RawNodeSample {
+// CPU and memory utilisation of one node, each with the time it was sampled. A metric is absent
+// when its query failed, returned nothing for the node, or its value was dropped.
+struct UsageSamples {
   std::optional<double> cpu_percent;     // 0..100
-  std::optional<WallTime> cpu_time;      // sample timestamp (Prometheus value[0])
+  std::optional<WallTime> cpu_time;      // sample timestamp
   std::optional<double> memory_percent;  // 0..100
   std::optional<WallTime> memory_time;
+};
+
+// The samples of one series key (see RawNodeMetrics).
+struct RawNodeSample : UsageSamples {
   // The `instance` label with any ":port" stripped ("" when absent). Lets the refresher fall back
   // to the instance when the key itself (a nodeLabel value) names no cluster node.
   std::string instance_host;
