@@ -185,6 +185,20 @@ struct Options {
   std::string only;  // run only cases whose label contains this
 };
 
+// Runs `call` for at least 0.5 s and 20 calls; returns the mean seconds per call.
+template <class Fn>
+double SecondsPerCall(Fn&& call) {
+  int iterations = 0;
+  const auto start = Clock::now();
+  double elapsed = 0;
+  while (elapsed < 0.5 || iterations < 20) {
+    call();
+    ++iterations;
+    elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  }
+  return elapsed / iterations;
+}
+
 void CodecBench() {
   std::printf("\nCodec micro-benchmark (no HTTP; one thread)\n");
   std::printf("%-34s %10s %12s %12s\n", "case", "body", "per call", "GB/s");
@@ -194,21 +208,15 @@ void CodecBench() {
       // The server's buffer has simdjson padding (it reads the body itself).
       std::string padded = body;
       padded.reserve(body.size() + 64);
-      int iterations = 0;
-      const auto start = Clock::now();
-      double elapsed = 0;
       size_t sink = 0;
-      while (elapsed < 0.5 || iterations < 20) {
+      const double per_call = SecondsPerCall([&] {
         auto args = kb::server::DecodeExtenderArgs(padded);
         if (!args.ok()) {
           std::printf("decode failed: %s\n", args.status().ToString().c_str());
           std::exit(1);
         }
         sink += args->node_names.size();
-        ++iterations;
-        elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-      }
-      const double per_call = elapsed / iterations;
+      });
       char label[64];
       std::snprintf(label, sizeof(label), "decode %s %d nodes", full ? "full" : "names", nodes);
       std::printf("%-34s %9.1fK %10.1f us %12.2f\n", label, body.size() / 1024.0, per_call * 1e6,
@@ -221,19 +229,13 @@ void CodecBench() {
     const std::string body = FullBody(500);
     std::string padded = body;
     padded.reserve(body.size() + 64);
-    int iterations = 0;
-    const auto start = Clock::now();
-    double elapsed = 0;
     size_t out_bytes = 0;
-    while (elapsed < 0.5 || iterations < 20) {
+    const double per_call = SecondsPerCall([&] {
       auto args = kb::server::DecodeExtenderArgs(padded);
       kb::server::FilterResponse r;
       for (size_t i = 0; i < args->node_names.size(); ++i) r.passed.push_back(i);
       out_bytes += kb::server::EncodeFilterResponse(*args, r).size();
-      ++iterations;
-      elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-    }
-    const double per_call = elapsed / iterations;
+    });
     std::printf("%-34s %9.1fK %10.1f us %12.2f\n", "decode+encode full 500 (all pass)",
                 body.size() / 1024.0, per_call * 1e6, body.size() / per_call / 1e9);
     if (out_bytes == 0) std::printf("(empty output?)\n");

@@ -103,21 +103,22 @@ StatusOr<Millis> ParseDurationValue(const YAML::Node& node, const std::string& k
   return *d;
 }
 
-// Setters. `get` returns a reference to the destination field inside a Config.
-template <class Get>
-Setter StringField(Get get) {
-  return [get](const YAML::Node& n, const std::string& key, Config& c) -> Status {
-    KB_ASSIGN_OR_RETURN(get(c), ScalarText(n, key, "expected a string"));
+// Setters. `get` returns a reference to the destination field inside a Config; `parse` turns the
+// YAML node into its value or an error naming the key.
+template <class Get, class Parse>
+Setter ParsedField(Get get, Parse parse) {
+  return [get, parse](const YAML::Node& n, const std::string& key, Config& c) -> Status {
+    KB_ASSIGN_OR_RETURN(get(c), parse(n, key));
     return Status::Ok();
   };
 }
-template <class Get>
-Setter NumberField(Get get) {
-  return [get](const YAML::Node& n, const std::string& key, Config& c) -> Status {
-    KB_ASSIGN_OR_RETURN(get(c), ParseNumber(n, key));
-    return Status::Ok();
-  };
+StatusOr<std::string> ParseString(const YAML::Node& n, const std::string& key) {
+  return ScalarText(n, key, "expected a string");
 }
+const auto StringField = [](auto get) { return ParsedField(get, ParseString); };
+const auto NumberField = [](auto get) { return ParsedField(get, ParseNumber); };
+const auto BoolField = [](auto get) { return ParsedField(get, ParseBool); };
+const auto DurationField = [](auto get) { return ParsedField(get, ParseDurationValue); };
 template <class Get>
 Setter IntField(Get get) {
   return [get](const YAML::Node& n, const std::string& key, Config& c) -> Status {
@@ -125,20 +126,6 @@ Setter IntField(Get get) {
     KB_ASSIGN_OR_RETURN(int64_t v, ParseInteger(n, key, std::numeric_limits<T>::min(),
                                                 std::numeric_limits<T>::max()));
     get(c) = static_cast<T>(v);
-    return Status::Ok();
-  };
-}
-template <class Get>
-Setter BoolField(Get get) {
-  return [get](const YAML::Node& n, const std::string& key, Config& c) -> Status {
-    KB_ASSIGN_OR_RETURN(get(c), ParseBool(n, key));
-    return Status::Ok();
-  };
-}
-template <class Get>
-Setter DurationField(Get get) {
-  return [get](const YAML::Node& n, const std::string& key, Config& c) -> Status {
-    KB_ASSIGN_OR_RETURN(get(c), ParseDurationValue(n, key));
     return Status::Ok();
   };
 }

@@ -149,21 +149,18 @@ FilterResult FilterNode(const PodDemand& demand, const NodeLoad* load, const Pol
   const bool requests_configured = !load->degraded || config.scoring.filter_on_requests;
   const bool check_cpu = load->cpu_from_metrics || requests_configured;
   const bool check_mem = load->mem_from_metrics || requests_configured;
+  auto over = [&r](FilterReason reason, const char* what, double util, double threshold,
+                   bool from_metrics) {
+    r.passed = false;
+    r.reason = reason;
+    r.message = std::string("node ") + what + " utilisation would be " + Pct(util) +
+                " with the pod, above the " + Num(threshold) + "% threshold" +
+                (from_metrics ? "" : " (from requests: metrics unavailable)");
+  };
   if (check_cpu && u.cpu > config.cpu_threshold) {
-    r.passed = false;
-    r.reason = FilterReason::kCpu;
-    r.message = "node CPU utilisation would be " + Pct(u.cpu) + " with the pod, above the " +
-                Num(config.cpu_threshold) + "% threshold" +
-                (load->cpu_from_metrics ? "" : " (from requests: metrics unavailable)");
-    return r;
-  }
-  if (check_mem && u.mem > config.memory_threshold) {
-    r.passed = false;
-    r.reason = FilterReason::kMemory;
-    r.message = "node memory utilisation would be " + Pct(u.mem) + " with the pod, above the " +
-                Num(config.memory_threshold) + "% threshold" +
-                (load->mem_from_metrics ? "" : " (from requests: metrics unavailable)");
-    return r;
+    over(FilterReason::kCpu, "CPU", u.cpu, config.cpu_threshold, load->cpu_from_metrics);
+  } else if (check_mem && u.mem > config.memory_threshold) {
+    over(FilterReason::kMemory, "memory", u.mem, config.memory_threshold, load->mem_from_metrics);
   }
   return r;
 }
