@@ -6,7 +6,7 @@
 //   extender_bench [--clients N] [--requests N] [--only CASE] [--dump-body names|full N]
 //
 // Server-side time = body fully read -> response encoded (decode + handler + encode), recorded
-// by the server itself (ExtenderServer::SetLatencyObserverForTest). Targets (issue 3): p99 <=
+// by the server itself (ExtenderServer::SetLatencyObserverForTest). Targets: p99 <=
 // 0.3 ms at 500 node names; full-Nodes path >= 1 GB/s of request body.
 #include <httplib.h>
 #include <prometheus/registry.h>

@@ -84,7 +84,7 @@ struct HostPriority {
 
 // Decodes an ExtenderArgs body. InvalidArgument (-> HTTP 400) for malformed JSON, a non-object
 // root, a wrong type for Pod / Nodes / NodeNames / an item's metadata.name, a null or missing Pod
-// (clarifications), or a Pod the model decoder rejects. The message names the offending field.
+// (there is nothing to score), or a Pod the model decoder rejects. The message names the offending field.
 // The std::string overload parses in place when `body.capacity()` leaves room for simdjson's
 // padding; the string_view overload always copies into `ExtenderArgs::buffer`.
 StatusOr<ExtenderArgs> DecodeExtenderArgs(const std::string& body);
