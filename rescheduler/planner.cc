@@ -16,10 +16,25 @@ bool IsRunning(const Pod& pod) { return pod.phase == "Running" && !pod.IsTermina
 
 std::string PdbKey(const PodDisruptionBudget& pdb) { return NamespacedName(pdb.meta); }
 
-// The part of a feasibility message before the first ':' (drops the numbers), for summaries.
-std::string Category(const std::string& reason) {
-  const size_t colon = reason.find(':');
-  return colon == std::string::npos ? reason : reason.substr(0, colon);
+// The kinds of infeasible node, in words, for the "no feasible node" summary.
+const char* Describe(scoring::FeasibilityReason reason) {
+  switch (reason) {
+    case scoring::FeasibilityReason::kNone:
+      return "feasible";
+    case scoring::FeasibilityReason::kNodeNotReady:
+      return "node is not Ready";
+    case scoring::FeasibilityReason::kMaintenance:
+      return "node is in maintenance";
+    case scoring::FeasibilityReason::kNodeUnschedulable:
+      return "node is unschedulable";
+    case scoring::FeasibilityReason::kTaintToleration:
+      return "node has a taint the pod does not tolerate";
+    case scoring::FeasibilityReason::kNodeAffinity:
+      return "node does not match the pod's nodeSelector or required node affinity";
+    case scoring::FeasibilityReason::kNodeResourcesFit:
+      return "insufficient cpu, memory or pod slots";
+  }
+  return "feasible";
 }
 
 std::string Summarise(const std::map<std::string, int>& reasons, size_t others) {
@@ -238,7 +253,7 @@ std::optional<TargetChoice> PlanContext::FindTarget(const Pod& pod, const std::s
     }
     const scoring::FeasibilityResult c = scoring::CheckFeasible(pod, load);
     if (!c.feasible) {
-      ++reasons[Category(c.reason)];
+      ++reasons[Describe(c.reason)];
       continue;
     }
     feasible.push_back(i);
