@@ -237,8 +237,7 @@ bool RunCase(int nodes, int pods, double target_seconds, double target_mib, int 
   input.policy = kb::scoring::PolicyConfig::From(config);
   input.now = now;
   for (const std::string& node : c.hot) {
-    input.state
-        .conditions[kb::resched::ConditionKey(kb::resched::kResourceOptimization, "cpu", node)] = {
+    input.state.conditions[kb::resched::ConditionKey(kb::kResourceOptimization, "cpu", node)] = {
         5, true};
   }
   auto strategies = kb::resched::MakeStrategies(config.rescheduler.enabled_strategies);

@@ -13,22 +13,17 @@ std::unique_ptr<Strategy> MakeStrategy(std::string_view name) {
   return nullptr;
 }
 
-std::vector<std::string> KnownStrategies() {
-  return {kNodeMaintenance, kResourceOptimization, kLoadBalancing};
-}
-
 std::vector<std::unique_ptr<Strategy>> MakeStrategies(const std::vector<std::string>& enabled,
                                                       std::vector<std::string>* unknown) {
   std::vector<std::unique_ptr<Strategy>> out;
-  for (const std::string& name : KnownStrategies()) {
+  for (const char* name : kStrategyNames) {
     if (std::find(enabled.begin(), enabled.end(), name) != enabled.end()) {
       out.push_back(MakeStrategy(name));
     }
   }
   if (unknown != nullptr) {
-    const std::vector<std::string> known = KnownStrategies();
     for (const std::string& name : enabled) {
-      if (std::find(known.begin(), known.end(), name) == known.end()) unknown->push_back(name);
+      if (!IsStrategyName(name)) unknown->push_back(name);
     }
   }
   return out;

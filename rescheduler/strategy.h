@@ -20,10 +20,6 @@
 
 namespace kb::resched {
 
-inline constexpr char kNodeMaintenance[] = "NodeMaintenance";
-inline constexpr char kResourceOptimization[] = "ResourceOptimization";
-inline constexpr char kLoadBalancing[] = "LoadBalancing";
-
 // A usage condition ("ResourceOptimization/cpu/node-a") as tracked between cycles.
 struct ConditionState {
   int count = 0;          // consecutive cycles it held, not counting this one
@@ -103,10 +99,8 @@ class Strategy {
 
 // The strategy named `name`, or nullptr when unknown.
 std::unique_ptr<Strategy> MakeStrategy(std::string_view name);
-// Every known strategy name, in the order a cycle runs them: NodeMaintenance first (a drain must
-// not wait for balancing), then ResourceOptimization (hot nodes), then LoadBalancing.
-std::vector<std::string> KnownStrategies();
-// The enabled strategies in that order, each once. Unknown names are appended to `unknown`.
+// The enabled strategies in the order a cycle runs them (kStrategyNames), each once. Unknown
+// names are appended to `unknown`.
 std::vector<std::unique_ptr<Strategy>> MakeStrategies(const std::vector<std::string>& enabled,
                                                       std::vector<std::string>* unknown = nullptr);
 
