@@ -37,10 +37,4 @@ std::string ConditionKey(std::string_view strategy, std::string_view resource,
   return key;
 }
 
-int EffectiveCount(const PlanState& state, const std::string& condition) {
-  auto it = state.conditions.find(condition);
-  if (it == state.conditions.end()) return 1;
-  return it->second.count + (it->second.may_count ? 1 : 0);
-}
-
 }  // namespace kb::resched

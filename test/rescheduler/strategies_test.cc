@@ -175,10 +175,10 @@ TEST_CASE("load balancing skips workloads in flight, in cooldown, and PDB-blocke
                                 .DisruptionsAllowed(0)
                                 .Build();
   c.pdbs.push_back(pdb);
-  PlanState state;
-  state.busy_workloads.insert(kb::testing::TestUid("default", "rs0"));
-  state.cooldown_workloads.insert(kb::testing::TestUid("default", "rs1"));
-  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), state));
+  MoveLedger ledger;
+  test::AddInFlight(ledger, kb::testing::TestUid("default", "rs0"));
+  ledger.CoolDownWorkload(kb::testing::TestUid("default", "rs1"), ledger.now());
+  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), ledger));
   CHECK(plan.moves.empty());
   const UnmovablePod* busy = FindUnmovable(plan, "rs0-0");
   const UnmovablePod* cool = FindUnmovable(plan, "rs1-0");
@@ -217,9 +217,8 @@ TEST_CASE("usage balancing needs consecutiveCycles of persistence",
     CHECK(plan.moves.empty());
   }
   SECTION("third consecutive cycle: moves") {
-    PlanState state;
-    state.conditions[key] = ConditionState{2, true};
-    StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), state));
+    const MoveLedger ledger = test::LedgerWithConditions({key}, 2, true);
+    StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), ledger));
     // 90% -> 80% -> 70%: two 10% pods bring w1 within mean + 20 points.
     REQUIRE(plan.moves.size() == 2);
     for (const PlannedMove& m : plan.moves) {
@@ -230,9 +229,8 @@ TEST_CASE("usage balancing needs consecutiveCycles of persistence",
     CHECK(plan.moves[0].target != plan.moves[1].target);  // capacity taken counts
   }
   SECTION("an early cycle that may not count does not reach the threshold") {
-    PlanState state;
-    state.conditions[key] = ConditionState{2, false};
-    StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), state));
+    const MoveLedger ledger = test::LedgerWithConditions({key}, 2, false);
+    StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), ledger));
     CHECK(plan.moves.empty());
   }
 }
@@ -241,9 +239,9 @@ TEST_CASE("usage balancing fails closed when any node's metrics are stale",
           "[rescheduler][strategy][load_balancing]") {
   TestCluster c = HotCpu(90);
   c.stale.insert("w3");
-  PlanState state;
-  state.conditions[ConditionKey(kLoadBalancing, "cpu", "w1")] = ConditionState{5, true};
-  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), state));
+  const MoveLedger ledger =
+      test::LedgerWithConditions({ConditionKey(kLoadBalancing, "cpu", "w1")}, 5, true);
+  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), ledger));
   CHECK(plan.moves.empty());
   CHECK(plan.observed.empty());
   CHECK(HasNoteContaining(plan, "lack fresh metrics (fail closed)"));
@@ -251,12 +249,12 @@ TEST_CASE("usage balancing fails closed when any node's metrics are stale",
 
 TEST_CASE("recent moves settle the source's lagging sample", "[rescheduler][strategy][planner]") {
   TestCluster c = HotCpu(75);  // mean 45, limit 65: hot
-  PlanState state;
-  state.conditions[ConditionKey(kLoadBalancing, "cpu", "w1")] = ConditionState{5, true};
+  MoveLedger ledger =
+      test::LedgerWithConditions({ConditionKey(kLoadBalancing, "cpu", "w1")}, 5, true);
   // Two 400m pods (10% each of 4 cores) just left w1: its sample still shows them.
-  state.recent_moves.push_back({"w1", "w2", Resources{400, 0, 1}});
-  state.recent_moves.push_back({"w1", "w3", Resources{400, 0, 1}});
-  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), state));
+  test::AddInFlight(ledger, "moved-1", "w1", "w2", Resources{400, 0, 1});
+  test::AddInFlight(ledger, "moved-2", "w1", "w3", Resources{400, 0, 1});
+  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), ledger));
   CHECK(plan.moves.empty());  // 55% is within mean + 20
 }
 
@@ -275,10 +273,9 @@ TestCluster HotNode() {
 TEST_CASE("resource optimization sheds the pod that best matches the excess",
           "[rescheduler][strategy][resource_optimization]") {
   TestCluster c = HotNode();
-  PlanState state;
   const std::string key = ConditionKey(kResourceOptimization, "cpu", "hot");
-  state.conditions[key] = ConditionState{2, true};
-  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), state));
+  const MoveLedger ledger = test::LedgerWithConditions({key}, 2, true);
+  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), ledger));
   // 95% -> below 80 - 10 = 70: excess 25 points; the 1-core pod (25%) covers it exactly.
   REQUIRE(plan.moves.size() == 1);
   CHECK(plan.moves[0].pod->meta.name == "medium");
@@ -291,9 +288,9 @@ TEST_CASE("resource optimization picks the smallest pod that covers the excess",
           "[rescheduler][strategy][resource_optimization]") {
   TestCluster c = HotNode();
   c.usage["hot"] = {99, 50};  // excess 29: medium (25) does not cover it, large (50) does
-  PlanState state;
-  state.conditions[ConditionKey(kResourceOptimization, "cpu", "hot")] = ConditionState{2, true};
-  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), state));
+  const MoveLedger ledger =
+      test::LedgerWithConditions({ConditionKey(kResourceOptimization, "cpu", "hot")}, 2, true);
+  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), ledger));
   REQUIRE(plan.moves.size() == 1);
   CHECK(plan.moves[0].pod->meta.name == "large");
 }
@@ -305,9 +302,9 @@ TEST_CASE("resource optimization keeps shedding until below threshold minus the 
   c.Add(RsPod("small", "small", "hot", "200m"));  // 5%
   c.Add(RsPod("medium", "medium", "hot", "1"));   // 25%
   c.Usage("hot", 99, 50).Usage("cool1", 20, 20).Usage("cool2", 30, 20);
-  PlanState state;
-  state.conditions[ConditionKey(kResourceOptimization, "cpu", "hot")] = ConditionState{2, true};
-  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), state));
+  const MoveLedger ledger =
+      test::LedgerWithConditions({ConditionKey(kResourceOptimization, "cpu", "hot")}, 2, true);
+  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), ledger));
   // No pod covers 29 points: the largest first (99 -> 74), then the 5% pod covers the rest (69).
   REQUIRE(plan.moves.size() == 2);
   CHECK(plan.moves[0].pod->meta.name == "medium");
@@ -329,9 +326,9 @@ TEST_CASE("resource optimization never acts on stale metrics (fail closed)",
   SECTION("stale source") {
     TestCluster c = HotNode();
     c.stale.insert("hot");
-    PlanState state;
-    state.conditions[ConditionKey(kResourceOptimization, "cpu", "hot")] = ConditionState{9, true};
-    StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), state));
+    const MoveLedger ledger =
+        test::LedgerWithConditions({ConditionKey(kResourceOptimization, "cpu", "hot")}, 9, true);
+    StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), ledger));
     CHECK(plan.moves.empty());
     CHECK(plan.observed.empty());
   }
@@ -339,9 +336,9 @@ TEST_CASE("resource optimization never acts on stale metrics (fail closed)",
     TestCluster c = HotNode();
     c.stale.insert("cool1");
     c.stale.insert("cool2");
-    PlanState state;
-    state.conditions[ConditionKey(kResourceOptimization, "cpu", "hot")] = ConditionState{9, true};
-    StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), state));
+    const MoveLedger ledger =
+        test::LedgerWithConditions({ConditionKey(kResourceOptimization, "cpu", "hot")}, 9, true);
+    StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), ledger));
     CHECK(plan.moves.empty());
     const UnmovablePod* u = FindUnmovable(plan, "medium");
     REQUIRE(u != nullptr);
@@ -361,9 +358,9 @@ TEST_CASE("resource optimization respects the extender's filter on targets",
   TestCluster c = HotNode();
   c.usage["cool1"] = {79, 20};
   c.usage["cool2"] = {79, 20};
-  PlanState state;
-  state.conditions[ConditionKey(kResourceOptimization, "cpu", "hot")] = ConditionState{2, true};
-  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), state));
+  const MoveLedger ledger =
+      test::LedgerWithConditions({ConditionKey(kResourceOptimization, "cpu", "hot")}, 2, true);
+  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), ledger));
   CHECK(plan.moves.empty());
   const UnmovablePod* u = FindUnmovable(plan, "medium");
   REQUIRE(u != nullptr);
@@ -435,12 +432,12 @@ TEST_CASE("node maintenance ignores cooldown but not moves in flight, bounded by
   TestCluster c;
   c.Add(kb::testing::NodeBuilder("m").Maintenance().Build()).Add(MakeNode("w2"));
   for (int i = 0; i < 5; ++i) c.Add(RsPod("p" + std::to_string(i), "rs" + std::to_string(i), "m"));
-  PlanState state;
-  state.cooldown_workloads.insert(kb::testing::TestUid("default", "rs0"));
-  state.busy_workloads.insert(kb::testing::TestUid("default", "rs1"));
+  MoveLedger ledger;
+  ledger.CoolDownWorkload(kb::testing::TestUid("default", "rs0"), ledger.now());
+  test::AddInFlight(ledger, kb::testing::TestUid("default", "rs1"));
   ReschedulerConfig cfg = test::DefaultConfig();
   cfg.max_reschedule_pods = 2;
-  StrategyPlan plan = NodeMaintenance().Plan(c.Input(cfg, state));
+  StrategyPlan plan = NodeMaintenance().Plan(c.Input(cfg, ledger));
   REQUIRE(plan.moves.size() == 2);
   CHECK(plan.moves[0].pod->meta.name == "p0");  // cooldown ignored for a drain
   CHECK(plan.truncated);
