@@ -125,26 +125,24 @@ void Rescheduler::OnBinding(const scoring::NodeLoad& load) {
 }
 
 void Rescheduler::Loop() {
-  using SteadyClock = std::chrono::steady_clock;
   std::unique_lock<std::mutex> lock(mu_);
-  auto next_cycle = SteadyClock::now();
-  auto last_cycle = SteadyClock::time_point{};
+  SteadyTime next_cycle = clock_.Now();
+  SteadyTime last_cycle{};
   while (!stop_) {
-    auto deadline = next_cycle;
+    SteadyTime deadline = next_cycle;
     if (has_in_flight_.load()) {
-      deadline = std::min(deadline, SteadyClock::now() + options_.follow_up_interval);
+      deadline = std::min(deadline, clock_.Now() + options_.follow_up_interval);
     }
-    if (!wake_) cv_.wait_until(lock, deadline, [&] { return stop_ || wake_; });
+    if (!wake_) clock_.WaitUntil(lock, cv_, deadline, [&] { return stop_ || wake_; });
     if (stop_) break;
     if (wake_) {
       // At most one early cycle per min_cycle_gap, however many bindings woke us.
-      const auto earliest = last_cycle + options_.min_cycle_gap;
-      if (SteadyClock::now() < earliest) cv_.wait_until(lock, earliest, [&] { return stop_; });
+      const SteadyTime earliest = last_cycle + options_.min_cycle_gap;
+      if (clock_.Now() < earliest) clock_.WaitUntil(lock, cv_, earliest, [&] { return stop_; });
       if (stop_) break;
     }
-    const auto now = SteadyClock::now();
     enum { kNone, kScheduled, kEarly, kFollow } what = kNone;
-    if (now >= next_cycle) {
+    if (clock_.Now() >= next_cycle) {
       what = kScheduled;
     } else if (wake_) {
       what = kEarly;
@@ -154,17 +152,13 @@ void Rescheduler::Loop() {
     if (what == kNone) continue;
     if (what != kFollow) wake_ = false;
     lock.unlock();
-    if (what == kFollow) {
-      if (FollowUpOnly() > 0) {
-        RunOnce(CycleKind::kEarly);
-        last_cycle = SteadyClock::now();
-      }
-    } else {
+    // A follow-up that ended a move runs an early cycle, so the workload's next pod can move.
+    if (what != kFollow || FollowUpOnly() > 0) {
       RunOnce(what == kScheduled ? CycleKind::kScheduled : CycleKind::kEarly);
-      last_cycle = SteadyClock::now();
+      last_cycle = clock_.Now();
     }
     lock.lock();
-    if (what == kScheduled) next_cycle = SteadyClock::now() + config_.rescheduling_interval;
+    if (what == kScheduled) next_cycle = clock_.Now() + config_.rescheduling_interval;
   }
 }
 

@@ -1,6 +1,7 @@
 // Rescheduler: the leader-only background loop. Each cycle (every reschedulingInterval, or early
 // via Wake) is a short pipeline: snapshot cache + load model -> plan (the strategies over the
-// MoveLedger) -> gate and act (the Evictor) -> record (ledger, metrics, /debug/plan, log).
+// MoveLedger) -> gate and act (the Evictor) -> record (ledger, metrics, /debug/plan, log). The
+// loop takes its time from the injected Clock.
 // Thread-safe: Wake/OnBinding/PlanJson from any thread; RunOnce calls are serialised.
 #pragma once
 
