@@ -75,28 +75,33 @@ TEST_CASE("load balancing moves pods from the crowded node, one per workload per
   CHECK(targets["w3"] == 2);
 }
 
-TEST_CASE("load balancing stops at the planning cap and says so",
+TEST_CASE("load balancing moves until within the threshold or the planning cap",
           "[rescheduler][strategy][load_balancing]") {
-  TestCluster c = Skewed(20, 1);  // 20 single-pod ReplicaSets on w1
-  ReschedulerConfig cfg = test::DefaultConfig();
-  cfg.max_reschedule_pods = 3;
-  StrategyPlan plan = LoadBalancing().Plan(c.Input(cfg));
-  CHECK(plan.moves.size() == 3);
-  CHECK(plan.truncated);
-}
-
-TEST_CASE("load balancing moves until every node is within the threshold",
-          "[rescheduler][strategy][load_balancing]") {
-  TestCluster c = Skewed(20, 1);
-  ReschedulerConfig cfg = test::DefaultConfig();
-  cfg.max_reschedule_pods = 100;
-  StrategyPlan plan = LoadBalancing().Plan(c.Input(cfg));
-  // mean 6.67, limit 8: w1 keeps at most 8, and no target exceeds 8.
-  REQUIRE(plan.moves.size() == 12);
-  auto targets = TargetsOf(plan);
-  CHECK(targets["w2"] <= 8);
-  CHECK(targets["w3"] <= 8);
-  CHECK(!plan.truncated);
+  struct Case {
+    const char* name;
+    int cap;  // maxReschedulePods
+    size_t moves;
+    bool truncated;
+  };
+  // 20 single-pod ReplicaSets on w1 of 3 nodes: mean 6.67, limit 8.
+  const Case cases[] = {
+      {"stops at the planning cap and says so", 3, 3, true},
+      // w1 keeps at most 8, and no target exceeds 8.
+      {"moves until every node is within the threshold", 100, 12, false},
+  };
+  for (const Case& tc : cases) {
+    DYNAMIC_SECTION(tc.name) {
+      TestCluster c = Skewed(20, 1);
+      ReschedulerConfig cfg = test::DefaultConfig();
+      cfg.max_reschedule_pods = tc.cap;
+      StrategyPlan plan = LoadBalancing().Plan(c.Input(cfg));
+      REQUIRE(plan.moves.size() == tc.moves);
+      CHECK(plan.truncated == tc.truncated);
+      auto targets = TargetsOf(plan);
+      CHECK(targets["w2"] <= 8);
+      CHECK(targets["w3"] <= 8);
+    }
+  }
 }
 
 TEST_CASE("pods pinned to their node by nodeSelector never move",
@@ -270,45 +275,54 @@ TestCluster HotNode() {
   return c;
 }
 
-TEST_CASE("resource optimization sheds the pod that best matches the excess",
+TEST_CASE("resource optimization sheds the pods that best match the excess",
           "[rescheduler][strategy][resource_optimization]") {
-  TestCluster c = HotNode();
+  struct Case {
+    const char* name;
+    std::vector<std::pair<const char*, const char*>> pods;  // name, cpu on "hot" (4 cores)
+    double hot_cpu;
+    std::vector<std::string> moved;  // in order
+    const char* first_target;        // "" = any
+  };
+  const Case cases[] = {
+      // 95% -> below 80 - 10 = 70: excess 25 points; the 1-core pod (25%) covers it exactly.
+      {"the pod that covers the excess exactly",
+       {{"small", "200m"}, {"medium", "1"}, {"large", "2"}},
+       95,
+       {"medium"},
+       "cool1"},
+      // Excess 29: medium (25) does not cover it, large (50) does.
+      {"the smallest pod that covers the excess",
+       {{"small", "200m"}, {"medium", "1"}, {"large", "2"}},
+       99,
+       {"large"},
+       ""},
+      // No pod covers 29 points: the largest first (99 -> 74), then the 5% pod covers the rest
+      // (69).
+      {"keeps shedding until below threshold minus the margin",
+       {{"small", "200m"}, {"medium", "1"}},
+       99,
+       {"medium", "small"},
+       ""},
+  };
   const std::string key = ConditionKey(kResourceOptimization, "cpu", "hot");
-  const MoveLedger ledger = test::LedgerWithConditions({key}, 2, true);
-  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), ledger));
-  // 95% -> below 80 - 10 = 70: excess 25 points; the 1-core pod (25%) covers it exactly.
-  REQUIRE(plan.moves.size() == 1);
-  CHECK(plan.moves[0].pod->meta.name == "medium");
-  CHECK(plan.moves[0].target == "cool1");
-  CHECK(plan.moves[0].condition == key);
-  CHECK(plan.moves[0].reason.find("cpuThreshold 80%") != std::string::npos);
-}
-
-TEST_CASE("resource optimization picks the smallest pod that covers the excess",
-          "[rescheduler][strategy][resource_optimization]") {
-  TestCluster c = HotNode();
-  c.usage["hot"] = {99, 50};  // excess 29: medium (25) does not cover it, large (50) does
-  const MoveLedger ledger =
-      test::LedgerWithConditions({ConditionKey(kResourceOptimization, "cpu", "hot")}, 2, true);
-  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), ledger));
-  REQUIRE(plan.moves.size() == 1);
-  CHECK(plan.moves[0].pod->meta.name == "large");
-}
-
-TEST_CASE("resource optimization keeps shedding until below threshold minus the margin",
-          "[rescheduler][strategy][resource_optimization]") {
-  TestCluster c;
-  c.Add(MakeNode("hot")).Add(MakeNode("cool1")).Add(MakeNode("cool2"));
-  c.Add(RsPod("small", "small", "hot", "200m"));  // 5%
-  c.Add(RsPod("medium", "medium", "hot", "1"));   // 25%
-  c.Usage("hot", 99, 50).Usage("cool1", 20, 20).Usage("cool2", 30, 20);
-  const MoveLedger ledger =
-      test::LedgerWithConditions({ConditionKey(kResourceOptimization, "cpu", "hot")}, 2, true);
-  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), ledger));
-  // No pod covers 29 points: the largest first (99 -> 74), then the 5% pod covers the rest (69).
-  REQUIRE(plan.moves.size() == 2);
-  CHECK(plan.moves[0].pod->meta.name == "medium");
-  CHECK(plan.moves[1].pod->meta.name == "small");
+  for (const Case& tc : cases) {
+    DYNAMIC_SECTION(tc.name) {
+      TestCluster c;
+      c.Add(MakeNode("hot")).Add(MakeNode("cool1")).Add(MakeNode("cool2"));
+      for (const auto& [name, cpu] : tc.pods) c.Add(RsPod(name, name, "hot", cpu));
+      c.Usage("hot", tc.hot_cpu, 50).Usage("cool1", 20, 20).Usage("cool2", 30, 20);
+      const MoveLedger ledger = test::LedgerWithConditions({key}, 2, true);
+      StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), ledger));
+      REQUIRE(plan.moves.size() == tc.moved.size());
+      for (size_t i = 0; i < tc.moved.size(); ++i) {
+        CHECK(plan.moves[i].pod->meta.name == tc.moved[i]);
+        CHECK(plan.moves[i].condition == key);
+        CHECK(plan.moves[i].reason.find("cpuThreshold 80%") != std::string::npos);
+      }
+      if (*tc.first_target != '\0') CHECK(plan.moves[0].target == tc.first_target);
+    }
+  }
 }
 
 TEST_CASE("resource optimization waits for consecutiveCycles",
