@@ -60,6 +60,13 @@ class LeaderElector {
  private:
   void Loop();
   void SetLeading(bool leading);  // runs callbacks on a change
+  // The lease as written or read at `now` becomes what we observed, renewed at `now`.
+  void Remember(const Lease& lease, SteadyTime now);
+  // The leader renews its cached lease while it is still valid by our clock; false when not
+  // leading or when the update failed (then the caller reads the lease).
+  bool FastRenew(SteadyTime now, WallTime wall);
+  // Creates the lease, held by us (after a 404). False when another instance created it first.
+  bool CreateLease(SteadyTime now, WallTime wall);
   bool LeaseValidLocked(SteadyTime now) const;
   bool Differs(const Lease& a, const Lease& b) const;
 
