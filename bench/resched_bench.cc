@@ -1,5 +1,5 @@
 // resched_bench: the rescheduler's planning time and the memory of the cluster view it plans
-// over, at 1,000 nodes / 65,000 pods and 5,000 nodes / 150,000 pods (issue 4 targets: plan
+// over, at 1,000 nodes / 65,000 pods and 5,000 nodes / 150,000 pods (the targets: plan
 // <= 0.1 s and <= 0.5 s; cache-equivalent snapshot <= 400 MiB at 5,000 / 150,000).
 //
 //   resched_bench [--runs N]

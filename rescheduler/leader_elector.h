@@ -1,4 +1,4 @@
-// LeaderElector: client-go's Lease leader election (protocol.md §3.9), so one replica runs the
+// LeaderElector: client-go's Lease leader election (tools/leaderelection), so one replica runs the
 // rescheduler: expiry judged by the local clock since the record last changed, leadership lost
 // at renewDeadline (IsLeader() turns false at once), lease released on Stop().
 // Thread-safe: IsLeader() from any thread; Step/TryAcquireOrRenew/Release serialised internally.

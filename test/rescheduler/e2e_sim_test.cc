@@ -1,7 +1,7 @@
 // End to end against kube-sim: the real HttpKubeClient, ClusterCache, LoadModel, Steering and
 // Rescheduler, plus a small scheduler loop that binds Pending pods with the extender's own
-// FilterNode / CheckFeasible / ScoreNodes and LoadModel::AssumeBinding (issue 5 brings the real
-// driver). kube-sim's controllers create replacement pods, run a kubelet stand-in and
+// FilterNode / CheckFeasible / ScoreNodes and LoadModel::AssumeBinding (a stand-in for the real
+// scheduler driver). kube-sim's controllers create replacement pods, run a kubelet stand-in and
 // keep PDB status; its eviction subresource enforces PDBs (429).
 #include <atomic>
 #include <catch2/catch.hpp>
