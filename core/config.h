@@ -5,9 +5,12 @@
 // Plain values; the loader is pure and thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <iterator>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -85,11 +88,24 @@ struct ProtectionsConfig {
                              // (from the cache) instead of asking the API server for a 429
 };
 
+// The rescheduler's strategies (rescheduler.enabledStrategies), in the order a cycle runs them:
+// NodeMaintenance first (a drain must not wait for balancing), then ResourceOptimization (hot
+// nodes), then LoadBalancing.
+inline constexpr char kNodeMaintenance[] = "NodeMaintenance";
+inline constexpr char kResourceOptimization[] = "ResourceOptimization";
+inline constexpr char kLoadBalancing[] = "LoadBalancing";
+inline constexpr const char* kStrategyNames[] = {kNodeMaintenance, kResourceOptimization,
+                                                 kLoadBalancing};
+inline bool IsStrategyName(std::string_view name) {
+  return std::find(std::begin(kStrategyNames), std::end(kStrategyNames), name) !=
+         std::end(kStrategyNames);
+}
+
 struct ReschedulerConfig {
   bool enabled = true;                  // enabled
   Millis rescheduling_interval{30000};  // reschedulingInterval: 30s
-  std::vector<std::string> enabled_strategies{"LoadBalancing", "ResourceOptimization",
-                                              "NodeMaintenance"};  // enabledStrategies
+  std::vector<std::string> enabled_strategies{kLoadBalancing, kResourceOptimization,
+                                              kNodeMaintenance};  // enabledStrategies
   double cpu_threshold = 80.0;        // cpuThreshold: percent; also the extender's filter threshold
   double memory_threshold = 80.0;     // memoryThreshold: percent; also the filter threshold
   double imbalance_threshold = 20.0;  // imbalanceThreshold: points of utilisation / % of mean pods

@@ -93,13 +93,11 @@ Status ValidateReschedulerScope(const ReschedulerConfig& r) {
     return Invalid("rescheduler.reschedulingInterval", FormatDuration(r.rescheduling_interval),
                    "must be > 0");
   }
-  static const std::set<std::string> kStrategies = {"LoadBalancing", "ResourceOptimization",
-                                                    "NodeMaintenance"};
   std::set<std::string> strategies;
   for (size_t i = 0; i < r.enabled_strategies.size(); ++i) {
     const std::string& name = r.enabled_strategies[i];
     const std::string key = "rescheduler.enabledStrategies[" + std::to_string(i) + "]";
-    if (!kStrategies.count(name)) {
+    if (!IsStrategyName(name)) {
       return Invalid(key, name, "expected LoadBalancing, ResourceOptimization or NodeMaintenance");
     }
     if (!strategies.insert(name).second) return Invalid(key, name, "listed twice");

@@ -153,19 +153,17 @@ bool PodMatchesNodeAffinity(const Pod& pod, const Node& node) {
   return false;
 }
 
-bool PodToleratesNodeTaints(const Pod& pod, const Node& node) {
+bool PodToleratesTaint(const Pod& pod, const Taint& taint) {
+  return std::any_of(pod.tolerations.begin(), pod.tolerations.end(),
+                     [&](const Toleration& t) { return t.Tolerates(taint); });
+}
+
+const Taint* FirstUntoleratedTaint(const Pod& pod, const Node& node) {
   for (const Taint& taint : node.taints) {
     if (taint.effect != "NoSchedule" && taint.effect != "NoExecute") continue;
-    bool tolerated = false;
-    for (const Toleration& t : pod.tolerations) {
-      if (t.Tolerates(taint)) {
-        tolerated = true;
-        break;
-      }
-    }
-    if (!tolerated) return false;
+    if (!PodToleratesTaint(pod, taint)) return &taint;
   }
-  return true;
+  return nullptr;
 }
 
 int64_t IntOrPercent::Resolve(int64_t total, bool round_up) const {

@@ -120,7 +120,8 @@ struct NodeSelectorRequirement {
   std::string op;
   std::vector<std::string> values;
   // True if `labels` satisfy this requirement (k8s.io/apimachinery labels.Requirement): In and
-  // NotIn need values; Gt/Lt need exactly one integer value and an integer label. An invalid
+  // NotIn need values, Exists and DoesNotExist must have none, Gt/Lt need exactly one integer
+  // value and an integer label; NotIn and DoesNotExist hold for a missing label. An invalid
   // requirement matches nothing.
   bool Matches(const StringMap& labels) const;
 };
@@ -269,12 +270,15 @@ struct Lease {
   int32_t lease_transitions = 0;
 };
 
-// kube-scheduler's NodeAffinity filter: spec.nodeSelector labels all present, and at least one
-// required node-affinity term matching (no terms: no constraint).
+// kube-scheduler's NodeAffinity filter: every spec.nodeSelector label present with its value, and
+// at least one required node-affinity term matching (no terms: no constraint). The one
+// implementation of these rules: the rescheduler's feasibility check uses it too.
 bool PodMatchesNodeAffinity(const Pod& pod, const Node& node);
-// kube-scheduler's TaintToleration filter: every NoSchedule and NoExecute taint of `node` is
-// tolerated by one of the pod's tolerations (PreferNoSchedule taints never block).
-bool PodToleratesNodeTaints(const Pod& pod, const Node& node);
+// One of the pod's tolerations tolerates `taint`.
+bool PodToleratesTaint(const Pod& pod, const Taint& taint);
+// kube-scheduler's TaintToleration filter: the first NoSchedule or NoExecute taint of `node` that
+// the pod does not tolerate, or nullptr when it may run there (PreferNoSchedule never blocks).
+const Taint* FirstUntoleratedTaint(const Pod& pod, const Node& node);
 
 // Decoders. Each returns InvalidArgument naming the field path on a wrong type, e.g.
 // "Pod default/web-1: spec.containers[0].resources.requests.cpu: expected string, got number".

@@ -17,16 +17,49 @@ constexpr char kCopyPrefix[] = "rescheduled-";
 // Kubernetes' generateName alphabet (no vowels, no confusable digits).
 constexpr char kSuffixAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
 
-bool IsRunningReady(const Pod& pod) {
-  return pod.phase == "Running" && pod.IsReady() && !pod.IsTerminating();
-}
-
 json PodObjectRef(const PodRef& pod) {
   return {{"apiVersion", "v1"},
           {"kind", "Pod"},
           {"name", pod.name},
           {"namespace", pod.ns},
           {"uid", pod.uid}};
+}
+
+// Results a pod can get again every cycle: logged at info once per cooldown.
+bool IsRepeatable(Result r) {
+  return r == Result::kPdbBlocked || r == Result::kProtected || r == Result::kSingleReplica ||
+         r == Result::kUnmovable;
+}
+
+// Failures worth a RescheduleFailed Event on the pod (once per cooldown).
+bool IsLastingFailure(Result r) {
+  return r == Result::kError || r == Result::kSingleReplica || r == Result::kLandedBack ||
+         r == Result::kReplacementTimeout || r == Result::kReplacementFailed;
+}
+
+// The log level of a result; `first`: the first of its kind for the pod within the cooldown.
+spdlog::level::level_enum LogLevel(Result r, bool first) {
+  switch (r) {
+    case Result::kError:
+    case Result::kLandedBack:
+    case Result::kReplacementTimeout:
+    case Result::kReplacementFailed:
+      return spdlog::level::warn;
+    case Result::kLimitCycle:
+    case Result::kLimitNode:
+    case Result::kLimitNamespace:
+    case Result::kInFlight:
+    case Result::kCooldown:
+    case Result::kNotLeader:
+      return spdlog::level::debug;
+    case Result::kPdbBlocked:
+    case Result::kProtected:
+    case Result::kSingleReplica:
+    case Result::kUnmovable:
+      return first ? spdlog::level::info : spdlog::level::debug;
+    default:
+      return spdlog::level::info;
+  }
 }
 
 std::string Shorten(std::string s, size_t max) {
@@ -39,126 +72,31 @@ std::string Shorten(std::string s, size_t max) {
 
 }  // namespace
 
-const char* ResultName(Result r) {
-  switch (r) {
-    case Result::kSuccess:
-      return "success";
-    case Result::kDryRun:
-      return "dry_run";
-    case Result::kLimitCycle:
-      return "limit_cycle";
-    case Result::kLimitNode:
-      return "limit_node";
-    case Result::kLimitNamespace:
-      return "limit_namespace";
-    case Result::kPdbBlocked:
-      return "pdb_blocked";
-    case Result::kProtected:
-      return "protected";
-    case Result::kInFlight:
-      return "in_flight";
-    case Result::kCooldown:
-      return "cooldown";
-    case Result::kSingleReplica:
-      return "single_replica";
-    case Result::kNotFound:
-      return "not_found";
-    case Result::kUnmovable:
-      return "unmovable";
-    case Result::kNotLeader:
-      return "not_leader";
-    case Result::kError:
-      return "error";
-    case Result::kReplacementReady:
-      return "ready";
-    case Result::kLandedBack:
-      return "landed_back";
-    case Result::kReplacementTimeout:
-      return "timeout";
-    case Result::kReplacementFailed:
-      return "failed";
-  }
-  return "error";
-}
-
-const char* InFlightKindName(InFlightMove::Kind kind) {
-  switch (kind) {
-    case InFlightMove::Kind::kEviction:
-      return "eviction";
-    case InFlightMove::Kind::kRestart:
-      return "restart";
-    case InFlightMove::Kind::kCopy:
-      return "copy";
-  }
-  return "eviction";
-}
-
 Evictor::Evictor(kube::KubeClient& client, Clock& clock, ReschedulerConfig config,
                  ScoringConfig scoring, scoring::Steering* steering, ReschedulerMetrics* metrics,
-                 EvictorOptions options)
+                 MoveLedger& ledger, EvictorOptions options)
     : client_(client),
       clock_(clock),
       config_(std::move(config)),
       scoring_(std::move(scoring)),
       steering_(steering),
       metrics_(metrics),
+      ledger_(ledger),
       options_(std::move(options)),
       rng_(options_.seed != 0 ? options_.seed : std::random_device{}()) {}
 
 void Evictor::SetMayAct(std::function<bool()> may_act) { may_act_ = std::move(may_act); }
 
-void Evictor::BeginCycle(std::shared_ptr<const ClusterSnapshot> snapshot, bool new_window) {
+void Evictor::BeginCycle(std::shared_ptr<const ClusterSnapshot> snapshot) {
   snapshot_ = std::move(snapshot);
-  if (new_window) {
-    cycle_moves_ = 0;
-    node_moves_.clear();
-    namespace_moves_.clear();
-    dry_run_workloads_.clear();
-  }
-  // The PDB ledger counts this cycle's evictions on top of the snapshot's status.
-  pdb_used_.clear();
   workloads_.clear();
-  const SteadyTime now = clock_.Now();
-  std::erase_if(cooldown_pods_, [now](const auto& e) { return e.second <= now; });
-  std::erase_if(cooldown_workloads_, [now](const auto& e) { return e.second <= now; });
-  std::erase_if(emitted_, [now](const auto& e) { return e.second <= now; });
-  std::erase_if(recent_, [&](const Recent& r) { return now - r.at > config_.steer_window; });
 }
 
-void Evictor::Reset() {
-  in_flight_.clear();
-  cooldown_pods_.clear();
-  cooldown_workloads_.clear();
-  sessions_.clear();
-  recent_.clear();
-  if (metrics_ != nullptr) metrics_->in_flight.Set(0);
-}
-
-PlanState Evictor::PlanningState() const {
-  PlanState s;
-  for (const InFlightMove& m : in_flight_) s.busy_workloads.insert(m.workload);
-  const SteadyTime now = clock_.Now();
-  for (const auto& [uid, until] : cooldown_pods_) {
-    if (until > now) s.cooldown_pods.insert(uid);
-  }
-  for (const auto& [key, until] : cooldown_workloads_) {
-    if (until > now) s.cooldown_workloads.insert(key);
-  }
-  for (const Recent& r : recent_) {
-    if (now - r.at <= config_.steer_window) s.recent_moves.push_back(r.move);
-  }
-  return s;
+void Evictor::SetInFlightMetric() {
+  if (metrics_ != nullptr) metrics_->in_flight.Set(static_cast<double>(ledger_.in_flight().size()));
 }
 
 // ---- Record: the one funnel -------------------------------------------------------------------
-
-bool Evictor::ShouldEmit(const std::string& key) {
-  const SteadyTime now = clock_.Now();
-  auto it = emitted_.find(key);
-  if (it != emitted_.end() && it->second > now) return false;
-  emitted_[key] = now + config_.cooldown;
-  return true;
-}
 
 void Evictor::CreateEvent(const std::string& ns, const json& involved, bool warning,
                           const std::string& reason, const std::string& message) {
@@ -195,80 +133,29 @@ void Evictor::CreateEvent(const std::string& ns, const json& involved, bool warn
 void Evictor::Record(const std::string& strategy, const PodRef& pod, const std::string& source,
                      const std::string& target, Result result, const std::string& message) {
   const char* name = ResultName(result);
-  const bool completion = result == Result::kReplacementReady || result == Result::kLandedBack ||
-                          result == Result::kReplacementTimeout ||
-                          result == Result::kReplacementFailed;
   if (metrics_ != nullptr) {
-    if (completion) {
+    if (IsCompletion(result)) {
       metrics_->CountReplacement(strategy, name);
     } else {
       metrics_->CountEviction(strategy, name);
     }
   }
   // Repeated non-actions (a pod blocked by its PDB every cycle, a protected pod) log once at
-  // info per cooldown and at debug afterwards: no error storm (anchors pitfall 5).
-  bool first = true;
-  switch (result) {
-    case Result::kPdbBlocked:
-    case Result::kProtected:
-    case Result::kSingleReplica:
-    case Result::kUnmovable:
-      first = ShouldEmit(std::string("log|") + name + "|" + pod.uid + "|" + message);
-      break;
-    default:
-      break;
-  }
-  auto log = Log();
-  spdlog::level::level_enum level = spdlog::level::info;
-  switch (result) {
-    case Result::kError:
-    case Result::kLandedBack:
-    case Result::kReplacementTimeout:
-    case Result::kReplacementFailed:
-      level = spdlog::level::warn;
-      break;
-    case Result::kLimitCycle:
-    case Result::kLimitNode:
-    case Result::kLimitNamespace:
-    case Result::kInFlight:
-    case Result::kCooldown:
-    case Result::kNotLeader:
-      level = spdlog::level::debug;
-      break;
-    case Result::kPdbBlocked:
-    case Result::kProtected:
-    case Result::kSingleReplica:
-    case Result::kUnmovable:
-      level = first ? spdlog::level::info : spdlog::level::debug;
-      break;
-    default:
-      break;
-  }
-  log->log(level,
-           "move result={} strategy={} pod={}/{} source={} target={} dry_run={} reason=\"{}\"",
-           name, strategy, pod.ns, pod.name, source, target.empty() ? "-" : target, config_.dry_run,
-           message);
+  // info per cooldown and at debug afterwards: a cycle that cannot act must not flood the log.
+  const bool first = !IsRepeatable(result) ||
+                     ShouldEmit(std::string("log|") + name + "|" + pod.uid + "|" + message);
+  Log()->log(LogLevel(result, first),
+             "move result={} strategy={} pod={}/{} source={} target={} dry_run={} reason=\"{}\"",
+             name, strategy, pod.ns, pod.name, source, target.empty() ? "-" : target,
+             config_.dry_run, message);
 
   // Events on the pod: Rescheduled for an action, RescheduleFailed for a lasting failure.
-  switch (result) {
-    case Result::kSuccess:
-      CreateEvent(
-          pod.ns, PodObjectRef(pod), false, "Rescheduled",
-          "Moved from " + source + " toward " + target + " by " + strategy + ": " + message);
-      break;
-    case Result::kError:
-    case Result::kSingleReplica:
-    case Result::kLandedBack:
-    case Result::kReplacementTimeout:
-    case Result::kReplacementFailed:
-      if (ShouldEmit(std::string("event|") + name + "|" + pod.uid)) {
-        CreateEvent(
-            pod.ns, PodObjectRef(pod), true, "RescheduleFailed",
-            strategy + " could not move the pod off " + source + " (" + name + "): " + message);
-      }
-      break;
-    default:
-      break;
+  if (result == Result::kSuccess) {
+    CreateEvent(pod.ns, PodObjectRef(pod), false, "Rescheduled",
+                "Moved from " + source + " toward " + target + " by " + strategy + ": " + message);
+  } else if (IsLastingFailure(result) && ShouldEmit(std::string("event|") + name + "|" + pod.uid)) {
+    CreateEvent(pod.ns, PodObjectRef(pod), true, "RescheduleFailed",
+                strategy + " could not move the pod off " + source + " (" + name + "): " + message);
   }
 }
 
@@ -340,73 +227,34 @@ InFlightMove Evictor::NewInFlight(InFlightMove::Kind kind, const PlannedMove& mo
 }
 
 void Evictor::CountAction(const PlannedMove& move) {
-  ++cycle_moves_;
-  ++node_moves_[move.source];
-  ++namespace_moves_[move.pod->meta.namespace_];
-  for (const PdbPtr& pdb : snapshot_->PdbsForPod(*move.pod)) {
-    ++pdb_used_[NamespacedName(pdb->meta)];
-  }
+  ledger_.CountAction(*move.pod, move.source, *snapshot_);
 }
 
 void Evictor::Track(InFlightMove m) {
-  sessions_.insert(m.workload);
-  recent_.push_back({RecentMove{m.source, m.target, m.estimate}, clock_.Now()});
-  in_flight_.push_back(std::move(m));
-  if (metrics_ != nullptr) metrics_->in_flight.Set(static_cast<double>(in_flight_.size()));
+  ledger_.Track(std::move(m));
+  SetInFlightMetric();
 }
 
 Outcome Evictor::Execute(const PlannedMove& move) {
-  const Pod& pod = *move.pod;
-  const std::string workload = WorkloadKey(pod);
-  const bool busy = std::any_of(in_flight_.begin(), in_flight_.end(),
-                                [&](const InFlightMove& m) { return m.workload == workload; });
-  if (busy || dry_run_workloads_.count(workload) != 0) {
-    return Finish(move, Result::kInFlight, "a move of this workload is in flight");
+  if (std::optional<Outcome> refused = Gate(move)) {
+    return Finish(move, refused->result, std::move(refused->message));
   }
+  return Act(move);
+}
+
+std::optional<Outcome> Evictor::Gate(const PlannedMove& move) {
+  const Pod& pod = *move.pod;
+  if (auto busy = ledger_.InFlightRefusal(WorkloadKey(pod))) return busy;
   if (ProtectionResult p = CheckMovable(pod, *snapshot_, config_); !p.ok()) {
-    return Finish(move, Result::kProtected,
-                  std::string(ProtectionName(p.protection)) + ": " + p.reason);
+    return Outcome{Result::kProtected, std::string(ProtectionName(p.protection)) + ": " + p.reason};
   }
   // A drain must finish: maintenance moves ignore the cooldowns (never the in-flight rule).
-  if (move.strategy != kNodeMaintenance) {
-    const SteadyTime now = clock_.Now();
-    auto p = cooldown_pods_.find(pod.meta.uid);
-    auto w = cooldown_workloads_.find(workload);
-    if ((p != cooldown_pods_.end() && p->second > now) ||
-        (w != cooldown_workloads_.end() && w->second > now)) {
-      return Finish(move, Result::kCooldown, "moved within cooldown");
-    }
-  }
-  if (cycle_moves_ >= config_.max_reschedule_pods) {
-    return Finish(
-        move, Result::kLimitCycle,
-        "maxReschedulePods " + std::to_string(config_.max_reschedule_pods) + " reached this cycle");
-  }
-  if (node_moves_[move.source] >= config_.max_reschedule_pods_per_node) {
-    return Finish(move, Result::kLimitNode,
-                  "maxReschedulePodsPerNode " +
-                      std::to_string(config_.max_reschedule_pods_per_node) + " reached for " +
-                      move.source);
-  }
-  if (namespace_moves_[pod.meta.namespace_] >= config_.max_reschedule_pods_per_namespace) {
-    return Finish(move, Result::kLimitNamespace,
-                  "maxReschedulePodsPerNamespace " +
-                      std::to_string(config_.max_reschedule_pods_per_namespace) + " reached for " +
-                      pod.meta.namespace_);
-  }
-  if (config_.protections.pdb_precheck) {
-    for (const PdbPtr& pdb : snapshot_->PdbsForPod(pod)) {
-      if (pdb->observed_generation < pdb->meta.generation) continue;  // the API server decides
-      const int used = pdb_used_[NamespacedName(pdb->meta)];
-      if (pdb->disruptions_allowed - used <= 0) {
-        return Finish(move, Result::kPdbBlocked,
-                      "PodDisruptionBudget " + NamespacedName(pdb->meta) +
-                          " allows no disruption now (" + std::to_string(pdb->disruptions_allowed) +
-                          " allowed, " + std::to_string(used) + " used this cycle)");
-      }
-    }
-  }
+  return ledger_.BudgetRefusal(pod, move.source, move.strategy == kNodeMaintenance, *snapshot_,
+                               clock_.Now());
+}
 
+Outcome Evictor::Act(const PlannedMove& move) {
+  const Pod& pod = *move.pod;
   const bool bare = IsBarePod(pod);
   WorkloadInfo workload_info;
   SingleReplicaDecision single;
@@ -426,22 +274,23 @@ Outcome Evictor::Execute(const PlannedMove& move) {
       return Finish(move, Result::kSingleReplica, single.reason);
     }
   }
-
-  if (config_.dry_run) {
-    CountAction(move);
-    dry_run_workloads_.insert(workload);
-    std::string how = bare ? "copy to the target, then delete the original"
-                      : single.action == SingleReplicaAction::kSurgeRestart
-                          ? "surge restart (restartedAt)"
-                          : "eviction";
-    return Finish(move, Result::kDryRun, "would move by " + how + ": " + move.reason);
-  }
+  if (config_.dry_run) return DryRun(move, bare, single.action);
   if (!MayAct()) return Finish(move, Result::kNotLeader, "leadership lost before acting");
   if (bare) return Copy(move, pod);
   if (single.action == SingleReplicaAction::kSurgeRestart) {
     return Restart(move, pod, workload_info);
   }
   return Evict(move, pod);
+}
+
+Outcome Evictor::DryRun(const PlannedMove& move, bool bare, SingleReplicaAction action) {
+  CountAction(move);
+  ledger_.RecordDryRun(WorkloadKey(*move.pod));
+  const std::string how = bare ? "copy to the target, then delete the original"
+                          : action == SingleReplicaAction::kSurgeRestart
+                              ? "surge restart (restartedAt)"
+                              : "eviction";
+  return Finish(move, Result::kDryRun, "would move by " + how + ": " + move.reason);
 }
 
 Outcome Evictor::Evict(const PlannedMove& move, const Pod& pod) {
@@ -601,180 +450,6 @@ Outcome Evictor::Copy(const PlannedMove& move, const Pod& pod) {
   return Finish(move, Result::kSuccess,
                 "created copy " + copy_name + " on " + move.target +
                     " (the original goes once it is Ready): " + move.reason);
-}
-
-// ---- Follow-up --------------------------------------------------------------------------------
-
-int Evictor::FollowUp() {
-  if (!snapshot_) return 0;
-  int ended = 0;
-  for (auto it = in_flight_.begin(); it != in_flight_.end();) {
-    bool done = false;
-    switch (it->kind) {
-      case InFlightMove::Kind::kEviction:
-        done = FollowEviction(*it);
-        break;
-      case InFlightMove::Kind::kRestart:
-        done = FollowRestart(*it);
-        break;
-      case InFlightMove::Kind::kCopy:
-        done = FollowCopy(*it);
-        break;
-    }
-    if (done) {
-      ++ended;
-      it = in_flight_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  if (metrics_ != nullptr) metrics_->in_flight.Set(static_cast<double>(in_flight_.size()));
-  return ended;
-}
-
-bool Evictor::FollowEviction(InFlightMove& m) {
-  const SteadyTime now = clock_.Now();
-  PodPtr replacement;
-  for (const PodPtr& p : snapshot_->PodsOwnedBy(m.workload)) {
-    if (m.known_uids.count(p->meta.uid) != 0 || !IsRunningReady(*p)) continue;
-    replacement = p;
-    break;
-  }
-  if (replacement) {
-    cooldown_pods_[replacement->meta.uid] = now + config_.cooldown;
-    const PodRef ref = PodRef::Of(*replacement);
-    if (replacement->node_name == m.source) {
-      // Closed loop (anchors pitfall 2): never try this workload again within cooldown.
-      cooldown_workloads_[m.workload] = now + config_.cooldown;
-      sessions_.erase(m.workload);
-      Record(m.strategy, ref, m.source, m.target, Result::kLandedBack,
-             "replacement of " + m.pod.name + " landed back on " + m.source +
-                 "; workload backed off for the cooldown");
-    } else {
-      Record(m.strategy, ref, m.source, replacement->node_name, Result::kReplacementReady,
-             "replacement of " + m.pod.name + " is Ready on " + replacement->node_name);
-    }
-    return true;
-  }
-  if (now - m.started > config_.replacement_timeout) {
-    cooldown_workloads_[m.workload] = now + config_.cooldown;
-    sessions_.erase(m.workload);
-    Record(m.strategy, m.pod, m.source, m.target, Result::kReplacementTimeout,
-           "no Ready replacement within replacementTimeout; workload backed off for the "
-           "cooldown");
-    return true;
-  }
-  return false;
-}
-
-bool Evictor::FollowRestart(InFlightMove& m) {
-  const SteadyTime now = clock_.Now();
-  bool original_present = false;
-  std::vector<PodPtr> fresh;
-  bool any_ready = false;
-  for (const auto& [node, pods] : *snapshot_->pods_by_node) {
-    for (const PodPtr& p : *pods) {
-      if (p->meta.namespace_ != m.pod.ns) continue;
-      if (p->meta.uid == m.pod.uid) {
-        original_present = !p->IsFinished();
-        continue;
-      }
-      if (p->IsTerminating() || p->IsFinished() || !m.selector.Matches(p->meta.labels)) continue;
-      fresh.push_back(p);
-      any_ready = any_ready || IsRunningReady(*p);
-    }
-  }
-  if (!original_present && any_ready) {
-    bool landed_back = false;
-    for (const PodPtr& p : fresh) {
-      cooldown_pods_[p->meta.uid] = now + config_.cooldown;
-      cooldown_workloads_[WorkloadKey(*p)] = now + config_.cooldown;
-      landed_back = landed_back || p->node_name == m.source;
-    }
-    const PodRef ref = PodRef::Of(*fresh.front());
-    if (landed_back) {
-      Record(m.strategy, ref, m.source, m.target, Result::kLandedBack,
-             "restarted Deployment " + m.deployment + " landed back on " + m.source);
-    } else {
-      Record(m.strategy, ref, m.source, fresh.front()->node_name, Result::kReplacementReady,
-             "restarted Deployment " + m.deployment + " is Ready on " + fresh.front()->node_name);
-    }
-    return true;
-  }
-  if (now - m.started > config_.replacement_timeout) {
-    cooldown_workloads_[m.workload] = now + config_.cooldown;
-    Record(
-        m.strategy, m.pod, m.source, m.target, Result::kReplacementTimeout,
-        "surge restart of Deployment " + m.deployment + " not complete within replacementTimeout");
-    return true;
-  }
-  return false;
-}
-
-bool Evictor::FollowCopy(InFlightMove& m) {
-  const SteadyTime now = clock_.Now();
-  PodPtr copy;
-  for (const PodPtr& p : snapshot_->PodsOnNode(m.target)) {
-    if (p->meta.namespace_ == m.pod.ns && p->meta.name == m.copy_name) {
-      copy = p;
-      break;
-    }
-  }
-  const bool timed_out = now - m.started > config_.replacement_timeout;
-  const bool failed = copy && copy->phase == "Failed";
-  if (copy && IsRunningReady(*copy)) {
-    if (!MayAct()) return false;
-    // The copy serves: now the original may go (UID precondition: never a namesake).
-    const Status s = client_.DeletePod(m.pod.ns, m.pod.name, m.pod.uid);
-    if (s.ok() || s.code() == StatusCode::kNotFound || s.code() == StatusCode::kAborted) {
-      cooldown_pods_[copy->meta.uid] = now + config_.cooldown;
-      Record(m.strategy, PodRef::Of(*copy), m.source, m.target, Result::kReplacementReady,
-             "copy " + m.copy_name + " is Ready on " + m.target + "; original " + m.pod.name +
-                 " deleted");
-      return true;
-    }
-    if (!timed_out) {
-      Log()->warn("delete original failed pod={}/{} copy={} error={} (retrying next cycle)",
-                  m.pod.ns, m.pod.name, m.copy_name, s.ToString());
-      return false;
-    }
-    Record(
-        m.strategy, m.pod, m.source, m.target, Result::kReplacementFailed,
-        "copy " + m.copy_name + " is Ready but the original could not be deleted: " + s.ToString());
-    return true;
-  }
-  if (failed || timed_out) {
-    if (!MayAct()) return false;
-    const Status s = client_.DeletePod(m.pod.ns, m.copy_name, m.copy_uid);
-    if (!s.ok() && s.code() != StatusCode::kNotFound && s.code() != StatusCode::kAborted &&
-        !timed_out) {
-      return false;  // try again at the next follow-up
-    }
-    cooldown_workloads_[m.workload] = now + config_.cooldown;
-    Record(m.strategy, m.pod, m.source, m.target,
-           failed ? Result::kReplacementFailed : Result::kReplacementTimeout,
-           "copy " + m.copy_name + (failed ? " failed" : " not Ready within replacementTimeout") +
-               "; copy deleted, original kept" +
-               (s.ok() ? "" : " (delete copy: " + s.ToString() + ")"));
-    return true;
-  }
-  return false;
-}
-
-void Evictor::EndCycle(const std::unordered_set<std::string>& planned_workloads,
-                       bool plan_truncated) {
-  if (plan_truncated) return;
-  const SteadyTime now = clock_.Now();
-  for (auto it = sessions_.begin(); it != sessions_.end();) {
-    const bool busy = std::any_of(in_flight_.begin(), in_flight_.end(),
-                                  [&](const InFlightMove& m) { return m.workload == *it; });
-    if (!busy && planned_workloads.count(*it) == 0) {
-      cooldown_workloads_[*it] = now + config_.cooldown;
-      it = sessions_.erase(it);
-    } else {
-      ++it;
-    }
-  }
 }
 
 }  // namespace kb::resched

@@ -62,19 +62,14 @@ bool LeaderElector::Differs(const Lease& a, const Lease& b) const {
          !SameTime(a.renew_time, b.renew_time);
 }
 
-bool LeaderElector::TryAcquireOrRenew() {
-  std::lock_guard<std::mutex> step(step_mu_);
-  const SteadyTime now = clock_.Now();
-  const WallTime wall = clock_.WallNow();
-  const int32_t duration = DurationSeconds(config_.lease_duration);
-  auto remember = [&](const Lease& lease) {
-    std::lock_guard<std::mutex> lock(mu_);
-    observed_ = lease;
-    observed_time_ = now;
-    renewed_at_ = now;
-  };
+void LeaderElector::Remember(const Lease& lease, SteadyTime now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  observed_ = lease;
+  observed_time_ = now;
+  renewed_at_ = now;
+}
 
-  // 1. Fast path: the leader renews its cached lease while it is still valid locally.
+bool LeaderElector::FastRenew(SteadyTime now, WallTime wall) {
   std::optional<Lease> cached;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -82,39 +77,50 @@ bool LeaderElector::TryAcquireOrRenew() {
       cached = observed_;
     }
   }
-  if (cached) {
-    Lease renew = *cached;
-    renew.renew_time = wall;
-    renew.lease_duration_seconds = duration;
-    StatusOr<Lease> updated = client_.UpdateLease(renew);
-    if (updated.ok()) {
-      remember(*updated);
-      return true;
-    }
-    Log()->debug("lease fast renew failed, falling back to get lease={}/{} error={}",
-                 config_.lease_namespace, config_.lease_name, updated.status().ToString());
+  if (!cached) return false;
+  Lease renew = *cached;
+  renew.renew_time = wall;
+  renew.lease_duration_seconds = DurationSeconds(config_.lease_duration);
+  StatusOr<Lease> updated = client_.UpdateLease(renew);
+  if (updated.ok()) {
+    Remember(*updated, now);
+    return true;
   }
+  Log()->debug("lease fast renew failed, falling back to get lease={}/{} error={}",
+               config_.lease_namespace, config_.lease_name, updated.status().ToString());
+  return false;
+}
+
+bool LeaderElector::CreateLease(SteadyTime now, WallTime wall) {
+  Lease fresh;
+  fresh.meta.name = config_.lease_name;
+  fresh.meta.namespace_ = config_.lease_namespace;
+  fresh.holder_identity = identity_;
+  fresh.lease_duration_seconds = DurationSeconds(config_.lease_duration);
+  fresh.acquire_time = wall;
+  fresh.renew_time = wall;
+  fresh.lease_transitions = 0;
+  StatusOr<Lease> created = client_.CreateLease(fresh);
+  if (!created.ok()) return false;  // 409 AlreadyExists: someone else won
+  Remember(*created, now);
+  return true;
+}
+
+bool LeaderElector::TryAcquireOrRenew() {
+  std::lock_guard<std::mutex> step(step_mu_);
+  const SteadyTime now = clock_.Now();
+  const WallTime wall = clock_.WallNow();
+
+  // 1. Fast path: the leader renews its cached lease while it is still valid locally.
+  if (FastRenew(now, wall)) return true;
 
   // 2. Read the lease; create it when it does not exist.
   StatusOr<Lease> got = client_.GetLease(config_.lease_namespace, config_.lease_name);
   if (!got.ok()) {
-    if (got.status().code() != StatusCode::kNotFound) {
-      Log()->debug("get lease failed lease={}/{} error={}", config_.lease_namespace,
-                   config_.lease_name, got.status().ToString());
-      return false;
-    }
-    Lease fresh;
-    fresh.meta.name = config_.lease_name;
-    fresh.meta.namespace_ = config_.lease_namespace;
-    fresh.holder_identity = identity_;
-    fresh.lease_duration_seconds = duration;
-    fresh.acquire_time = wall;
-    fresh.renew_time = wall;
-    fresh.lease_transitions = 0;
-    StatusOr<Lease> created = client_.CreateLease(fresh);
-    if (!created.ok()) return false;  // 409 AlreadyExists: someone else won
-    remember(*created);
-    return true;
+    if (got.status().code() == StatusCode::kNotFound) return CreateLease(now, wall);
+    Log()->debug("get lease failed lease={}/{} error={}", config_.lease_namespace,
+                 config_.lease_name, got.status().ToString());
+    return false;
   }
 
   // 3. Remember when the record last changed, by our own clock.
@@ -136,7 +142,7 @@ bool LeaderElector::TryAcquireOrRenew() {
   // 5. Take or renew it, conditional on the resourceVersion we read (409 = lost the race).
   Lease next = old;
   next.holder_identity = identity_;
-  next.lease_duration_seconds = duration;
+  next.lease_duration_seconds = DurationSeconds(config_.lease_duration);
   next.renew_time = wall;
   if (!mine) {
     next.acquire_time = wall;
@@ -148,7 +154,7 @@ bool LeaderElector::TryAcquireOrRenew() {
                  config_.lease_name, updated.status().ToString());
     return false;
   }
-  remember(*updated);
+  Remember(*updated, now);
   return true;
 }
 

@@ -1,4 +1,4 @@
-// LeaderElector: client-go's Lease leader election (protocol.md §3.9), so one replica runs the
+// LeaderElector: client-go's Lease leader election (tools/leaderelection), so one replica runs the
 // rescheduler: expiry judged by the local clock since the record last changed, leadership lost
 // at renewDeadline (IsLeader() turns false at once), lease released on Stop().
 // Thread-safe: IsLeader() from any thread; Step/TryAcquireOrRenew/Release serialised internally.
@@ -60,6 +60,13 @@ class LeaderElector {
  private:
   void Loop();
   void SetLeading(bool leading);  // runs callbacks on a change
+  // The lease as written or read at `now` becomes what we observed, renewed at `now`.
+  void Remember(const Lease& lease, SteadyTime now);
+  // The leader renews its cached lease while it is still valid by our clock; false when not
+  // leading or when the update failed (then the caller reads the lease).
+  bool FastRenew(SteadyTime now, WallTime wall);
+  // Creates the lease, held by us (after a 404). False when another instance created it first.
+  bool CreateLease(SteadyTime now, WallTime wall);
   bool LeaseValidLocked(SteadyTime now) const;
   bool Differs(const Lease& a, const Lease& b) const;
 

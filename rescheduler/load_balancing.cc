@@ -13,8 +13,6 @@ namespace kb::resched {
 
 namespace {
 
-bool IsRunning(const Pod& pod) { return pod.phase == "Running" && !pod.IsTerminating(); }
-
 std::string Fmt(const char* format, double a, double b = 0, double c = 0, double d = 0) {
   char buf[256];
   std::snprintf(buf, sizeof(buf), format, a, b, c, d);
@@ -28,7 +26,7 @@ std::vector<PodPtr> CountOrder(const PodList& pods) {
   for (const PodPtr& p : pods) ++per_workload[WorkloadKey(*p)];
   std::vector<PodPtr> out;
   for (const PodPtr& p : pods) {
-    if (IsRunning(*p)) out.push_back(p);
+    if (p->IsRunning()) out.push_back(p);
   }
   std::stable_sort(out.begin(), out.end(), [&](const PodPtr& a, const PodPtr& b) {
     const int32_t pa = a->priority.value_or(0);
@@ -49,7 +47,6 @@ struct Pass {
   PlanContext& ctx;
   StrategyPlan& plan;
   const std::vector<size_t>& participating;
-  int& moves;
   size_t& left_out;
 };
 
@@ -76,43 +73,22 @@ void BalanceCounts(Pass& p) {
         best_count = c;
       }
     }
-    if (best < 0) return;
-    if (p.moves >= ctx.MoveCap()) {
-      p.plan.truncated = true;
-      return;
+    if (best < 0 || ctx.CapReached(p.plan)) return;
+    MoveAttempt attempt;
+    attempt.strategy = kLoadBalancing;
+    attempt.source = ctx.name(static_cast<size_t>(best));
+    attempt.reason =
+        "node " + attempt.source + " runs " + std::to_string(best_count) +
+        " pods, above the mean " +
+        Fmt("%.1f by more than %g%% (limit %.1f)", mean, ctx.config().imbalance_threshold, upper);
+    attempt.target.accept = [&](const Pod&, const scoring::NodeLoad& after) {
+      // The target must stay within the threshold and end below the source: no ping-pong.
+      const int c = ctx.RunningPods(after.name) + 1;
+      return static_cast<double>(c) <= target_limit && c < best_count;
+    };
+    if (!ctx.MoveOne(CountOrder(ctx.PodsOn(attempt.source)), attempt, p.plan, &p.left_out)) {
+      exhausted.insert(attempt.source);
     }
-    const std::string source = ctx.name(static_cast<size_t>(best));
-    bool moved = false;
-    for (const PodPtr& pod : CountOrder(ctx.PodsOn(source))) {
-      if (auto nm = ctx.CheckPlannable(*pod, /*ignore_cooldown=*/false)) {
-        if (nm->planned) continue;
-        AddUnmovable(p.plan, {kLoadBalancing, pod, source, nm->reason, false}, &p.left_out);
-        continue;
-      }
-      TargetOptions opts;
-      opts.accept = [&](const scoring::NodeLoad& after) {
-        // The target must stay within the threshold and end below the source: no ping-pong.
-        const int c = ctx.RunningPods(after.name) + 1;
-        return static_cast<double>(c) <= target_limit && c < best_count;
-      };
-      std::string why;
-      auto target = ctx.FindTarget(*pod, source, opts, &why);
-      if (!target) {
-        AddUnmovable(p.plan, {kLoadBalancing, pod, source, why, false}, &p.left_out);
-        continue;
-      }
-      PlannedMove m = MakeMove(kLoadBalancing, pod, source, *target,
-                               "node " + source + " runs " + std::to_string(best_count) +
-                                   " pods, above the mean " +
-                                   Fmt("%.1f by more than %g%% (limit %.1f)", mean,
-                                       ctx.config().imbalance_threshold, upper));
-      ctx.Apply(m);
-      p.plan.moves.push_back(std::move(m));
-      ++p.moves;
-      moved = true;
-      break;
-    }
-    if (!moved) exhausted.insert(source);
   }
 }
 
@@ -147,64 +123,31 @@ void BalanceUsage(Pass& p, bool cpu) {
       const std::string& n = ctx.name(i);
       const double u = util(ctx.load(i));
       if (u <= best_util || exhausted.count(n) != 0) continue;
-      if (EffectiveCount(ctx.input().state, ConditionKey(kLoadBalancing, resource, n)) < needed) {
+      if (ctx.ledger().EffectiveCount(ConditionKey(kLoadBalancing, resource, n)) < needed) {
         continue;
       }
       best = static_cast<int>(i);
       best_util = u;
     }
-    if (best < 0) return;
-    if (p.moves >= ctx.MoveCap()) {
-      p.plan.truncated = true;
-      return;
-    }
+    if (best < 0 || ctx.CapReached(p.plan)) return;
     const std::string source = ctx.name(static_cast<size_t>(best));
-    const std::string key = ConditionKey(kLoadBalancing, resource, source);
     const scoring::NodeLoad& src = ctx.load(static_cast<size_t>(best));
-    const ScoringConfig& scoring = ctx.input().policy.scoring;
-    auto share = [&](const Pod& pod) {
-      const Resources e = scoring::EstimatePodUsage(pod, scoring);
-      return cpu ? CpuShare(e, src) : MemShare(e, src);
+    const std::vector<PodPtr> pods = ctx.ShedCandidates(source, cpu, best_util - upper);
+    MoveAttempt attempt;
+    attempt.strategy = kLoadBalancing;
+    attempt.source = source;
+    attempt.condition = ConditionKey(kLoadBalancing, resource, source);
+    attempt.reason = "node " + source + " " + resource +
+                     Fmt(" %.1f%% is above the mean %.1f%% by more than %g points", best_util, mean,
+                         ctx.config().imbalance_threshold) +
+                     " for " + std::to_string(ctx.ledger().EffectiveCount(attempt.condition)) +
+                     " cycles";
+    attempt.target.require_fresh_metrics = true;
+    attempt.target.accept = [&](const Pod& pod, const scoring::NodeLoad& after) {
+      const double u = util(after);
+      return u <= upper && u < best_util - ctx.UsageShare(pod, src, cpu);
     };
-    std::vector<PodPtr> pods;
-    for (const PodPtr& pod : ctx.PodsOn(source)) {
-      if (IsRunning(*pod) && share(*pod) > 0) pods.push_back(pod);
-    }
-    SortByExcessMatch(pods, best_util - upper, share);
-    bool moved = false;
-    for (const PodPtr& pod : pods) {
-      if (auto nm = ctx.CheckPlannable(*pod, /*ignore_cooldown=*/false)) {
-        if (nm->planned) continue;
-        AddUnmovable(p.plan, {kLoadBalancing, pod, source, nm->reason, false}, &p.left_out);
-        continue;
-      }
-      const double pod_share = share(*pod);
-      TargetOptions opts;
-      opts.require_fresh_metrics = true;
-      opts.accept = [&](const scoring::NodeLoad& after) {
-        const double u = util(after);
-        return u <= upper && u < best_util - pod_share;
-      };
-      std::string why;
-      auto target = ctx.FindTarget(*pod, source, opts, &why);
-      if (!target) {
-        AddUnmovable(p.plan, {kLoadBalancing, pod, source, why, false}, &p.left_out);
-        continue;
-      }
-      PlannedMove m = MakeMove(
-          kLoadBalancing, pod, source, *target,
-          "node " + source + " " + resource +
-              Fmt(" %.1f%% is above the mean %.1f%% by more than %g points", best_util, mean,
-                  ctx.config().imbalance_threshold) +
-              " for " + std::to_string(EffectiveCount(ctx.input().state, key)) + " cycles");
-      m.condition = key;
-      ctx.Apply(m);
-      p.plan.moves.push_back(std::move(m));
-      ++p.moves;
-      moved = true;
-      break;
-    }
-    if (!moved) exhausted.insert(source);
+    if (!ctx.MoveOne(pods, attempt, p.plan, &p.left_out)) exhausted.insert(source);
   }
 }
 
@@ -223,9 +166,8 @@ StrategyPlan LoadBalancing::Plan(const PlanInput& input) const {
         "balance");
     return plan;
   }
-  int moves = 0;
   size_t left_out = 0;
-  Pass pass{ctx, plan, participating, moves, left_out};
+  Pass pass{ctx, plan, participating, left_out};
   BalanceCounts(pass);
   if (!input.load->metrics_enabled()) {
     plan.notes.push_back("cpu/memory balancing off: no metrics source (pod count only)");

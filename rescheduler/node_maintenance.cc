@@ -8,42 +8,19 @@ namespace kb::resched {
 StrategyPlan NodeMaintenance::Plan(const PlanInput& input) const {
   StrategyPlan plan;
   PlanContext ctx(input);
-  int moves = 0;
   size_t left_out = 0;
   for (size_t i = 0; i < ctx.node_count(); ++i) {
     if (!ctx.load(i).node->InMaintenance()) continue;
-    const std::string source = ctx.name(i);
-    for (const PodPtr& pod : ctx.PodsOn(source)) {
-      if (pod->IsFinished()) continue;
-      if (auto nm = ctx.CheckPlannable(*pod, /*ignore_cooldown=*/true)) {
-        if (nm->planned) continue;
-        // DaemonSet and mirror pods stay with their node by design (kubectl drain ignores them
-        // too); a terminating pod is already leaving.
-        if (nm->protection == Protection::kDaemonSet || nm->protection == Protection::kMirror ||
-            nm->protection == Protection::kTerminating) {
-          continue;
-        }
-        AddUnmovable(plan, {kNodeMaintenance, pod, source, nm->reason, !nm->transient}, &left_out);
-        continue;
-      }
-      if (moves >= ctx.MoveCap()) {
-        plan.truncated = true;
-        continue;
-      }
-      TargetOptions opts;
-      opts.require_gain = false;
-      std::string why;
-      auto target = ctx.FindTarget(*pod, source, opts, &why);
-      if (!target) {
-        AddUnmovable(plan, {kNodeMaintenance, pod, source, why, true}, &left_out);
-        continue;
-      }
-      PlannedMove m =
-          MakeMove(kNodeMaintenance, pod, source, *target,
-                   "node " + source + " is in maintenance (" + kMaintenanceLabel + "=true)");
-      ctx.Apply(m);
-      plan.moves.push_back(std::move(m));
-      ++moves;
+    MoveAttempt attempt;
+    attempt.strategy = kNodeMaintenance;
+    attempt.source = ctx.name(i);
+    attempt.reason =
+        "node " + attempt.source + " is in maintenance (" + kMaintenanceLabel + "=true)";
+    attempt.drain = true;
+    attempt.target.require_gain = false;
+    // Every pod is tried, even past the cap, so the ones that cannot move are all reported.
+    for (const PodPtr& pod : ctx.PodsOn(attempt.source)) {
+      if (!pod->IsFinished()) ctx.TryMove(pod, attempt, plan, &left_out);
     }
   }
   NoteLeftOut(plan, left_out);

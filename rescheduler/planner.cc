@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 namespace kb::resched {
 
@@ -12,14 +13,31 @@ const PodList& EmptyPods() {
   return kEmpty;
 }
 
-bool IsRunning(const Pod& pod) { return pod.phase == "Running" && !pod.IsTerminating(); }
+// The kinds of infeasible node, in words, for the "no feasible node" summary.
+const char* Describe(scoring::FeasibilityReason reason) {
+  switch (reason) {
+    case scoring::FeasibilityReason::kNone:
+      return "feasible";
+    case scoring::FeasibilityReason::kNodeNotReady:
+      return "node is not Ready";
+    case scoring::FeasibilityReason::kMaintenance:
+      return "node is in maintenance";
+    case scoring::FeasibilityReason::kNodeUnschedulable:
+      return "node is unschedulable";
+    case scoring::FeasibilityReason::kTaintToleration:
+      return "node has a taint the pod does not tolerate";
+    case scoring::FeasibilityReason::kNodeAffinity:
+      return "node does not match the pod's nodeSelector or required node affinity";
+    case scoring::FeasibilityReason::kNodeResourcesFit:
+      return "insufficient cpu, memory or pod slots";
+  }
+  return "feasible";
+}
 
-std::string PdbKey(const PodDisruptionBudget& pdb) { return NamespacedName(pdb.meta); }
-
-// The part of a feasibility message before the first ':' (drops the numbers), for summaries.
-std::string Category(const std::string& reason) {
-  const size_t colon = reason.find(':');
-  return colon == std::string::npos ? reason : reason.substr(0, colon);
+// DaemonSet and mirror pods stay with their node by design (kubectl drain ignores them too); a
+// terminating pod is already leaving.
+bool StaysWithNode(Protection p) {
+  return p == Protection::kDaemonSet || p == Protection::kMirror || p == Protection::kTerminating;
 }
 
 std::string Summarise(const std::map<std::string, int>& reasons, size_t others) {
@@ -98,7 +116,7 @@ void SortByExcessMatch(std::vector<PodPtr>& pods, double excess,
   for (Keyed& k : keyed) pods.push_back(std::move(k.pod));
 }
 
-PlanContext::PlanContext(const PlanInput& input) : input_(input) {
+PlanContext::PlanContext(const PlanInput& input) : input_(input), planned_(input.ledger->counts()) {
   const auto& nodes = input_.load->nodes();
   names_.reserve(nodes.size());
   current_.reserve(nodes.size());
@@ -108,9 +126,9 @@ PlanContext::PlanContext(const PlanInput& input) : input_(input) {
     names_.push_back(load->name);
     current_.push_back(load.get());
   }
-  // Recent evictions: a sampled utilisation still contains the moved pod's usage until the
-  // metric's window has passed (anchors pitfall 8), so take its estimate out of the source.
-  for (const RecentMove& m : input_.state.recent_moves) {
+  // Recent evictions: a sampled utilisation is a rate over a window, so it still contains the
+  // moved pod's usage until that window has passed; take its estimate out of the source.
+  for (const RecentMove& m : ledger().RecentMoves()) {
     const scoring::NodeLoad* src = Find(m.source);
     if (src == nullptr) continue;
     scoring::NodeLoad settled = *src;
@@ -151,11 +169,29 @@ const PodList& PlanContext::PodsOn(const std::string& node) const {
   return input_.cache->PodsOnNode(node);
 }
 
+double PlanContext::UsageShare(const Pod& pod, const scoring::NodeLoad& load, bool cpu) const {
+  const Resources e = scoring::EstimatePodUsage(pod, input_.policy.scoring);
+  return cpu ? CpuShare(e, load) : MemShare(e, load);
+}
+
+std::vector<PodPtr> PlanContext::ShedCandidates(const std::string& source, bool cpu,
+                                                double excess) const {
+  std::vector<PodPtr> pods;
+  const scoring::NodeLoad* src = Find(source);
+  if (src == nullptr) return pods;
+  auto share = [&](const Pod& pod) { return UsageShare(pod, *src, cpu); };
+  for (const PodPtr& pod : PodsOn(source)) {
+    if (pod->IsRunning() && share(*pod) > 0) pods.push_back(pod);
+  }
+  SortByExcessMatch(pods, excess, share);
+  return pods;
+}
+
 int PlanContext::RunningPods(const std::string& node) {
   auto it = running_.find(node);
   if (it == running_.end()) {
     int n = 0;
-    for (const PodPtr& p : PodsOn(node)) n += IsRunning(*p) ? 1 : 0;
+    for (const PodPtr& p : PodsOn(node)) n += p->IsRunning() ? 1 : 0;
     it = running_.emplace(node, n).first;
   }
   auto d = running_delta_.find(node);
@@ -171,7 +207,8 @@ std::optional<NotMovable> PlanContext::CheckPlannable(const Pod& pod, bool ignor
   p = CheckOwnerPods(pod, *input_.cache, input_.config);
   if (!p.ok()) return NotMovable{p.reason, p.protection, true};
   const std::string key = WorkloadKey(pod);
-  if (input_.state.busy_workloads.count(key) != 0) {
+  const MoveLedger& ledger = this->ledger();
+  if (ledger.Busy(key)) {
     return NotMovable{"a move of this workload is in flight (waiting for its replacement)",
                       Protection::kNone, true};
   }
@@ -179,29 +216,69 @@ std::optional<NotMovable> PlanContext::CheckPlannable(const Pod& pod, bool ignor
     return NotMovable{"another pod of this workload moves this cycle", Protection::kNone, true};
   }
   if (!ignore_cooldown) {
-    if (input_.state.cooldown_pods.count(pod.meta.uid) != 0) {
+    if (ledger.PodCoolingDown(pod.meta.uid, ledger.now())) {
       return NotMovable{"moved within cooldown", Protection::kNone, true};
     }
-    if (input_.state.cooldown_workloads.count(key) != 0) {
+    if (ledger.WorkloadCoolingDown(key, ledger.now())) {
       return NotMovable{"workload rebalanced within cooldown", Protection::kNone, true};
     }
   }
   if (input_.config.protections.pdb_precheck) {
-    for (const PdbPtr& pdb : input_.cache->PdbsForPod(pod)) {
-      // Status is only meaningful once the PDB controller has observed the current spec; an
-      // unobserved PDB is left to the API server (it answers 429).
-      if (pdb->observed_generation < pdb->meta.generation) continue;
-      auto used = pdb_used_.find(PdbKey(*pdb));
-      const int planned = used == pdb_used_.end() ? 0 : used->second;
-      if (pdb->disruptions_allowed - planned <= 0) {
-        return NotMovable{"PodDisruptionBudget " + PdbKey(*pdb) + " allows no disruption now (" +
-                              std::to_string(pdb->disruptions_allowed) + " allowed, " +
-                              std::to_string(planned) + " planned)",
-                          Protection::kNone, true};
-      }
+    if (auto why = planned_.PdbRefusal(pod, *input_.cache, "planned")) {
+      return NotMovable{std::move(*why), Protection::kNone, true};
     }
   }
   return std::nullopt;
+}
+
+std::vector<size_t> PlanContext::FeasibleTargets(const Pod& pod, const scoring::PodDemand& demand,
+                                                 const std::string& source,
+                                                 const TargetOptions& options,
+                                                 std::string* why_none) const {
+  std::vector<size_t> feasible;
+  std::map<std::string, int> reasons;  // why the other nodes are out, in words
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i] == source) continue;
+    const scoring::NodeLoad& load = *current_[i];
+    if (options.require_fresh_metrics && !load.metrics_fresh) {
+      ++reasons["metrics not fresh"];
+      continue;
+    }
+    const scoring::FilterResult f = scoring::FilterNode(demand, &load, input_.policy);
+    if (!f.passed) {
+      ++reasons[std::string("extender filter: ") + scoring::FilterReasonName(f.reason)];
+      continue;
+    }
+    const scoring::FeasibilityResult c = scoring::CheckFeasible(pod, load);
+    if (!c.feasible) {
+      ++reasons[Describe(c.reason)];
+      continue;
+    }
+    feasible.push_back(i);
+  }
+  if (feasible.empty()) *why_none = Summarise(reasons, names_.empty() ? 0 : names_.size() - 1);
+  return feasible;
+}
+
+int PlanContext::BestAccepted(const Pod& pod, const std::vector<size_t>& feasible,
+                              const std::vector<scoring::ScoreBreakdown>& scores,
+                              const TargetOptions& options) const {
+  int best = -1;
+  for (size_t k = 0; k < feasible.size(); ++k) {
+    if (options.accept) {
+      const scoring::NodeLoad after =
+          scoring::WithPodAdded(*current_[feasible[k]], pod, input_.policy.scoring);
+      if (!options.accept(pod, after)) continue;
+    }
+    if (best < 0) {
+      best = static_cast<int>(k);
+      continue;
+    }
+    const auto& a = scores[k];
+    const auto& b = scores[static_cast<size_t>(best)];
+    if (a.score > b.score || (a.score == b.score && a.raw > b.raw)) best = static_cast<int>(k);
+  }
+  return best;
 }
 
 std::optional<TargetChoice> PlanContext::FindTarget(const Pod& pod, const std::string& source,
@@ -219,35 +296,16 @@ std::optional<TargetChoice> PlanContext::FindTarget(const Pod& pod, const std::s
     *why_not = it->second;
     return std::nullopt;
   }
+  auto fail = [&](std::string why) -> std::optional<TargetChoice> {
+    *why_not = why;
+    failed_.emplace(memo_key, std::move(why));
+    return std::nullopt;
+  };
   const scoring::PolicyConfig& policy = input_.policy;
   const scoring::PodDemand demand = scoring::MakeDemand(pod, policy.scoring);
-
-  std::vector<size_t> feasible;
-  std::map<std::string, int> reasons;
-  for (size_t i = 0; i < names_.size(); ++i) {
-    if (names_[i] == source) continue;
-    const scoring::NodeLoad& load = *current_[i];
-    if (options.require_fresh_metrics && !load.metrics_fresh) {
-      ++reasons["metrics not fresh"];
-      continue;
-    }
-    const scoring::FilterResult f = scoring::FilterNode(demand, &load, policy);
-    if (!f.passed) {
-      ++reasons[std::string("extender filter: ") + scoring::FilterReasonName(f.reason)];
-      continue;
-    }
-    const scoring::FeasibilityResult c = scoring::CheckFeasible(pod, load);
-    if (!c.feasible) {
-      ++reasons[Category(c.reason)];
-      continue;
-    }
-    feasible.push_back(i);
-  }
-  if (feasible.empty()) {
-    *why_not = Summarise(reasons, names_.size() > 0 ? names_.size() - 1 : 0);
-    failed_.emplace(memo_key, *why_not);
-    return std::nullopt;
-  }
+  std::string why_none;
+  const std::vector<size_t> feasible = FeasibleTargets(pod, demand, source, options, &why_none);
+  if (feasible.empty()) return fail(std::move(why_none));
 
   // Score every feasible node and the source (as if the pod stayed) in one ScoreNodes call:
   // the 0..10 scale is exactly the one the extender answers /prioritize with for these nodes.
@@ -258,32 +316,16 @@ std::optional<TargetChoice> PlanContext::FindTarget(const Pod& pod, const std::s
   candidates.push_back({source, &source_without});
   const std::vector<scoring::ScoreBreakdown> scores =
       scoring::ScoreNodes(demand, candidates, policy);
-  const int64_t source_score = scores.back().score;
 
-  int best = -1;
-  for (size_t k = 0; k < feasible.size(); ++k) {
-    if (options.accept) {
-      const scoring::NodeLoad after =
-          scoring::WithPodAdded(*current_[feasible[k]], pod, policy.scoring);
-      if (!options.accept(after)) continue;
-    }
-    if (best < 0) {
-      best = static_cast<int>(k);
-      continue;
-    }
-    const auto& a = scores[k];
-    const auto& b = scores[static_cast<size_t>(best)];
-    if (a.score > b.score || (a.score == b.score && a.raw > b.raw)) best = static_cast<int>(k);
-  }
+  const int best = BestAccepted(pod, feasible, scores, options);
   if (best < 0) {
-    *why_not = std::to_string(feasible.size()) +
-               " feasible nodes, none acceptable to the strategy (would not reduce the imbalance)";
-    failed_.emplace(memo_key, *why_not);
-    return std::nullopt;
+    return fail(std::to_string(feasible.size()) +
+                " feasible nodes, none acceptable to the strategy (would not reduce the "
+                "imbalance)");
   }
   TargetChoice choice;
   choice.node = names_[feasible[static_cast<size_t>(best)]];
-  choice.source_score = source_score;
+  choice.source_score = scores.back().score;
   choice.target_score = scores[static_cast<size_t>(best)].score;
   const int64_t gain = choice.target_score - choice.source_score;
   if (options.require_gain && static_cast<double>(gain) < input_.config.min_score_gain) {
@@ -291,11 +333,9 @@ std::optional<TargetChoice> PlanContext::FindTarget(const Pod& pod, const std::s
     std::snprintf(buf, sizeof(buf),
                   "best target %s scores %lld vs %lld on the source: gain %lld < minScoreGain %g",
                   choice.node.c_str(), static_cast<long long>(choice.target_score),
-                  static_cast<long long>(source_score), static_cast<long long>(gain),
+                  static_cast<long long>(choice.source_score), static_cast<long long>(gain),
                   input_.config.min_score_gain);
-    *why_not = buf;
-    failed_.emplace(memo_key, *why_not);
-    return std::nullopt;
+    return fail(buf);
   }
   return choice;
 }
@@ -309,17 +349,53 @@ void PlanContext::Apply(const PlannedMove& move) {
   if (const scoring::NodeLoad* tgt = Find(move.target)) {
     Replace(move.target, scoring::WithPodAdded(*tgt, pod, scoring));
   }
-  if (IsRunning(pod)) {
+  if (pod.IsRunning()) {
     --running_delta_[move.source];
     ++running_delta_[move.target];
   }
   moving_pods_.insert(pod.meta.uid);
   moving_workloads_.insert(WorkloadKey(pod));
-  for (const PdbPtr& pdb : input_.cache->PdbsForPod(pod)) ++pdb_used_[PdbKey(*pdb)];
+  planned_.Add(pod, move.source, *input_.cache);
   failed_.clear();
 }
 
-int PlanContext::MoveCap() const { return std::max(1, input_.config.max_reschedule_pods); }
+bool PlanContext::CapReached(StrategyPlan& plan) const {
+  const int cap = std::max(1, input_.config.max_reschedule_pods);
+  if (plan.moves.size() < static_cast<size_t>(cap)) return false;
+  plan.truncated = true;
+  return true;
+}
+
+PlanContext::Tried PlanContext::TryMove(const PodPtr& pod, const MoveAttempt& attempt,
+                                        StrategyPlan& plan, size_t* left_out) {
+  if (auto nm = CheckPlannable(*pod, /*ignore_cooldown=*/attempt.drain)) {
+    if (nm->planned || (attempt.drain && StaysWithNode(nm->protection))) return Tried::kNotMoved;
+    AddUnmovable(
+        plan, {attempt.strategy, pod, attempt.source, nm->reason, attempt.drain && !nm->transient},
+        left_out);
+    return Tried::kNotMoved;
+  }
+  if (CapReached(plan)) return Tried::kCapReached;
+  std::string why;
+  auto target = FindTarget(*pod, attempt.source, attempt.target, &why);
+  if (!target) {
+    AddUnmovable(plan, {attempt.strategy, pod, attempt.source, why, attempt.drain}, left_out);
+    return Tried::kNotMoved;
+  }
+  PlannedMove m = MakeMove(attempt.strategy, pod, attempt.source, *target, attempt.reason);
+  m.condition = attempt.condition;
+  Apply(m);
+  plan.moves.push_back(std::move(m));
+  return Tried::kMoved;
+}
+
+bool PlanContext::MoveOne(const std::vector<PodPtr>& pods, const MoveAttempt& attempt,
+                          StrategyPlan& plan, size_t* left_out) {
+  for (const PodPtr& pod : pods) {
+    if (TryMove(pod, attempt, plan, left_out) == Tried::kMoved) return true;
+  }
+  return false;
+}
 
 PlannedMove MakeMove(std::string strategy, PodPtr pod, const std::string& source,
                      const TargetChoice& target, std::string reason) {

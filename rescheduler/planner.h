@@ -4,7 +4,6 @@
 #pragma once
 
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,7 +29,7 @@ struct TargetOptions {
   bool require_gain = true;            // target must beat the source by minScoreGain
   // Extra acceptance rule of the strategy (e.g. the target must stay within the imbalance
   // threshold after the move). Scores are still computed over every feasible node.
-  std::function<bool(const scoring::NodeLoad& target_after)> accept;
+  std::function<bool(const Pod& pod, const scoring::NodeLoad& target_after)> accept;
 };
 
 struct TargetChoice {
@@ -43,13 +42,24 @@ struct TargetChoice {
 PlannedMove MakeMove(std::string strategy, PodPtr pod, const std::string& source,
                      const TargetChoice& target, std::string reason);
 
+// How a strategy tries to move pods off one source node (PlanContext::TryMove).
+struct MoveAttempt {
+  const char* strategy = "";
+  std::string source;
+  std::string reason;     // why the source must shed pods (PlannedMove::reason)
+  std::string condition;  // the usage condition acted on ("" = none)
+  // A maintenance drain: cooldowns are ignored, pods that stay with their node by design
+  // (DaemonSet, mirror, terminating) are skipped, and lasting failures are reported on the node.
+  bool drain = false;
+  TargetOptions target;
+};
+
 class PlanContext {
  public:
   explicit PlanContext(const PlanInput& input);
 
-  const PlanInput& input() const { return input_; }
   const ReschedulerConfig& config() const { return input_.config; }
-  const ClusterSnapshot& cache() const { return *input_.cache; }
+  const MoveLedger& ledger() const { return *input_.ledger; }
 
   // Every node of the load snapshot, sorted by name, with its working load.
   size_t node_count() const { return names_.size(); }
@@ -65,6 +75,12 @@ class PlanContext {
 
   // Pods on `node` in the cache snapshot (sorted by namespace/name).
   const PodList& PodsOn(const std::string& node) const;
+  // Percent of `load`'s allocatable cpu (or memory) the pod's usage estimate takes.
+  double UsageShare(const Pod& pod, const scoring::NodeLoad& load, bool cpu) const;
+  // The running pods on `source` that have a usage estimate (a pod without a request frees
+  // nothing the model can see), in the order to shed `excess` points of cpu (or memory):
+  // SortByExcessMatch over their shares of the source's working load.
+  std::vector<PodPtr> ShedCandidates(const std::string& source, bool cpu, double excess) const;
 
   // Nullopt when `pod` may be planned now. `ignore_cooldown` (maintenance) still honours moves in
   // flight.
@@ -77,11 +93,31 @@ class PlanContext {
   // Counts `move` in the working state: loads, pod counts, busy pods / workloads, PDB budget.
   void Apply(const PlannedMove& move);
 
-  // Planning cap per strategy and cycle: max(1, maxReschedulePods).
-  int MoveCap() const;
+  // True (and `plan` marked truncated) once `plan` holds the planning cap per strategy and
+  // cycle: max(1, maxReschedulePods) moves.
+  bool CapReached(StrategyPlan& plan) const;
+
+  // The one way a strategy plans a pod: plannable (else listed as unmovable, unless it is already
+  // moving this cycle), below the cap, and a target found (else listed) -> the move is applied
+  // and added to `plan`.
+  enum class Tried { kMoved, kNotMoved, kCapReached };
+  Tried TryMove(const PodPtr& pod, const MoveAttempt& attempt, StrategyPlan& plan,
+                size_t* left_out);
+  // TryMove over `pods` in order until one moves; true if one did.
+  bool MoveOne(const std::vector<PodPtr>& pods, const MoveAttempt& attempt, StrategyPlan& plan,
+               size_t* left_out);
 
  private:
   void Replace(const std::string& node, scoring::NodeLoad load);
+  // The nodes other than `source` that pass the extender's filter and the feasibility check (and
+  // have fresh metrics when required); when none, `why_none` counts the others by reason.
+  std::vector<size_t> FeasibleTargets(const Pod& pod, const scoring::PodDemand& demand,
+                                      const std::string& source, const TargetOptions& options,
+                                      std::string* why_none) const;
+  // Index into `feasible` of the best-scoring node the strategy accepts, or -1.
+  int BestAccepted(const Pod& pod, const std::vector<size_t>& feasible,
+                   const std::vector<scoring::ScoreBreakdown>& scores,
+                   const TargetOptions& options) const;
 
   const PlanInput& input_;
   std::vector<std::string> names_;
@@ -92,7 +128,8 @@ class PlanContext {
   std::unordered_map<std::string, int> running_delta_;     // from planned moves
   std::unordered_set<std::string> moving_pods_;            // UIDs
   std::unordered_set<std::string> moving_workloads_;       // WorkloadKey()s
-  std::map<std::string, int> pdb_used_;                    // PDB key -> planned disruptions
+  // The ledger's counts plus the moves planned so far (the PDB budget planning checks).
+  MoveCounts planned_;
   // FindTarget failures by "<owner>|<source>", valid until the next Apply().
   std::unordered_map<std::string, std::string> failed_;
 };

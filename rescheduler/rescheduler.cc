@@ -31,6 +31,30 @@ json MoveJson(const PlannedMove& m, const Outcome* outcome) {
   return j;
 }
 
+json InFlightJson(const InFlightMove& m, SteadyTime now) {
+  json f = {{"kind", InFlightKindName(m.kind)},
+            {"strategy", m.strategy},
+            {"pod", m.pod.ns + "/" + m.pod.name},
+            {"source", m.source},
+            {"target", m.target},
+            {"ageSeconds", Seconds(now - m.started)}};
+  if (!m.copy_name.empty()) f["copy"] = m.copy_name;
+  if (!m.deployment.empty()) f["deployment"] = m.deployment;
+  return f;
+}
+
+json UnmovableJson(const UnmovablePod& u) {
+  return {{"strategy", u.strategy},
+          {"pod", NamespacedName(u.pod->meta)},
+          {"node", u.node},
+          {"reason", u.reason},
+          {"reported", u.report}};
+}
+
+const char* KindName(CycleKind kind) {
+  return kind == CycleKind::kScheduled ? "scheduled" : "early";
+}
+
 }  // namespace
 
 Rescheduler::Rescheduler(ReschedulerConfig config, scoring::PolicyConfig policy,
@@ -45,11 +69,11 @@ Rescheduler::Rescheduler(ReschedulerConfig config, scoring::PolicyConfig policy,
       metrics_(metrics),
       elector_(elector),
       options_(std::move(options)),
-      evictor_(client, clock, config_, policy_.scoring, steering, metrics,
+      ledger_(config_),
+      evictor_(client, clock, config_, policy_.scoring, steering, metrics, ledger_,
                EvictorOptions{"kube-balancer", options_.identity, 3, options_.seed}) {
   std::vector<std::string> unknown;
   strategies_ = MakeStrategies(config_.enabled_strategies, &unknown);
-  for (const auto& s : strategies_) strategy_names_.push_back(s->Name());
   for (const std::string& name : unknown) {
     Log()->warn("unknown strategy ignored name={}", name);
   }
@@ -60,6 +84,12 @@ Rescheduler::~Rescheduler() { Stop(); }
 
 bool Rescheduler::IsLeader() const { return elector_ == nullptr || elector_->IsLeader(); }
 
+std::vector<std::string> Rescheduler::StrategyNames() const {
+  std::vector<std::string> names;
+  for (const auto& s : strategies_) names.push_back(s->Name());
+  return names;
+}
+
 void Rescheduler::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (thread_.joinable()) return;
@@ -67,7 +97,7 @@ void Rescheduler::Start() {
   Log()->info(
       "rescheduler starting interval={} strategies={} dry_run={} max_pods={} "
       "consecutive_cycles={} min_score_gain={}",
-      FormatDuration(config_.rescheduling_interval), fmt::join(strategy_names_, ","),
+      FormatDuration(config_.rescheduling_interval), fmt::join(StrategyNames(), ","),
       config_.dry_run, config_.max_reschedule_pods, config_.consecutive_cycles,
       config_.min_score_gain);
   thread_ = std::thread([this] { Loop(); });
@@ -95,26 +125,24 @@ void Rescheduler::OnBinding(const scoring::NodeLoad& load) {
 }
 
 void Rescheduler::Loop() {
-  using SteadyClock = std::chrono::steady_clock;
   std::unique_lock<std::mutex> lock(mu_);
-  auto next_cycle = SteadyClock::now();
-  auto last_cycle = SteadyClock::time_point{};
+  SteadyTime next_cycle = clock_.Now();
+  SteadyTime last_cycle{};
   while (!stop_) {
-    auto deadline = next_cycle;
+    SteadyTime deadline = next_cycle;
     if (has_in_flight_.load()) {
-      deadline = std::min(deadline, SteadyClock::now() + options_.follow_up_interval);
+      deadline = std::min(deadline, clock_.Now() + options_.follow_up_interval);
     }
-    if (!wake_) cv_.wait_until(lock, deadline, [&] { return stop_ || wake_; });
+    if (!wake_) clock_.WaitUntil(lock, cv_, deadline, [&] { return stop_ || wake_; });
     if (stop_) break;
     if (wake_) {
       // At most one early cycle per min_cycle_gap, however many bindings woke us.
-      const auto earliest = last_cycle + options_.min_cycle_gap;
-      if (SteadyClock::now() < earliest) cv_.wait_until(lock, earliest, [&] { return stop_; });
+      const SteadyTime earliest = last_cycle + options_.min_cycle_gap;
+      if (clock_.Now() < earliest) clock_.WaitUntil(lock, cv_, earliest, [&] { return stop_; });
       if (stop_) break;
     }
-    const auto now = SteadyClock::now();
     enum { kNone, kScheduled, kEarly, kFollow } what = kNone;
-    if (now >= next_cycle) {
+    if (clock_.Now() >= next_cycle) {
       what = kScheduled;
     } else if (wake_) {
       what = kEarly;
@@ -124,17 +152,13 @@ void Rescheduler::Loop() {
     if (what == kNone) continue;
     if (what != kFollow) wake_ = false;
     lock.unlock();
-    if (what == kFollow) {
-      if (FollowUpOnly() > 0) {
-        RunOnce(CycleKind::kEarly);
-        last_cycle = SteadyClock::now();
-      }
-    } else {
+    // A follow-up that ended a move runs an early cycle, so the workload's next pod can move.
+    if (what != kFollow || FollowUpOnly() > 0) {
       RunOnce(what == kScheduled ? CycleKind::kScheduled : CycleKind::kEarly);
-      last_cycle = SteadyClock::now();
+      last_cycle = clock_.Now();
     }
     lock.lock();
-    if (what == kScheduled) next_cycle = SteadyClock::now() + config_.rescheduling_interval;
+    if (what == kScheduled) next_cycle = clock_.Now() + config_.rescheduling_interval;
   }
 }
 
@@ -143,119 +167,113 @@ int Rescheduler::FollowUpOnly() {
   if (!IsLeader() || !was_leader_) return 0;
   auto cache = cache_();
   if (!cache || !cache->pods_by_node) return 0;
-  evictor_.BeginCycle(cache, /*new_window=*/false);
+  // Between cycles: shares the current window's limits, as an early cycle does.
+  ledger_.BeginCycle(clock_.Now(), CycleKind::kEarly);
+  evictor_.BeginCycle(cache);
   const int ended = evictor_.FollowUp();
-  has_in_flight_.store(!evictor_.in_flight().empty());
+  has_in_flight_.store(!ledger_.in_flight().empty());
   return ended;
 }
 
-CycleReport Rescheduler::RunOnce(CycleKind kind) {
-  std::lock_guard<std::mutex> run(run_mu_);
-  CycleReport report;
+std::optional<Rescheduler::Snapshots> Rescheduler::TakeSnapshots(CycleReport* report) {
   const bool leader = IsLeader();
   if (metrics_ != nullptr) metrics_->leader.Set(leader ? 1 : 0);
   if (leader != was_leader_) {
     // A new term starts from nothing: the previous leader's moves are not ours to follow, and
     // our old counters may be stale.
-    evictor_.Reset();
-    conditions_.clear();
+    ledger_.Reset();
+    if (metrics_ != nullptr) metrics_->in_flight.Set(0);
     was_leader_ = leader;
     has_in_flight_.store(false);
   }
   if (!leader) {
-    report.skipped = "not leader";
+    report->skipped = "not leader";
     if (metrics_ != nullptr) metrics_->CountCycle("skipped_not_leader");
-    return report;
+    return std::nullopt;
   }
-  std::shared_ptr<const ClusterSnapshot> cache = cache_();
-  std::shared_ptr<const scoring::LoadSnapshot> load = load_();
-  if (!cache || !cache->nodes || !cache->pods_by_node || !load || !load->has_cache()) {
-    report.skipped = "cache not synced";
+  Snapshots s{cache_(), load_()};
+  if (!s.cache || !s.cache->nodes || !s.cache->pods_by_node || !s.load || !s.load->has_cache()) {
+    report->skipped = "cache not synced";
     if (metrics_ != nullptr) metrics_->CountCycle("skipped_no_cache");
-    return report;
+    return std::nullopt;
   }
-  const SteadyTime started = clock_.Now();
+  return s;
+}
+
+CycleReport Rescheduler::RunOnce(CycleKind kind) {
+  std::lock_guard<std::mutex> run(run_mu_);
+  CycleReport report;
+  std::optional<Snapshots> snapshots = TakeSnapshots(&report);
+  if (!snapshots) return report;
   const auto wall_start = std::chrono::steady_clock::now();
   report.ran = true;
 
-  evictor_.BeginCycle(cache, kind == CycleKind::kScheduled);
+  ledger_.BeginCycle(clock_.Now(), kind);
+  evictor_.BeginCycle(snapshots->cache);
   report.completed = evictor_.FollowUp();
 
+  const auto plan_start = std::chrono::steady_clock::now();
+  const CyclePlan plan = Plan(*snapshots);
+  report.plan_seconds = Seconds(std::chrono::steady_clock::now() - plan_start);
+  // Usage conditions: the ones that hold now count one more cycle; the others reset.
+  ledger_.ObserveConditions(plan.observed);
+
+  Act(plan, &report);
+  report.seconds = Seconds(std::chrono::steady_clock::now() - wall_start);
+  Publish(kind, plan, report);
+  return report;
+}
+
+Rescheduler::CyclePlan Rescheduler::Plan(const Snapshots& snapshots) {
   PlanInput input;
-  input.cache = cache;
-  input.load = load;
+  input.cache = snapshots.cache;
+  input.load = snapshots.load;
   input.config = config_;
   input.policy = policy_;
   input.now = clock_.WallNow();
-  input.state = evictor_.PlanningState();
-  // An early cycle adds to a condition only once a reschedulingInterval has passed since its last
-  // count, so waking early never shortens the consecutiveCycles persistence.
-  for (const auto& [key, c] : conditions_) {
-    const bool may_count =
-        kind == CycleKind::kScheduled || started - c.last >= config_.rescheduling_interval * 9 / 10;
-    input.state.conditions[key] = ConditionState{c.count, may_count};
-  }
-
-  // Plan: strategies in priority order, each seeing the moves planned before it.
-  const auto plan_start = std::chrono::steady_clock::now();
-  std::vector<StrategyPlan> plans;
+  input.ledger = &ledger_;
+  CyclePlan out;
+  out.now = input.now;
+  // Strategies in priority order, each seeing the moves planned before it.
   for (const auto& strategy : strategies_) {
-    plans.push_back(strategy->Plan(input));
-    for (const PlannedMove& m : plans.back().moves) input.prior_moves.push_back(m);
+    out.plans.push_back(strategy->Plan(input));
+    for (const PlannedMove& m : out.plans.back().moves) input.prior_moves.push_back(m);
   }
-  report.plan_seconds = Seconds(std::chrono::steady_clock::now() - plan_start);
-
   // Merge: one move per pod (the first, highest-priority strategy wins).
-  std::vector<PlannedMove> moves;
   std::unordered_set<std::string> seen;
-  bool truncated = false;
-  std::vector<std::string> observed;
-  for (const StrategyPlan& p : plans) {
-    truncated = truncated || p.truncated;
+  for (const StrategyPlan& p : out.plans) {
+    out.truncated = out.truncated || p.truncated;
     for (const PlannedMove& m : p.moves) {
-      if (seen.insert(m.pod->meta.uid).second) moves.push_back(m);
+      if (seen.insert(m.pod->meta.uid).second) out.moves.push_back(m);
     }
-    observed.insert(observed.end(), p.observed.begin(), p.observed.end());
+    out.observed.insert(out.observed.end(), p.observed.begin(), p.observed.end());
   }
+  return out;
+}
 
-  // Hysteresis counters: conditions that hold now count one more; the others reset.
-  std::map<std::string, Condition> next;
-  for (const std::string& key : observed) {
-    if (next.count(key) != 0) continue;
-    auto it = conditions_.find(key);
-    const ConditionState state =
-        it == conditions_.end() ? ConditionState{0, true} : input.state.conditions[key];
-    Condition c = it == conditions_.end() ? Condition{0, started} : it->second;
-    if (it == conditions_.end() || state.may_count) {
-      c.count += 1;
-      c.last = started;
-    }
-    next[key] = c;
-  }
-  conditions_ = std::move(next);
-
-  // Safety and evictions.
+void Rescheduler::Act(const CyclePlan& plan, CycleReport* report) {
   std::unordered_set<std::string> planned_workloads;
-  for (const PlannedMove& m : moves) {
+  for (const PlannedMove& m : plan.moves) {
     planned_workloads.insert(WorkloadKey(*m.pod));
     Outcome outcome = evictor_.Execute(m);
-    ++report.results[ResultName(outcome.result)];
-    // Act, then observe again: the node must stay hot for consecutiveCycles before the next
-    // round, so lagging metrics do not trigger a second round (anchors pitfall 8).
-    if (outcome.result == Result::kSuccess && !m.condition.empty()) conditions_.erase(m.condition);
-    report.moves.emplace_back(m, std::move(outcome));
+    ++report->results[ResultName(outcome.result)];
+    if (outcome.result == Result::kSuccess && !m.condition.empty()) {
+      ledger_.ForgetCondition(m.condition);
+    }
+    report->moves.emplace_back(m, std::move(outcome));
   }
-  report.planned = static_cast<int>(moves.size());
-  for (const StrategyPlan& p : plans) {
+  report->planned = static_cast<int>(plan.moves.size());
+  for (const StrategyPlan& p : plan.plans) {
     for (const UnmovablePod& u : p.unmovable) {
       evictor_.ReportUnmovable(u);
-      ++report.unmovable;
+      ++report->unmovable;
     }
   }
-  evictor_.EndCycle(planned_workloads, truncated);
-  has_in_flight_.store(!evictor_.in_flight().empty());
+  ledger_.EndCycle(planned_workloads, plan.truncated, clock_.Now());
+  has_in_flight_.store(!ledger_.in_flight().empty());
+}
 
-  report.seconds = Seconds(std::chrono::steady_clock::now() - wall_start);
+void Rescheduler::Publish(CycleKind kind, const CyclePlan& plan, const CycleReport& report) {
   if (metrics_ != nullptr) {
     metrics_->CountCycle("ran");
     metrics_->cycle_duration.Observe(report.seconds);
@@ -263,58 +281,47 @@ CycleReport Rescheduler::RunOnce(CycleKind kind) {
     metrics_->plan_moves.Set(report.planned);
     metrics_->plan_unmovable.Set(report.unmovable);
   }
+  auto rendered = std::make_shared<const json>(RenderPlan(kind, plan, report));
+  {
+    std::lock_guard<std::mutex> lock(plan_mu_);
+    plan_ = std::move(rendered);
+  }
+  LogSummary(kind, report);
+}
 
-  // The plan for /debug/plan.
-  auto plan = std::make_shared<json>();
-  json& j = *plan;
-  j["generatedAt"] = FormatRfc3339(input.now);
-  j["cycle"] = kind == CycleKind::kScheduled ? "scheduled" : "early";
+json Rescheduler::RenderPlan(CycleKind kind, const CyclePlan& plan,
+                             const CycleReport& report) const {
+  json j;
+  j["generatedAt"] = FormatRfc3339(plan.now);
+  j["cycle"] = KindName(kind);
   j["leader"] = true;
   j["dryRun"] = config_.dry_run;
   j["durationSeconds"] = report.seconds;
   j["planSeconds"] = report.plan_seconds;
-  j["strategies"] = strategy_names_;
-  j["truncated"] = truncated;
+  j["strategies"] = StrategyNames();
+  j["truncated"] = plan.truncated;
   j["moves"] = json::array();
   for (const auto& [m, outcome] : report.moves) j["moves"].push_back(MoveJson(m, &outcome));
   j["unmovable"] = json::array();
   j["notes"] = json::array();
-  for (const StrategyPlan& p : plans) {
-    for (const UnmovablePod& u : p.unmovable) {
-      j["unmovable"].push_back({{"strategy", u.strategy},
-                                {"pod", NamespacedName(u.pod->meta)},
-                                {"node", u.node},
-                                {"reason", u.reason},
-                                {"reported", u.report}});
-    }
-  }
-  for (size_t i = 0; i < plans.size(); ++i) {
-    for (const std::string& note : plans[i].notes) {
-      j["notes"].push_back({{"strategy", strategy_names_[i]}, {"note", note}});
+  for (size_t i = 0; i < plan.plans.size(); ++i) {
+    for (const UnmovablePod& u : plan.plans[i].unmovable)
+      j["unmovable"].push_back(UnmovableJson(u));
+    for (const std::string& note : plan.plans[i].notes) {
+      j["notes"].push_back({{"strategy", strategies_[i]->Name()}, {"note", note}});
     }
   }
   j["inFlight"] = json::array();
   const SteadyTime now = clock_.Now();
-  for (const InFlightMove& m : evictor_.in_flight()) {
-    json f = {{"kind", InFlightKindName(m.kind)},
-              {"strategy", m.strategy},
-              {"pod", m.pod.ns + "/" + m.pod.name},
-              {"source", m.source},
-              {"target", m.target},
-              {"ageSeconds", Seconds(now - m.started)}};
-    if (!m.copy_name.empty()) f["copy"] = m.copy_name;
-    if (!m.deployment.empty()) f["deployment"] = m.deployment;
-    j["inFlight"].push_back(std::move(f));
-  }
+  for (const InFlightMove& m : ledger_.in_flight()) j["inFlight"].push_back(InFlightJson(m, now));
   j["conditions"] = json::array();
-  for (const auto& [key, c] : conditions_) {
-    j["conditions"].push_back({{"key", key}, {"cycles", c.count}});
+  for (const auto& [key, c] : ledger_.conditions()) {
+    j["conditions"].push_back({{"key", key}, {"cycles", c.cycles}});
   }
-  {
-    std::lock_guard<std::mutex> lock(plan_mu_);
-    plan_ = std::move(plan);
-  }
+  return j;
+}
 
+void Rescheduler::LogSummary(CycleKind kind, const CycleReport& report) const {
   std::string summary;
   for (const auto& [result, n] : report.results) {
     summary += (summary.empty() ? "" : ",") + result + "=" + std::to_string(n);
@@ -322,10 +329,9 @@ CycleReport Rescheduler::RunOnce(CycleKind kind) {
   Log()->info(
       "cycle done kind={} planned={} unmovable={} completed={} in_flight={} results={} "
       "plan_seconds={:.4f} seconds={:.4f}",
-      kind == CycleKind::kScheduled ? "scheduled" : "early", report.planned, report.unmovable,
-      report.completed, evictor_.in_flight().size(), summary.empty() ? "-" : summary,
-      report.plan_seconds, report.seconds);
-  return report;
+      KindName(kind), report.planned, report.unmovable, report.completed,
+      ledger_.in_flight().size(), summary.empty() ? "-" : summary, report.plan_seconds,
+      report.seconds);
 }
 
 json Rescheduler::PlanJson() const {
@@ -338,7 +344,7 @@ json Rescheduler::PlanJson() const {
     return {{"generatedAt", nullptr},
             {"leader", IsLeader()},
             {"dryRun", config_.dry_run},
-            {"strategies", strategy_names_},
+            {"strategies", StrategyNames()},
             {"moves", json::array()},
             {"message",
              "no rescheduling cycle has run on this instance yet (only the leader "

@@ -1,6 +1,7 @@
 // Rescheduler: the leader-only background loop. Each cycle (every reschedulingInterval, or early
-// via Wake) snapshots cache + load model, runs the strategies, merges, and hands the moves to the
-// Evictor; it keeps the hysteresis counters and the latest plan (/debug/plan).
+// via Wake) is a short pipeline: snapshot cache + load model -> plan (the strategies over the
+// MoveLedger) -> gate and act (the Evictor) -> record (ledger, metrics, /debug/plan, log). The
+// loop takes its time from the injected Clock.
 // Thread-safe: Wake/OnBinding/PlanJson from any thread; RunOnce calls are serialised.
 #pragma once
 
@@ -12,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +24,7 @@
 #include "kube/kube_client.h"
 #include "rescheduler/evictor.h"
 #include "rescheduler/metrics.h"
+#include "rescheduler/move_ledger.h"
 #include "rescheduler/strategy.h"
 #include "scoring/load_model.h"
 #include "scoring/policy.h"
@@ -38,11 +41,6 @@ struct ReschedulerOptions {
   Millis min_cycle_gap{1000};  // early cycles run at most this often
   std::string identity;        // Event reportingInstance (the elector's identity)
   uint64_t seed = 0;           // bare-pod copy suffixes (0 = random)
-};
-
-enum class CycleKind {
-  kScheduled,  // every reschedulingInterval: usage conditions count one more cycle
-  kEarly,      // woken early: conditions count only if a reschedulingInterval has passed
 };
 
 // What one RunOnce() did (tests, logs).
@@ -91,12 +89,34 @@ class Rescheduler {
   nlohmann::json PlanJson() const;
 
   bool IsLeader() const;
-  const std::vector<std::string>& strategy_names() const { return strategy_names_; }
 
  private:
+  struct Snapshots {
+    std::shared_ptr<const ClusterSnapshot> cache;
+    std::shared_ptr<const scoring::LoadSnapshot> load;
+  };
+  // What the strategies planned this cycle, merged.
+  struct CyclePlan {
+    std::vector<StrategyPlan> plans;  // one per strategy, in order
+    std::vector<PlannedMove> moves;   // one per pod: the first strategy wins
+    std::vector<std::string> observed;
+    bool truncated = false;
+    WallTime now{};
+  };
+
   void Loop();
   // Follow-up between cycles; returns the number of moves that ended.
   int FollowUpOnly();
+  // Leadership (a new term starts from a clean ledger) and synced snapshots; nullopt with
+  // report->skipped set when the cycle must not run.
+  std::optional<Snapshots> TakeSnapshots(CycleReport* report);
+  CyclePlan Plan(const Snapshots& snapshots);
+  // Gates and acts on every planned move, reports the unmovable pods, ends the cycle's ledger.
+  void Act(const CyclePlan& plan, CycleReport* report);
+  void Publish(CycleKind kind, const CyclePlan& plan, const CycleReport& report);
+  nlohmann::json RenderPlan(CycleKind kind, const CyclePlan& plan, const CycleReport& report) const;
+  void LogSummary(CycleKind kind, const CycleReport& report) const;
+  std::vector<std::string> StrategyNames() const;
 
   const ReschedulerConfig config_;
   const scoring::PolicyConfig policy_;
@@ -107,16 +127,11 @@ class Rescheduler {
   const LeaderElector* elector_;
   const ReschedulerOptions options_;
   std::vector<std::unique_ptr<Strategy>> strategies_;
-  std::vector<std::string> strategy_names_;
 
-  std::mutex run_mu_;  // serialises RunOnce / FollowUpOnly; guards the state below
-  Evictor evictor_;    // Guarded by run_mu_.
-  struct Condition {
-    int count = 0;
-    SteadyTime last{};
-  };
-  std::map<std::string, Condition> conditions_;  // Guarded by run_mu_.
-  bool was_leader_ = false;                      // Guarded by run_mu_.
+  std::mutex run_mu_;        // serialises RunOnce / FollowUpOnly; guards the state below
+  MoveLedger ledger_;        // Guarded by run_mu_.
+  Evictor evictor_;          // Guarded by run_mu_.
+  bool was_leader_ = false;  // Guarded by run_mu_.
 
   mutable std::mutex plan_mu_;
   std::shared_ptr<const nlohmann::json> plan_;  // Guarded by plan_mu_.

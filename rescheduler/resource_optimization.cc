@@ -11,8 +11,6 @@ namespace kb::resched {
 
 namespace {
 
-bool IsRunning(const Pod& pod) { return pod.phase == "Running" && !pod.IsTerminating(); }
-
 struct Hot {
   size_t index;
   bool cpu;
@@ -20,15 +18,9 @@ struct Hot {
   double max_excess;  // over the threshold, points
 };
 
-}  // namespace
-
-StrategyPlan ResourceOptimization::Plan(const PlanInput& input) const {
-  StrategyPlan plan;
-  if (!input.load->metrics_enabled()) {
-    plan.notes.push_back("off: no metrics source (usage thresholds need metrics)");
-    return plan;
-  }
-  PlanContext ctx(input);
+// The nodes above a threshold for consecutiveCycles, hottest first. Every usage condition that
+// holds this cycle is listed in plan.observed.
+std::vector<Hot> HotNodes(PlanContext& ctx, StrategyPlan& plan) {
   const ReschedulerConfig& cfg = ctx.config();
   const int needed = std::max(1, cfg.consecutive_cycles);
   std::vector<Hot> hot;
@@ -46,13 +38,13 @@ StrategyPlan ResourceOptimization::Plan(const PlanInput& input) const {
     if (l.cpu_util > cfg.cpu_threshold) {
       const std::string key = ConditionKey(kResourceOptimization, "cpu", n);
       plan.observed.push_back(key);
-      h.cpu = EffectiveCount(input.state, key) >= needed;
+      h.cpu = ctx.ledger().EffectiveCount(key) >= needed;
       if (h.cpu) h.max_excess = std::max(h.max_excess, l.cpu_util - cfg.cpu_threshold);
     }
     if (l.mem_util > cfg.memory_threshold) {
       const std::string key = ConditionKey(kResourceOptimization, "memory", n);
       plan.observed.push_back(key);
-      h.mem = EffectiveCount(input.state, key) >= needed;
+      h.mem = ctx.ledger().EffectiveCount(key) >= needed;
       if (h.mem) h.max_excess = std::max(h.max_excess, l.mem_util - cfg.memory_threshold);
     }
     if (h.cpu || h.mem) hot.push_back(h);
@@ -63,69 +55,51 @@ StrategyPlan ResourceOptimization::Plan(const PlanInput& input) const {
   }
   std::stable_sort(hot.begin(), hot.end(),
                    [](const Hot& a, const Hot& b) { return a.max_excess > b.max_excess; });
+  return hot;
+}
 
-  const ScoringConfig& scoring = input.policy.scoring;
+// Sheds pods off `h`, the larger excess first, until it is below threshold - hysteresisMargin,
+// the planning cap is reached or no pod can move.
+void Shed(PlanContext& ctx, const Hot& h, StrategyPlan& plan, size_t* left_out) {
+  const ReschedulerConfig& cfg = ctx.config();
   const double cpu_goal = cfg.cpu_threshold - cfg.hysteresis_margin;
   const double mem_goal = cfg.memory_threshold - cfg.hysteresis_margin;
-  int moves = 0;
+  const std::string source = ctx.name(h.index);
+  for (;;) {
+    const scoring::NodeLoad& src = ctx.load(h.index);
+    const double cpu_excess = h.cpu ? src.cpu_util - cpu_goal : 0.0;
+    const double mem_excess = h.mem ? src.mem_util - mem_goal : 0.0;
+    if (cpu_excess <= 0 && mem_excess <= 0) return;  // shed enough
+    if (ctx.CapReached(plan)) return;
+    const bool cpu = cpu_excess >= mem_excess;
+    const std::vector<PodPtr> pods = ctx.ShedCandidates(source, cpu, cpu ? cpu_excess : mem_excess);
+    MoveAttempt attempt;
+    attempt.strategy = kResourceOptimization;
+    attempt.source = source;
+    attempt.condition = ConditionKey(kResourceOptimization, cpu ? "cpu" : "memory", source);
+    char buf[256];
+    std::snprintf(buf, sizeof(buf), " %.1f%% > %s %g%% for %d cycles; shedding to %g%%",
+                  cpu ? src.cpu_util : src.mem_util, cpu ? "cpuThreshold" : "memoryThreshold",
+                  cpu ? cfg.cpu_threshold : cfg.memory_threshold,
+                  ctx.ledger().EffectiveCount(attempt.condition), cpu ? cpu_goal : mem_goal);
+    attempt.reason = "node " + source + " " + (cpu ? "cpu" : "memory") + buf;
+    attempt.target.require_fresh_metrics = true;
+    if (!ctx.MoveOne(pods, attempt, plan, left_out)) return;
+  }
+}
+
+}  // namespace
+
+StrategyPlan ResourceOptimization::Plan(const PlanInput& input) const {
+  StrategyPlan plan;
+  if (!input.load->metrics_enabled()) {
+    plan.notes.push_back("off: no metrics source (usage thresholds need metrics)");
+    return plan;
+  }
+  PlanContext ctx(input);
   size_t left_out = 0;
-  for (const Hot& h : hot) {
-    const std::string source = ctx.name(h.index);
-    for (;;) {
-      const scoring::NodeLoad& src = ctx.load(h.index);
-      const double cpu_excess = h.cpu ? src.cpu_util - cpu_goal : 0.0;
-      const double mem_excess = h.mem ? src.mem_util - mem_goal : 0.0;
-      if (cpu_excess <= 0 && mem_excess <= 0) break;  // shed enough
-      if (moves >= ctx.MoveCap()) {
-        plan.truncated = true;
-        break;
-      }
-      const bool cpu = cpu_excess >= mem_excess;
-      const double excess = cpu ? cpu_excess : mem_excess;
-      const std::string key = ConditionKey(kResourceOptimization, cpu ? "cpu" : "memory", source);
-      auto share = [&](const Pod& pod) {
-        const Resources e = scoring::EstimatePodUsage(pod, scoring);
-        return cpu ? CpuShare(e, src) : MemShare(e, src);
-      };
-      std::vector<PodPtr> pods;
-      for (const PodPtr& pod : ctx.PodsOn(source)) {
-        // A pod without a request has no usage estimate: moving it frees nothing we can see.
-        if (IsRunning(*pod) && share(*pod) > 0) pods.push_back(pod);
-      }
-      SortByExcessMatch(pods, excess, share);
-      bool moved = false;
-      for (const PodPtr& pod : pods) {
-        if (auto nm = ctx.CheckPlannable(*pod, /*ignore_cooldown=*/false)) {
-          if (nm->planned) continue;
-          if (nm->planned) continue;
-          AddUnmovable(plan, {kResourceOptimization, pod, source, nm->reason, false}, &left_out);
-          continue;
-        }
-        TargetOptions opts;
-        opts.require_fresh_metrics = true;
-        std::string why;
-        auto target = ctx.FindTarget(*pod, source, opts, &why);
-        if (!target) {
-          AddUnmovable(plan, {kResourceOptimization, pod, source, why, false}, &left_out);
-          continue;
-        }
-        const double util = cpu ? src.cpu_util : src.mem_util;
-        const double threshold = cpu ? cfg.cpu_threshold : cfg.memory_threshold;
-        char buf[256];
-        std::snprintf(buf, sizeof(buf), " %.1f%% > %s %g%% for %d cycles; shedding to %g%%", util,
-                      cpu ? "cpuThreshold" : "memoryThreshold", threshold,
-                      EffectiveCount(input.state, key), cpu ? cpu_goal : mem_goal);
-        PlannedMove m = MakeMove(kResourceOptimization, pod, source, *target,
-                                 "node " + source + " " + (cpu ? "cpu" : "memory") + buf);
-        m.condition = key;
-        ctx.Apply(m);
-        plan.moves.push_back(std::move(m));
-        ++moves;
-        moved = true;
-        break;
-      }
-      if (!moved) break;
-    }
+  for (const Hot& h : HotNodes(ctx, plan)) {
+    Shed(ctx, h, plan, &left_out);
     if (plan.truncated) break;
   }
   NoteLeftOut(plan, left_out);

@@ -13,22 +13,17 @@ std::unique_ptr<Strategy> MakeStrategy(std::string_view name) {
   return nullptr;
 }
 
-std::vector<std::string> KnownStrategies() {
-  return {kNodeMaintenance, kResourceOptimization, kLoadBalancing};
-}
-
 std::vector<std::unique_ptr<Strategy>> MakeStrategies(const std::vector<std::string>& enabled,
                                                       std::vector<std::string>* unknown) {
   std::vector<std::unique_ptr<Strategy>> out;
-  for (const std::string& name : KnownStrategies()) {
+  for (const char* name : kStrategyNames) {
     if (std::find(enabled.begin(), enabled.end(), name) != enabled.end()) {
       out.push_back(MakeStrategy(name));
     }
   }
   if (unknown != nullptr) {
-    const std::vector<std::string> known = KnownStrategies();
     for (const std::string& name : enabled) {
-      if (std::find(known.begin(), known.end(), name) == known.end()) unknown->push_back(name);
+      if (!IsStrategyName(name)) unknown->push_back(name);
     }
   }
   return out;
@@ -40,12 +35,6 @@ std::string ConditionKey(std::string_view strategy, std::string_view resource,
   key.reserve(strategy.size() + resource.size() + node.size() + 2);
   key.append(strategy).append("/").append(resource).append("/").append(node);
   return key;
-}
-
-int EffectiveCount(const PlanState& state, const std::string& condition) {
-  auto it = state.conditions.find(condition);
-  if (it == state.conditions.end()) return 1;
-  return it->second.count + (it->second.may_count ? 1 : 0);
 }
 
 }  // namespace kb::resched

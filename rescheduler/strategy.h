@@ -1,52 +1,24 @@
 // Strategy: one rebalancing rule as a pure function: an immutable PlanInput (snapshots, config,
-// now, between-cycle state as data) in, a StrategyPlan out; no I/O. Only the Evictor acts.
+// now, the MoveLedger of what happened in earlier cycles) in, a StrategyPlan out; no I/O. Only
+// the Evictor acts.
 // Created explicitly by name (MakeStrategy); no static registration.
 // Thread-safe: Plan() is const.
 #pragma once
 
-#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
 #include "core/clock.h"
 #include "core/cluster_snapshot.h"
 #include "core/config.h"
 #include "core/model.h"
+#include "rescheduler/move_ledger.h"
 #include "scoring/load_model.h"
 #include "scoring/policy.h"
 
 namespace kb::resched {
-
-inline constexpr char kNodeMaintenance[] = "NodeMaintenance";
-inline constexpr char kResourceOptimization[] = "ResourceOptimization";
-inline constexpr char kLoadBalancing[] = "LoadBalancing";
-
-// A usage condition ("ResourceOptimization/cpu/node-a") as tracked between cycles.
-struct ConditionState {
-  int count = 0;          // consecutive cycles it held, not counting this one
-  bool may_count = true;  // this cycle adds one (false for an early cycle that came too soon)
-};
-
-// A recent eviction whose effect the metrics may not show yet (a rate window lags): planning
-// subtracts the moved pod's usage estimate from the source's sampled utilisation.
-struct RecentMove {
-  std::string source;
-  std::string target;
-  Resources estimate;  // scoring::EstimatePodUsage of the moved pod
-};
-
-// What the rescheduler remembers between cycles, handed to the strategies as data.
-struct PlanState {
-  std::map<std::string, ConditionState> conditions;  // by condition key
-  std::unordered_set<std::string> busy_workloads;    // WorkloadKey()s with a move in flight
-  // Workloads whose rebalancing finished (or was backed off) within `cooldown`.
-  std::unordered_set<std::string> cooldown_workloads;
-  std::unordered_set<std::string> cooldown_pods;  // pod UIDs: replacements moved within cooldown
-  std::vector<RecentMove> recent_moves;           // evictions within steerWindow
-};
 
 struct PlannedMove {
   std::string strategy;
@@ -86,7 +58,9 @@ struct PlanInput {
   ReschedulerConfig config;
   scoring::PolicyConfig policy;
   WallTime now{};
-  PlanState state;
+  // What the rescheduler remembers between cycles (usage conditions, moves in flight, cooldowns,
+  // recent moves, PDB counts). Never null; not owned: it outlives the Plan() call.
+  const MoveLedger* ledger = nullptr;
   // Moves planned earlier in this cycle by higher-priority strategies: their capacity is taken
   // and their pods and workloads are busy.
   std::vector<PlannedMove> prior_moves;
@@ -103,17 +77,13 @@ class Strategy {
 
 // The strategy named `name`, or nullptr when unknown.
 std::unique_ptr<Strategy> MakeStrategy(std::string_view name);
-// Every known strategy name, in the order a cycle runs them: NodeMaintenance first (a drain must
-// not wait for balancing), then ResourceOptimization (hot nodes), then LoadBalancing.
-std::vector<std::string> KnownStrategies();
-// The enabled strategies in that order, each once. Unknown names are appended to `unknown`.
+// The enabled strategies in the order a cycle runs them (kStrategyNames), each once. Unknown
+// names are appended to `unknown`.
 std::vector<std::unique_ptr<Strategy>> MakeStrategies(const std::vector<std::string>& enabled,
                                                       std::vector<std::string>* unknown = nullptr);
 
 // "<strategy>/<resource>/<node>".
 std::string ConditionKey(std::string_view strategy, std::string_view resource,
                          std::string_view node);
-// Cycles `condition` has held counting this one (it holds now): 1 for a new condition.
-int EffectiveCount(const PlanState& state, const std::string& condition);
 
 }  // namespace kb::resched

@@ -1,7 +1,6 @@
 #include "scoring/policy.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -30,39 +29,6 @@ double FreeFraction(int64_t allocatable, int64_t requested, int64_t pod) {
   if (allocatable <= 0) return 0.0;
   return Clamp01(static_cast<double>(allocatable - requested - pod) /
                  static_cast<double>(allocatable));
-}
-
-bool Contains(const std::vector<std::string>& values, const std::string& v) {
-  return std::find(values.begin(), values.end(), v) != values.end();
-}
-
-std::optional<int64_t> ParseInt(const std::string& s) {
-  int64_t v = 0;
-  const char* end = s.data() + s.size();
-  auto [ptr, ec] = std::from_chars(s.data(), end, v);
-  if (ec != std::errc() || ptr != end || s.empty()) return std::nullopt;
-  return v;
-}
-
-// One NodeSelectorRequirement against a value lookup (labels, or fields for matchFields).
-bool MatchesRequirement(const NodeSelectorRequirement& req, const std::string* value) {
-  if (req.op == "In") return value != nullptr && Contains(req.values, *value);
-  if (req.op == "NotIn") return value == nullptr || !Contains(req.values, *value);
-  if (req.op == "Exists") return value != nullptr;
-  if (req.op == "DoesNotExist") return value == nullptr;
-  if (req.op == "Gt" || req.op == "Lt") {
-    if (value == nullptr || req.values.size() != 1) return false;
-    const auto have = ParseInt(*value);
-    const auto want = ParseInt(req.values[0]);
-    if (!have || !want) return false;
-    return req.op == "Gt" ? *have > *want : *have < *want;
-  }
-  return false;  // unknown operator: matches nothing (as the API server would reject it)
-}
-
-const std::string* LabelValue(const Node& node, const std::string& key) {
-  auto it = node.meta.labels.find(key);
-  return it == node.meta.labels.end() ? nullptr : &it->second;
 }
 
 std::string TaintText(const Taint& t) {
@@ -262,84 +228,72 @@ std::vector<ScoreBreakdown> ScoreNodes(const Pod& pod,
   return ScoreNodes(MakeDemand(pod, config.scoring), candidates, config, steer);
 }
 
-bool MatchesNodeSelectorTerm(const NodeSelectorTerm& term, const Node& node) {
-  // A term without requirements matches nothing (core/v1 NodeSelectorTerm semantics).
-  if (term.match_expressions.empty() && term.match_fields.empty()) return false;
-  for (const NodeSelectorRequirement& req : term.match_expressions) {
-    if (!MatchesRequirement(req, LabelValue(node, req.key))) return false;
+const char* FeasibilityReasonName(FeasibilityReason reason) {
+  switch (reason) {
+    case FeasibilityReason::kNone:
+      return "none";
+    case FeasibilityReason::kNodeNotReady:
+      return "NodeNotReady";
+    case FeasibilityReason::kMaintenance:
+      return "Maintenance";
+    case FeasibilityReason::kNodeUnschedulable:
+      return "NodeUnschedulable";
+    case FeasibilityReason::kTaintToleration:
+      return "TaintToleration";
+    case FeasibilityReason::kNodeAffinity:
+      return "NodeAffinity";
+    case FeasibilityReason::kNodeResourcesFit:
+      return "NodeResourcesFit";
   }
-  for (const NodeSelectorRequirement& req : term.match_fields) {
-    if (req.key != "metadata.name") return false;
-    if (req.op != "In" && req.op != "NotIn") return false;
-    if (!MatchesRequirement(req, &node.meta.name)) return false;
-  }
-  return true;
-}
-
-bool MatchesNodeSelector(const Pod& pod, const Node& node) {
-  for (const auto& [key, value] : pod.node_selector) {
-    const std::string* have = LabelValue(node, key);
-    if (have == nullptr || *have != value) return false;
-  }
-  if (pod.required_node_affinity.empty()) return true;
-  for (const NodeSelectorTerm& term : pod.required_node_affinity) {
-    if (MatchesNodeSelectorTerm(term, node)) return true;
-  }
-  return false;
-}
-
-const Taint* FirstUntoleratedTaint(const Pod& pod, const Node& node) {
-  for (const Taint& taint : node.taints) {
-    if (taint.effect != "NoSchedule" && taint.effect != "NoExecute") continue;
-    const bool tolerated = std::any_of(pod.tolerations.begin(), pod.tolerations.end(),
-                                       [&](const Toleration& t) { return t.Tolerates(taint); });
-    if (!tolerated) return &taint;
-  }
-  return nullptr;
+  return "none";
 }
 
 FeasibilityResult CheckFeasible(const Pod& pod, const NodeLoad& load,
                                 const Resources& extra_requested) {
   FeasibilityResult r;
-  auto fail = [&r](std::string reason) {
+  auto fail = [&r](FeasibilityReason reason, std::string message) {
     r.feasible = false;
-    r.reason = std::move(reason);
+    r.reason = reason;
+    r.message = std::move(message);
     return r;
   };
   const Node& node = *load.node;
-  if (!node.ready) return fail("node is not Ready");
-  if (node.InMaintenance()) return fail("node is in maintenance");
-  if (node.unschedulable) {
-    const Taint cordon{kUnschedulableTaintKey, "", "NoSchedule"};
-    const bool tolerated = std::any_of(pod.tolerations.begin(), pod.tolerations.end(),
-                                       [&](const Toleration& t) { return t.Tolerates(cordon); });
-    if (!tolerated) return fail("node is unschedulable");
+  if (!node.ready) return fail(FeasibilityReason::kNodeNotReady, "node is not Ready");
+  if (node.InMaintenance()) return fail(FeasibilityReason::kMaintenance, "node is in maintenance");
+  if (node.unschedulable &&
+      !PodToleratesTaint(pod, Taint{kUnschedulableTaintKey, "", "NoSchedule"})) {
+    return fail(FeasibilityReason::kNodeUnschedulable, "node is unschedulable");
   }
   if (const Taint* taint = FirstUntoleratedTaint(pod, node)) {
-    return fail("node has taint " + TaintText(*taint) + " that the pod does not tolerate");
+    return fail(FeasibilityReason::kTaintToleration,
+                "node has taint " + TaintText(*taint) + " that the pod does not tolerate");
   }
-  if (!MatchesNodeSelector(pod, node)) {
-    return fail("node does not match the pod's nodeSelector or required node affinity");
+  if (!PodMatchesNodeAffinity(pod, node)) {
+    return fail(FeasibilityReason::kNodeAffinity,
+                "node does not match the pod's nodeSelector or required node affinity");
   }
   const Resources request = pod.EffectiveRequest();
   const Resources used = load.requested + extra_requested;
   // As the in-tree NodeResourcesFit: a resource the pod does not request is not checked.
   if (request.cpu_millis > 0 &&
       used.cpu_millis + request.cpu_millis > load.allocatable.cpu_millis) {
-    return fail("insufficient cpu: " + std::to_string(used.cpu_millis) + "m requested + " +
-                std::to_string(request.cpu_millis) + "m > " +
-                std::to_string(load.allocatable.cpu_millis) + "m allocatable");
+    return fail(FeasibilityReason::kNodeResourcesFit,
+                "insufficient cpu: " + std::to_string(used.cpu_millis) + "m requested + " +
+                    std::to_string(request.cpu_millis) + "m > " +
+                    std::to_string(load.allocatable.cpu_millis) + "m allocatable");
   }
   if (request.memory_bytes > 0 &&
       used.memory_bytes + request.memory_bytes > load.allocatable.memory_bytes) {
-    return fail("insufficient memory: " + std::to_string(used.memory_bytes) + " requested + " +
-                std::to_string(request.memory_bytes) + " > " +
-                std::to_string(load.allocatable.memory_bytes) + " bytes allocatable");
+    return fail(FeasibilityReason::kNodeResourcesFit,
+                "insufficient memory: " + std::to_string(used.memory_bytes) + " requested + " +
+                    std::to_string(request.memory_bytes) + " > " +
+                    std::to_string(load.allocatable.memory_bytes) + " bytes allocatable");
   }
   const int64_t pods_after = static_cast<int64_t>(load.pod_count) + extra_requested.pods + 1;
   if (load.allocatable.pods > 0 && pods_after > load.allocatable.pods) {
-    return fail("too many pods: " + std::to_string(pods_after) + " > " +
-                std::to_string(load.allocatable.pods) + " allocatable");
+    return fail(FeasibilityReason::kNodeResourcesFit,
+                "too many pods: " + std::to_string(pods_after) + " > " +
+                    std::to_string(load.allocatable.pods) + " allocatable");
   }
   return r;
 }

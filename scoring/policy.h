@@ -114,24 +114,34 @@ int64_t ClampExtenderScore(double score);
 
 // ---- Feasibility (rescheduler) ----
 
+// Why a node cannot take a pod, named after the kube-scheduler filter plugin that would reject
+// it; kNodeNotReady and kMaintenance are kube-balancer's own rules.
+enum class FeasibilityReason {
+  kNone,
+  kNodeNotReady,       // condition Ready is not True
+  kMaintenance,        // labelled scheduler.alpha.kubernetes.io/maintenance=true
+  kNodeUnschedulable,  // cordoned, and node.kubernetes.io/unschedulable is not tolerated
+  kTaintToleration,    // a NoSchedule / NoExecute taint the pod does not tolerate
+  kNodeAffinity,       // nodeSelector or required node affinity
+  kNodeResourcesFit,   // cpu, memory or pod count above allocatable
+};
+// "none", "NodeNotReady", "Maintenance", "NodeUnschedulable", "TaintToleration", "NodeAffinity",
+// "NodeResourcesFit".
+const char* FeasibilityReasonName(FeasibilityReason reason);
+
 struct FeasibilityResult {
   bool feasible = true;
-  std::string reason;  // "" when feasible
+  FeasibilityReason reason = FeasibilityReason::kNone;
+  std::string message;  // human-readable, with the numbers ("" when feasible)
 };
 
 // In-tree-style feasibility of `pod` on `load`'s node, with `extra_requested` (capacity taken by
-// earlier moves in the same cycle) added to the node's requests: node Ready; not in maintenance;
-// schedulable (or the pod tolerates node.kubernetes.io/unschedulable:NoSchedule); every
-// NoSchedule / NoExecute taint tolerated; nodeSelector; required node affinity (terms ORed,
-// expressions ANDed; In, NotIn, Exists, DoesNotExist, Gt, Lt; matchFields metadata.name); and
+// earlier moves in the same cycle) added to the node's requests, checked in this order: node
+// Ready; not in maintenance; schedulable (or the pod tolerates
+// node.kubernetes.io/unschedulable:NoSchedule); every NoSchedule / NoExecute taint tolerated
+// (FirstUntoleratedTaint); nodeSelector and required node affinity (PodMatchesNodeAffinity); and
 // requested + extra + pod <= allocatable for cpu, memory and pod count.
 FeasibilityResult CheckFeasible(const Pod& pod, const NodeLoad& load,
                                 const Resources& extra_requested = {});
-
-// Node-affinity helpers (exposed for tests and the rescheduler).
-bool MatchesNodeSelector(const Pod& pod, const Node& node);  // nodeSelector + required terms
-bool MatchesNodeSelectorTerm(const NodeSelectorTerm& term, const Node& node);
-// The first NoSchedule / NoExecute taint the pod does not tolerate, or nullptr.
-const Taint* FirstUntoleratedTaint(const Pod& pod, const Node& node);
 
 }  // namespace kb::scoring

@@ -84,8 +84,8 @@ struct HostPriority {
 
 // Decodes an ExtenderArgs body. InvalidArgument (-> HTTP 400) for malformed JSON, a non-object
 // root, a wrong type for Pod / Nodes / NodeNames / an item's metadata.name, a null or missing Pod
-// (there is nothing to score), or a Pod the model decoder rejects. The message names the offending field.
-// The std::string overload parses in place when `body.capacity()` leaves room for simdjson's
+// (there is nothing to score), or a Pod the model decoder rejects. The message names the offending
+// field. The std::string overload parses in place when `body.capacity()` leaves room for simdjson's
 // padding; the string_view overload always copies into `ExtenderArgs::buffer`.
 StatusOr<ExtenderArgs> DecodeExtenderArgs(const std::string& body);
 StatusOr<ExtenderArgs> DecodeExtenderArgs(std::string_view body);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/model.h"
+#include "test/testing/poll.h"
 
 namespace kb {
 namespace {
@@ -59,6 +60,68 @@ TEST_CASE("SystemClock is monotonic and near the real time", "[core][clock]") {
   const auto diff = clock.WallNow() - std::chrono::system_clock::now();
   CHECK(std::chrono::abs(diff) < seconds(1));
   CHECK(&SystemClock::Instance() == &SystemClock::Instance());
+}
+
+TEST_CASE("FakeClock WaitUntil returns at the deadline only once the clock is advanced there",
+          "[core][clock]") {
+  FakeClock clock;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool flag = false;
+  bool returned = false;
+  bool result = true;
+  const SteadyTime deadline = clock.Now() + seconds(10);
+  std::thread waiter([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    result = clock.WaitUntil(lock, cv, deadline, [&] { return flag; });
+    returned = true;
+  });
+  REQUIRE(testing::PollUntil([&] { return clock.IdleWaiters() == 1; }));
+  clock.Advance(seconds(9));  // short of the deadline: the waiter looks and blocks again
+  REQUIRE(testing::PollUntil([&] { return clock.IdleWaiters() == 1; }));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    CHECK_FALSE(returned);
+  }
+  clock.Advance(seconds(1));
+  waiter.join();
+  CHECK(returned);
+  CHECK_FALSE(result);
+  CHECK(clock.IdleWaiters() == 0);
+}
+
+TEST_CASE("FakeClock WaitUntil returns when notified with the predicate true", "[core][clock]") {
+  FakeClock clock;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool flag = false;
+  bool result = false;
+  std::thread waiter([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    result = clock.WaitUntil(lock, cv, clock.Now() + seconds(10), [&] { return flag; });
+  });
+  REQUIRE(testing::PollUntil([&] { return clock.IdleWaiters() == 1; }));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    flag = true;
+  }
+  cv.notify_all();
+  waiter.join();
+  CHECK(result);
+  std::unique_lock<std::mutex> lock(mu);
+  // A deadline already reached returns at once, with the predicate's value.
+  CHECK(clock.WaitUntil(lock, cv, clock.Now(), [&] { return flag; }));
+  flag = false;
+  CHECK_FALSE(clock.WaitUntil(lock, cv, clock.Now(), [&] { return flag; }));
+}
+
+TEST_CASE("SystemClock WaitUntil waits on the real clock", "[core][clock]") {
+  Clock& clock = SystemClock::Instance();
+  std::mutex mu;
+  std::condition_variable cv;
+  std::unique_lock<std::mutex> lock(mu);
+  CHECK_FALSE(clock.WaitUntil(lock, cv, clock.Now(), [] { return false; }));
+  CHECK(clock.WaitUntil(lock, cv, clock.Now() + seconds(10), [] { return true; }));
 }
 
 }  // namespace

@@ -10,7 +10,7 @@ using testing::NodeBuilder;
 using testing::PodBuilder;
 
 TEST_CASE("node selector requirements follow labels.Requirement", "[core][model]") {
-  const StringMap labels = {{"zone", "a"}, {"cores", "16"}, {"bad", "x1"}};
+  const StringMap labels = {{"zone", "a"}, {"cores", "16"}, {"bad", "x1"}, {"plus", "+16"}};
   struct Case {
     const char* name;
     NodeSelectorRequirement req;
@@ -24,14 +24,19 @@ TEST_CASE("node selector requirements follow labels.Requirement", "[core][model]
       {"NotIn", {"zone", "NotIn", {"b"}}, true},
       {"NotIn excluded", {"zone", "NotIn", {"a"}}, false},
       {"NotIn missing", {"rack", "NotIn", {"a"}}, true},
+      {"NotIn no values", {"rack", "NotIn", {}}, false},
       {"Exists", {"zone", "Exists", {}}, true},
+      {"Exists with values", {"zone", "Exists", {"a"}}, false},
+      {"Exists missing", {"rack", "Exists", {}}, false},
       {"DoesNotExist", {"zone", "DoesNotExist", {}}, false},
       {"DoesNotExist missing", {"rack", "DoesNotExist", {}}, true},
+      {"DoesNotExist with values", {"rack", "DoesNotExist", {"a"}}, false},
       {"Gt", {"cores", "Gt", {"8"}}, true},
       {"Gt equal", {"cores", "Gt", {"16"}}, false},
       {"Gt plus sign", {"cores", "Gt", {"+8"}}, true},
       {"Lt", {"cores", "Lt", {"32"}}, true},
       {"Lt negative", {"cores", "Lt", {"-1"}}, false},
+      {"Lt plus sign on the label", {"plus", "Lt", {"20"}}, true},
       {"Gt non-integer label", {"bad", "Gt", {"1"}}, false},
       {"Gt non-integer value", {"cores", "Gt", {"x"}}, false},
       {"Gt two values", {"cores", "Gt", {"1", "2"}}, false},
@@ -90,19 +95,37 @@ TEST_CASE("taint filter checks NoSchedule and NoExecute only", "[core][model]") 
                      .Build();
   Node evicting = NodeBuilder("n").Taint("node.kubernetes.io/unreachable", "", "NoExecute").Build();
 
-  CHECK(PodToleratesNodeTaints(PodBuilder("p").Build(), clean));
-  CHECK_FALSE(PodToleratesNodeTaints(PodBuilder("p").Build(), tainted));
-  CHECK(PodToleratesNodeTaints(
-      PodBuilder("p").Toleration("dedicated", "Equal", "db", "NoSchedule").Build(), tainted));
-  CHECK_FALSE(PodToleratesNodeTaints(
-      PodBuilder("p").Toleration("dedicated", "Equal", "web", "NoSchedule").Build(), tainted));
-  CHECK_FALSE(PodToleratesNodeTaints(PodBuilder("p").Build(), evicting));
-  CHECK(PodToleratesNodeTaints(
-      PodBuilder("p")
-          .Toleration("node.kubernetes.io/unreachable", "Exists", "", "NoExecute")
-          .Build(),
-      evicting));
-  CHECK(PodToleratesNodeTaints(PodBuilder("p").Toleration("", "Exists", "", "").Build(), tainted));
+  CHECK(nullptr == FirstUntoleratedTaint(PodBuilder("p").Build(), clean));
+  CHECK(nullptr != FirstUntoleratedTaint(PodBuilder("p").Build(), tainted));
+  CHECK(nullptr ==
+        FirstUntoleratedTaint(
+            PodBuilder("p").Toleration("dedicated", "Equal", "db", "NoSchedule").Build(), tainted));
+  CHECK(
+      nullptr !=
+      FirstUntoleratedTaint(
+          PodBuilder("p").Toleration("dedicated", "Equal", "web", "NoSchedule").Build(), tainted));
+  CHECK(nullptr != FirstUntoleratedTaint(PodBuilder("p").Build(), evicting));
+  CHECK(nullptr == FirstUntoleratedTaint(
+                       PodBuilder("p")
+                           .Toleration("node.kubernetes.io/unreachable", "Exists", "", "NoExecute")
+                           .Build(),
+                       evicting));
+  CHECK(nullptr ==
+        FirstUntoleratedTaint(PodBuilder("p").Toleration("", "Exists", "", "").Build(), tainted));
+}
+
+TEST_CASE("matchFields metadata.name selects the node by name", "[core][model]") {
+  const Node node = NodeBuilder("worker-7").Build();
+  NodeSelectorTerm in;
+  in.match_fields = {{"metadata.name", "In", {"worker-7"}}};
+  CHECK(in.Matches(node));
+  NodeSelectorTerm not_in;
+  not_in.match_fields = {{"metadata.name", "NotIn", {"worker-7"}}};
+  CHECK_FALSE(not_in.Matches(node));
+  NodeSelectorTerm other_field;
+  other_field.match_fields = {{"spec.unschedulable", "In", {"false"}}};
+  CHECK_FALSE(other_field.Matches(node));
+  CHECK_FALSE(NodeSelectorTerm{}.Matches(node));  // empty term matches nothing
 }
 
 }  // namespace

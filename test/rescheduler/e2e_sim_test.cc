@@ -1,8 +1,8 @@
 // End to end against kube-sim: the real HttpKubeClient, ClusterCache, LoadModel, Steering and
 // Rescheduler, plus a small scheduler loop that binds Pending pods with the extender's own
-// FilterNode / CheckFeasible / ScoreNodes and LoadModel::AssumeBinding (issue 5 brings the real
-// driver). kube-sim's controllers create replacement pods, run a kubelet stand-in and keep PDB
-// status; its eviction subresource enforces PDBs (429).
+// FilterNode / CheckFeasible / ScoreNodes and LoadModel::AssumeBinding (a stand-in for the real
+// scheduler driver). kube-sim's controllers create replacement pods, run a kubelet stand-in and
+// keep PDB status; its eviction subresource enforces PDBs (429).
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <map>
@@ -18,6 +18,7 @@
 #include "scoring/steering.h"
 #include "sim/api_server.h"
 #include "test/rescheduler/resched_test_util.h"
+#include "test/testing/poll.h"
 
 namespace kb::resched {
 namespace {
@@ -25,13 +26,10 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return cond();
+// The scenarios wait for kube-sim's controllers and the scheduler loop: longer than a unit test.
+template <class Cond>
+bool WaitFor(Cond&& cond) {
+  return kb::testing::PollUntil(std::forward<Cond>(cond), 20s);
 }
 
 bool PodReady(const json& pod) {
@@ -267,15 +265,17 @@ class SimCluster {
                                     std::chrono::milliseconds timeout = 30s,
                                     std::map<std::string, int>* results = nullptr) {
     std::vector<PlannedMove> moved;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done() && std::chrono::steady_clock::now() < deadline) {
-      CycleReport r = resched_->RunOnce();
-      for (const auto& [m, o] : r.moves) {
-        if (o.result == Result::kSuccess) moved.push_back(m);
-        if (results != nullptr) ++(*results)[ResultName(o.result)];
-      }
-      std::this_thread::sleep_for(20ms);
-    }
+    kb::testing::PollUntil(
+        [&] {
+          if (done()) return true;
+          CycleReport r = resched_->RunOnce();
+          for (const auto& [m, o] : r.moves) {
+            if (o.result == Result::kSuccess) moved.push_back(m);
+            if (results != nullptr) ++(*results)[ResultName(o.result)];
+          }
+          return false;
+        },
+        timeout, 20ms);
     return moved;
   }
 

@@ -51,6 +51,7 @@ struct Fixture {
   scoring::Steering steering{clock};
   ReschedulerConfig config;
   test::TestCluster cluster;
+  std::unique_ptr<MoveLedger> ledger;
   std::unique_ptr<Evictor> evictor;
 
   Fixture() {
@@ -76,10 +77,23 @@ struct Fixture {
     cluster.Add(p.Build());
   }
   Evictor& Make() {
+    ledger = std::make_unique<MoveLedger>(config);
     evictor = std::make_unique<Evictor>(fake, clock, config, ScoringConfig{}, &steering, &metrics,
-                                        EvictorOptions{"kube-balancer", "test-0", 3, 42});
-    evictor->BeginCycle(cluster.Cache());
+                                        *ledger, EvictorOptions{"kube-balancer", "test-0", 3, 42});
+    NewCycle();
     return *evictor;
+  }
+  // A cycle over the cluster as it is now; an early one (!new_window) shares the limits.
+  void NewCycle(bool new_window = true) {
+    ledger->BeginCycle(clock.Now(), new_window ? CycleKind::kScheduled : CycleKind::kEarly);
+    evictor->BeginCycle(cluster.Cache());
+  }
+  bool Busy(const std::string& rs) const { return ledger->Busy(TestUid("default", rs)); }
+  bool WorkloadCoolingDown(const std::string& rs) const {
+    return ledger->WorkloadCoolingDown(TestUid("default", rs), clock.Now());
+  }
+  bool PodCoolingDown(const std::string& pod) const {
+    return ledger->PodCoolingDown(TestUid("default", pod), clock.Now());
   }
   PlannedMove Move(const std::string& pod, const std::string& target = "w2",
                    const std::string& strategy = kLoadBalancing) {
@@ -140,8 +154,8 @@ TEST_CASE("evictor evicts through policy/v1 with a UID precondition, steers and 
   CHECK(events[0]["source"]["component"] == "kube-balancer");
   CHECK(events[0]["reportingInstance"] == "test-0");
   CHECK(events[0]["count"] == 1);
-  REQUIRE(e.in_flight().size() == 1);
-  CHECK(e.in_flight()[0].kind == InFlightMove::Kind::kEviction);
+  REQUIRE(f.ledger->in_flight().size() == 1);
+  CHECK(f.ledger->in_flight()[0].kind == InFlightMove::Kind::kEviction);
 }
 
 TEST_CASE("evictor passes the configured grace period", "[rescheduler][evictor]") {
@@ -163,9 +177,9 @@ TEST_CASE("evictor limits: per cycle, per node, per namespace", "[rescheduler][e
     CHECK(e.Execute(f.Move("a-0")).result == Result::kSuccess);
     CHECK(e.Execute(f.Move("b-0")).result == Result::kSuccess);
     CHECK(e.Execute(f.Move("c-0")).result == Result::kLimitCycle);
-    e.BeginCycle(f.cluster.Cache(), /*new_window=*/false);
+    f.NewCycle(/*new_window=*/false);
     CHECK(e.Execute(f.Move("c-0")).result == Result::kLimitCycle);
-    e.BeginCycle(f.cluster.Cache(), /*new_window=*/true);
+    f.NewCycle(/*new_window=*/true);
     CHECK(e.Execute(f.Move("c-0")).result == Result::kSuccess);
     CHECK(f.fake.Evictions().size() == 3);
     CHECK(f.Evictions("limit_cycle") == 2);
@@ -289,13 +303,13 @@ TEST_CASE("a PDB 429 skips the pod with one info line and no retry", "[reschedul
   CHECK(logs.Count({"result=error"}) == 0);
   // The next cycles: the same refusal is counted but not logged at info again.
   for (int i = 0; i < 3; ++i) {
-    e.BeginCycle(f.cluster.Cache());
+    f.NewCycle();
     CHECK(e.Execute(f.Move("a-0")).result == Result::kPdbBlocked);
   }
   CHECK(logs.Count({"result=pdb_blocked"}, "info") == 1);
   CHECK(f.Evictions("pdb_blocked") == 4);
   CHECK(f.fake.Events().empty());
-  CHECK(e.in_flight().empty());
+  CHECK(f.ledger->in_flight().empty());
 }
 
 TEST_CASE("a PDB that allows no disruption in the cache is not even asked",
@@ -329,7 +343,7 @@ TEST_CASE("404 counts as done, a UID mismatch as replaced, 5xx as an error",
     f.fake.FailNthCall(testing::kVerbEvictPod, 1, Http(StatusCode::kNotFound, 404, "NotFound"));
     Evictor& e = f.Make();
     CHECK(e.Execute(f.Move("a-0")).result == Result::kNotFound);
-    CHECK(e.in_flight().empty());
+    CHECK(f.ledger->in_flight().empty());
     CHECK(f.fake.Events().empty());
   }
   SECTION("409 on the UID precondition") {
@@ -372,7 +386,7 @@ TEST_CASE("dry-run plans and reports without side effects", "[rescheduler][evict
   CHECK(f.fake.Events().empty());
   CHECK(f.fake.DeploymentPatches().empty());
   CHECK(f.fake.CreatedPods().empty());
-  CHECK(e.in_flight().empty());
+  CHECK(f.ledger->in_flight().empty());
   CHECK(f.Evictions("dry_run") == 2);
   CHECK_FALSE(f.steering.LookupOwner(TestUid("default", "a")).has_value());
 }
@@ -388,44 +402,43 @@ TEST_CASE("one move in flight per workload until its replacement is Ready",
   // Next cycle: the evicted pod is gone and a replacement is Pending.
   f.cluster.pods.erase(f.cluster.pods.begin());
   f.cluster.Add(PodBuilder("a-new").OwnedByReplicaSet("a").Label("app", "a").Build());
-  e.BeginCycle(f.cluster.Cache());
+  f.NewCycle();
   CHECK(e.FollowUp() == 0);
-  CHECK(e.PlanningState().busy_workloads.count(TestUid("default", "a")) == 1);
+  CHECK(f.Busy("a"));
   CHECK(e.Execute(f.Move("a-1")).result == Result::kInFlight);
 
   // The replacement runs and is Ready on the target: the move is done, the next may go.
   f.cluster.pods.back() = test::RsPod("a-new", "a", "w2");
-  e.BeginCycle(f.cluster.Cache());
+  f.NewCycle();
   CHECK(e.FollowUp() == 1);
   CHECK(Counter(f.registry, "kube_balancer_rescheduler_replacements_total",
                 {{"result", "ready"}}) == 1);
-  PlanState s = e.PlanningState();
-  CHECK(s.busy_workloads.empty());
-  CHECK(s.cooldown_pods.count(TestUid("default", "a-new")) == 1);  // the replacement is settled
-  CHECK(s.recent_moves.size() == 1);
+  CHECK(f.ledger->in_flight().empty());
+  CHECK(f.PodCoolingDown("a-new"));  // the replacement is settled
+  CHECK(f.ledger->RecentMoves().size() == 1);
   CHECK(e.Execute(f.Move("a-1")).result == Result::kSuccess);
   CHECK(e.Execute(f.Move("a-new")).result == Result::kInFlight);
 
   SECTION("cooldown: a replacement is not moved again; a finished rebalancing cools down") {
-    e.BeginCycle(f.cluster.Cache());
+    f.NewCycle();
     // a-1's replacement arrives.
     f.cluster.pods.erase(std::remove_if(f.cluster.pods.begin(), f.cluster.pods.end(),
                                         [](const Pod& p) { return p.meta.name == "a-1"; }),
                          f.cluster.pods.end());
     f.cluster.Add(test::RsPod("a-newer", "a", "w3"));
-    e.BeginCycle(f.cluster.Cache());
+    f.NewCycle();
     CHECK(e.FollowUp() == 1);
     CHECK(e.Execute(f.Move("a-new")).result == Result::kCooldown);
     // Nothing more planned for the workload: its rebalancing is over.
-    e.EndCycle({}, /*plan_truncated=*/false);
-    CHECK(e.PlanningState().cooldown_workloads.count(TestUid("default", "a")) == 1);
+    f.ledger->EndCycle({}, /*plan_truncated=*/false, f.clock.Now());
+    CHECK(f.WorkloadCoolingDown("a"));
     CHECK(e.Execute(f.Move("a-2")).result == Result::kCooldown);
     // A drain still moves it.
     CHECK(e.Execute(f.Move("a-2", "w2", kNodeMaintenance)).result == Result::kSuccess);
     // Cooldown expires.
     f.clock.Advance(f.config.cooldown + std::chrono::seconds(1));
-    e.BeginCycle(f.cluster.Cache());
-    CHECK(e.PlanningState().cooldown_workloads.empty());
+    f.NewCycle();
+    CHECK_FALSE(f.WorkloadCoolingDown("a"));
   }
 }
 
@@ -434,15 +447,16 @@ TEST_CASE("a workload whose rebalancing continues does not cool down", "[resched
   f.AddReplicaSet("a", 3);
   Evictor& e = f.Make();
   REQUIRE(e.Execute(f.Move("a-0")).result == Result::kSuccess);
-  e.EndCycle({TestUid("default", "a")}, false);  // in flight anyway
+  f.ledger->EndCycle({TestUid("default", "a")}, false, f.clock.Now());  // in flight anyway
   f.cluster.pods.erase(f.cluster.pods.begin());
   f.cluster.Add(test::RsPod("a-new", "a", "w2"));
-  e.BeginCycle(f.cluster.Cache());
+  f.NewCycle();
   REQUIRE(e.FollowUp() == 1);
-  e.EndCycle({TestUid("default", "a")}, false);  // planned again: still rebalancing
-  CHECK(e.PlanningState().cooldown_workloads.empty());
-  e.EndCycle({}, true);  // truncated plan: work may remain
-  CHECK(e.PlanningState().cooldown_workloads.empty());
+  f.ledger->EndCycle({TestUid("default", "a")}, false,
+                     f.clock.Now());  // planned again: still rebalancing
+  CHECK_FALSE(f.WorkloadCoolingDown("a"));
+  f.ledger->EndCycle({}, true, f.clock.Now());  // truncated plan: work may remain
+  CHECK_FALSE(f.WorkloadCoolingDown("a"));
 }
 
 TEST_CASE("a replacement that lands back on the source backs the workload off",
@@ -454,7 +468,7 @@ TEST_CASE("a replacement that lands back on the source backs the workload off",
   REQUIRE(e.Execute(f.Move("a-0")).result == Result::kSuccess);
   f.cluster.pods.erase(f.cluster.pods.begin());
   f.cluster.Add(test::RsPod("a-back", "a", "w1"));
-  e.BeginCycle(f.cluster.Cache());
+  f.NewCycle();
   CHECK(e.FollowUp() == 1);
   CHECK(Counter(f.registry, "kube_balancer_rescheduler_replacements_total",
                 {{"result", "landed_back"}}) == 1);
@@ -470,14 +484,14 @@ TEST_CASE("no Ready replacement within replacementTimeout backs the workload off
   REQUIRE(e.Execute(f.Move("a-0")).result == Result::kSuccess);
   f.cluster.pods.erase(f.cluster.pods.begin());
   f.clock.Advance(f.config.replacement_timeout - std::chrono::seconds(1));
-  e.BeginCycle(f.cluster.Cache());
+  f.NewCycle();
   CHECK(e.FollowUp() == 0);
   f.clock.Advance(std::chrono::seconds(2));
-  e.BeginCycle(f.cluster.Cache());
+  f.NewCycle();
   CHECK(e.FollowUp() == 1);
   CHECK(Counter(f.registry, "kube_balancer_rescheduler_replacements_total",
                 {{"result", "timeout"}}) == 1);
-  CHECK(e.PlanningState().cooldown_workloads.count(TestUid("default", "a")) == 1);
+  CHECK(f.WorkloadCoolingDown("a"));
   bool warned = false;
   for (const json& ev : f.fake.Events()) warned = warned || ev["reason"] == "RescheduleFailed";
   CHECK(warned);
@@ -511,15 +525,15 @@ TEST_CASE("a single-replica Deployment that surges is moved by a restartedAt pat
   CHECK(p["spec"]["template"]["metadata"]["annotations"][kRestartedAtAnnotation] ==
         FormatRfc3339(f.clock.WallNow()));
   CHECK(p["metadata"]["resourceVersion"].is_string());  // conditional: 409 on a stale read
-  REQUIRE(e.in_flight().size() == 1);
-  CHECK(e.in_flight()[0].kind == InFlightMove::Kind::kRestart);
+  REQUIRE(f.ledger->in_flight().size() == 1);
+  CHECK(f.ledger->in_flight()[0].kind == InFlightMove::Kind::kRestart);
 
   // The new pod (another ReplicaSet of the Deployment) is Ready on w2, the old one is gone.
   f.cluster.pods.clear();
   f.cluster.Add(test::RsPodBuilder("web-2-x", "web-2", "w2").Label("app", "web").Build());
-  e.BeginCycle(f.cluster.Cache());
+  f.NewCycle();
   CHECK(e.FollowUp() == 1);
-  CHECK(e.PlanningState().cooldown_pods.count(TestUid("default", "web-2-x")) == 1);
+  CHECK(f.PodCoolingDown("web-2-x"));
 }
 
 TEST_CASE("a single-replica Deployment that cannot surge is skipped and reported",
@@ -600,22 +614,22 @@ TEST_CASE("an opted-in bare pod moves by copy: Ready copy, then the original goe
   CHECK_FALSE(copy["metadata"].contains("creationTimestamp"));
   CHECK_FALSE(copy["metadata"].contains("ownerReferences"));
   CHECK(copy["metadata"]["labels"][kReschedulingLabel] == "enabled");
-  REQUIRE(e.in_flight().size() == 1);
-  CHECK(e.in_flight()[0].copy_name == name);
+  REQUIRE(f.ledger->in_flight().size() == 1);
+  CHECK(f.ledger->in_flight()[0].copy_name == name);
 
   SECTION("copy Ready: the original is deleted (with its UID as precondition)") {
     f.cluster.Add(PodBuilder(name).Node("w2").Label(kReschedulingLabel, "enabled").Ready().Build());
-    e.BeginCycle(f.cluster.Cache());
+    f.NewCycle();
     CHECK(e.FollowUp() == 1);
     CHECK(f.fake.DeletedPods() == std::vector<std::string>{"default/solo"});
-    CHECK(e.PlanningState().cooldown_pods.count(TestUid("default", name)) == 1);
+    CHECK(f.PodCoolingDown(name));
   }
   SECTION("copy not Ready in time: the copy is deleted, the original stays") {
     f.cluster.Add(PodBuilder(name).Node("w2").Ready(false).Build());
-    e.BeginCycle(f.cluster.Cache());
+    f.NewCycle();
     CHECK(e.FollowUp() == 0);
     f.clock.Advance(f.config.replacement_timeout + std::chrono::seconds(1));
-    e.BeginCycle(f.cluster.Cache());
+    f.NewCycle();
     CHECK(e.FollowUp() == 1);
     CHECK(f.fake.DeletedPods() == std::vector<std::string>{"default/" + name});
     CHECK(f.fake.Get("pods", "default", "solo").has_value());
@@ -624,7 +638,7 @@ TEST_CASE("an opted-in bare pod moves by copy: Ready copy, then the original goe
   }
   SECTION("copy rejected (phase Failed): deleted at once") {
     f.cluster.Add(PodBuilder(name).Node("w2").Phase("Failed").Build());
-    e.BeginCycle(f.cluster.Cache());
+    f.NewCycle();
     CHECK(e.FollowUp() == 1);
     CHECK(f.fake.DeletedPods() == std::vector<std::string>{"default/" + name});
   }

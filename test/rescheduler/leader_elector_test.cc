@@ -12,6 +12,7 @@
 #include "sim/api_server.h"
 #include "test/fakes/fake_kube_client.h"
 #include "test/rescheduler/resched_test_util.h"
+#include "test/testing/poll.h"
 
 namespace kb::resched {
 namespace {
@@ -187,10 +188,7 @@ TEST_CASE("the elector thread acquires, and Stop releases", "[rescheduler][leade
   c.retry_period = 20ms;
   LeaderElector e(fake, SystemClock::Instance(), c);
   e.Start();
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (!e.IsLeader() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(5ms);
-  }
+  REQUIRE(kb::testing::PollUntil([&] { return e.IsLeader(); }));
   REQUIRE(e.IsLeader());
   e.Stop();
   CHECK_FALSE(e.IsLeader());

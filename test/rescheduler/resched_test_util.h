@@ -15,6 +15,7 @@
 #include "core/logging.h"
 #include "core/model.h"
 #include "kube/cluster_cache.h"
+#include "rescheduler/move_ledger.h"
 #include "rescheduler/strategy.h"
 #include "scoring/load_model.h"
 #include "scoring/metrics_refresher.h"
@@ -53,6 +54,45 @@ inline scoring::PolicyConfig PolicyFor(const ReschedulerConfig& rc) {
   Config c;
   c.rescheduler = rc;
   return scoring::PolicyConfig::From(c);
+}
+
+// An empty ledger: nothing remembered from earlier cycles.
+inline const MoveLedger& EmptyLedger() {
+  static const MoveLedger ledger;
+  return ledger;
+}
+
+// A ledger in which every one of `keys` has held for `cycles` scheduled cycles, at the start of
+// the next cycle: a scheduled one, or (!may_count) an early one that came too soon to count.
+inline MoveLedger LedgerWithConditions(const std::vector<std::string>& keys, int cycles,
+                                       bool may_count, const ReschedulerConfig& config = {}) {
+  MoveLedger ledger(config);
+  SteadyTime t{std::chrono::hours(1000)};
+  for (int i = 0; i < cycles; ++i) {
+    ledger.BeginCycle(t, CycleKind::kScheduled);
+    ledger.ObserveConditions(keys);
+    t += config.rescheduling_interval;
+  }
+  if (may_count) {
+    ledger.BeginCycle(t, CycleKind::kScheduled);
+  } else {
+    ledger.BeginCycle(t - config.rescheduling_interval + std::chrono::seconds(1),
+                      CycleKind::kEarly);
+  }
+  return ledger;
+}
+
+// Records a move of `workload` (WorkloadKey) from `source` to `target` in flight since now.
+inline void AddInFlight(MoveLedger& ledger, const std::string& workload,
+                        const std::string& source = "", const std::string& target = "",
+                        Resources estimate = {}) {
+  InFlightMove m;
+  m.workload = workload;
+  m.source = source;
+  m.target = target;
+  m.estimate = estimate;
+  m.started = ledger.now();
+  ledger.Track(std::move(m));
 }
 
 struct TestCluster {
@@ -109,14 +149,15 @@ struct TestCluster {
     return scoring::BuildLoadSnapshot(in, o);
   }
 
-  PlanInput Input(const ReschedulerConfig& config, PlanState state = {}) const {
+  // `ledger` must outlive the Plan() calls on the input.
+  PlanInput Input(const ReschedulerConfig& config, const MoveLedger& ledger = EmptyLedger()) const {
     PlanInput in;
     in.cache = Cache();
     in.load = Load(in.cache);
     in.config = config;
     in.policy = PolicyFor(config);
     in.now = now;
-    in.state = std::move(state);
+    in.ledger = &ledger;
     return in;
   }
 };

@@ -5,13 +5,14 @@
 
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
-#include <thread>
 
 #include "rescheduler/leader_elector.h"
 #include "rescheduler/strategies.h"
 #include "test/fakes/fake_kube_client.h"
 #include "test/rescheduler/resched_test_util.h"
+#include "test/testing/poll.h"
 
 namespace kb::resched {
 namespace {
@@ -238,46 +239,94 @@ TEST_CASE("a cycle without a synced cache does nothing", "[rescheduler][cycle]")
   CHECK(report.skipped == "cache not synced");
 }
 
+// The loop thread on a FakeClock: it sleeps only through Clock::WaitUntil, so the test moves time
+// and then waits (bounded) for the loop to be idle again before it checks what the loop did.
+struct LoopHarness {
+  FakeKubeClient fake;
+  FakeClock clock;
+  ReschedulerConfig config;
+  test::TestCluster cluster;
+  std::atomic<int> snapshots{0};
+  std::unique_ptr<Rescheduler> resched;
+
+  LoopHarness() {
+    config.rescheduling_interval = std::chrono::hours(1);
+    cluster.Add(test::MakeNode("w1"));
+  }
+  Rescheduler& Start() {
+    resched = std::make_unique<Rescheduler>(
+        config, test::PolicyFor(config), fake,
+        [this] {
+          ++snapshots;
+          return cluster.Cache();
+        },
+        [this] { return cluster.Load(cluster.Cache()); }, clock, nullptr, nullptr, nullptr,
+        ReschedulerOptions{50ms, 10ms, "t", 1});
+    resched->Start();
+    return *resched;
+  }
+  // The loop has reacted to the clock (and to any wake) and sleeps again.
+  bool Idle() {
+    return kb::testing::PollUntil([&] { return clock.IdleWaiters() == 1; });
+  }
+};
+
 TEST_CASE("the loop runs a cycle at start, wakes early, and stops promptly",
           "[rescheduler][loop]") {
-  FakeKubeClient fake;
-  ReschedulerConfig config;
-  config.rescheduling_interval = std::chrono::hours(1);
-  test::TestCluster cluster;
-  cluster.Add(test::MakeNode("w1"));
-  std::atomic<int> snapshots{0};
-  Rescheduler r(
-      config, test::PolicyFor(config), fake,
-      [&] {
-        ++snapshots;
-        return cluster.Cache();
-      },
-      [&] { return cluster.Load(cluster.Cache()); }, SystemClock::Instance(), nullptr, nullptr,
-      nullptr, ReschedulerOptions{50ms, 10ms, "t", 1});
-  r.Start();
-  auto wait_for = [](const std::function<bool()>& cond) {
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (!cond() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(2ms);
-    }
-    return cond();
-  };
-  REQUIRE(wait_for([&] { return !r.PlanJson()["generatedAt"].is_null(); }));
-  const int after_first = snapshots.load();
-  // A binding that pushes a node over a threshold wakes the loop long before the interval.
+  LoopHarness h;
+  Rescheduler& r = h.Start();
+  REQUIRE(kb::testing::PollUntil([&] { return !r.PlanJson()["generatedAt"].is_null(); }));
+  REQUIRE(h.Idle());
+  const int after_first = h.snapshots.load();
+  // A binding that pushes a node over a threshold wakes the loop long before the interval, once
+  // min_cycle_gap has passed since the last cycle.
   scoring::NodeLoad hot;
   hot.cpu_util = 95;
   r.OnBinding(hot);
-  REQUIRE(wait_for([&] { return snapshots.load() > after_first; }));
+  h.clock.Advance(10ms);
+  REQUIRE(kb::testing::PollUntil([&] { return h.snapshots.load() > after_first; }));
+  REQUIRE(h.Idle());
+  CHECK(r.PlanJson()["cycle"] == "early");
   scoring::NodeLoad cool;
   cool.cpu_util = 10;
-  const int before = snapshots.load();
-  r.OnBinding(cool);  // below the thresholds: no wake
-  std::this_thread::sleep_for(50ms);
-  CHECK(snapshots.load() == before);
+  const int before = h.snapshots.load();
+  r.OnBinding(cool);      // below the thresholds: no wake
+  h.clock.Advance(10ms);  // a wake would be allowed to run now
+  REQUIRE(h.Idle());
+  CHECK(h.snapshots.load() == before);
   const auto t0 = std::chrono::steady_clock::now();
   r.Stop();
   CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+}
+
+TEST_CASE(
+    "the loop runs a scheduled cycle every reschedulingInterval and wakes at most once per "
+    "min_cycle_gap",
+    "[rescheduler][loop]") {
+  LoopHarness h;
+  Rescheduler& r = h.Start();
+  REQUIRE(kb::testing::PollUntil([&] { return h.snapshots.load() == 1; }));
+  REQUIRE(h.Idle());
+  // Many wakes within the gap: one early cycle, and only once the gap has passed.
+  scoring::NodeLoad hot;
+  hot.mem_util = 95;
+  for (int i = 0; i < 5; ++i) r.OnBinding(hot);
+  h.clock.Advance(9ms);
+  REQUIRE(h.Idle());
+  CHECK(h.snapshots.load() == 1);
+  h.clock.Advance(1ms);
+  REQUIRE(kb::testing::PollUntil([&] { return h.snapshots.load() == 2; }));
+  REQUIRE(h.Idle());
+  CHECK(h.snapshots.load() == 2);
+  // Nothing until the interval has passed since the scheduled cycle, then one scheduled cycle.
+  h.clock.Advance(std::chrono::minutes(59));
+  REQUIRE(h.Idle());
+  CHECK(h.snapshots.load() == 2);
+  h.clock.Advance(std::chrono::minutes(1));
+  REQUIRE(kb::testing::PollUntil([&] { return h.snapshots.load() == 3; }));
+  REQUIRE(h.Idle());
+  CHECK(r.PlanJson()["cycle"] == "scheduled");
+  r.Stop();
 }
 
 }  // namespace

@@ -75,28 +75,33 @@ TEST_CASE("load balancing moves pods from the crowded node, one per workload per
   CHECK(targets["w3"] == 2);
 }
 
-TEST_CASE("load balancing stops at the planning cap and says so",
+TEST_CASE("load balancing moves until within the threshold or the planning cap",
           "[rescheduler][strategy][load_balancing]") {
-  TestCluster c = Skewed(20, 1);  // 20 single-pod ReplicaSets on w1
-  ReschedulerConfig cfg = test::DefaultConfig();
-  cfg.max_reschedule_pods = 3;
-  StrategyPlan plan = LoadBalancing().Plan(c.Input(cfg));
-  CHECK(plan.moves.size() == 3);
-  CHECK(plan.truncated);
-}
-
-TEST_CASE("load balancing moves until every node is within the threshold",
-          "[rescheduler][strategy][load_balancing]") {
-  TestCluster c = Skewed(20, 1);
-  ReschedulerConfig cfg = test::DefaultConfig();
-  cfg.max_reschedule_pods = 100;
-  StrategyPlan plan = LoadBalancing().Plan(c.Input(cfg));
-  // mean 6.67, limit 8: w1 keeps at most 8, and no target exceeds 8.
-  REQUIRE(plan.moves.size() == 12);
-  auto targets = TargetsOf(plan);
-  CHECK(targets["w2"] <= 8);
-  CHECK(targets["w3"] <= 8);
-  CHECK(!plan.truncated);
+  struct Case {
+    const char* name;
+    int cap;  // maxReschedulePods
+    size_t moves;
+    bool truncated;
+  };
+  // 20 single-pod ReplicaSets on w1 of 3 nodes: mean 6.67, limit 8.
+  const Case cases[] = {
+      {"stops at the planning cap and says so", 3, 3, true},
+      // w1 keeps at most 8, and no target exceeds 8.
+      {"moves until every node is within the threshold", 100, 12, false},
+  };
+  for (const Case& tc : cases) {
+    DYNAMIC_SECTION(tc.name) {
+      TestCluster c = Skewed(20, 1);
+      ReschedulerConfig cfg = test::DefaultConfig();
+      cfg.max_reschedule_pods = tc.cap;
+      StrategyPlan plan = LoadBalancing().Plan(c.Input(cfg));
+      REQUIRE(plan.moves.size() == tc.moves);
+      CHECK(plan.truncated == tc.truncated);
+      auto targets = TargetsOf(plan);
+      CHECK(targets["w2"] <= 8);
+      CHECK(targets["w3"] <= 8);
+    }
+  }
 }
 
 TEST_CASE("pods pinned to their node by nodeSelector never move",
@@ -175,10 +180,10 @@ TEST_CASE("load balancing skips workloads in flight, in cooldown, and PDB-blocke
                                 .DisruptionsAllowed(0)
                                 .Build();
   c.pdbs.push_back(pdb);
-  PlanState state;
-  state.busy_workloads.insert(kb::testing::TestUid("default", "rs0"));
-  state.cooldown_workloads.insert(kb::testing::TestUid("default", "rs1"));
-  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), state));
+  MoveLedger ledger;
+  test::AddInFlight(ledger, kb::testing::TestUid("default", "rs0"));
+  ledger.CoolDownWorkload(kb::testing::TestUid("default", "rs1"), ledger.now());
+  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), ledger));
   CHECK(plan.moves.empty());
   const UnmovablePod* busy = FindUnmovable(plan, "rs0-0");
   const UnmovablePod* cool = FindUnmovable(plan, "rs1-0");
@@ -217,9 +222,8 @@ TEST_CASE("usage balancing needs consecutiveCycles of persistence",
     CHECK(plan.moves.empty());
   }
   SECTION("third consecutive cycle: moves") {
-    PlanState state;
-    state.conditions[key] = ConditionState{2, true};
-    StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), state));
+    const MoveLedger ledger = test::LedgerWithConditions({key}, 2, true);
+    StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), ledger));
     // 90% -> 80% -> 70%: two 10% pods bring w1 within mean + 20 points.
     REQUIRE(plan.moves.size() == 2);
     for (const PlannedMove& m : plan.moves) {
@@ -230,9 +234,8 @@ TEST_CASE("usage balancing needs consecutiveCycles of persistence",
     CHECK(plan.moves[0].target != plan.moves[1].target);  // capacity taken counts
   }
   SECTION("an early cycle that may not count does not reach the threshold") {
-    PlanState state;
-    state.conditions[key] = ConditionState{2, false};
-    StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), state));
+    const MoveLedger ledger = test::LedgerWithConditions({key}, 2, false);
+    StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), ledger));
     CHECK(plan.moves.empty());
   }
 }
@@ -241,9 +244,9 @@ TEST_CASE("usage balancing fails closed when any node's metrics are stale",
           "[rescheduler][strategy][load_balancing]") {
   TestCluster c = HotCpu(90);
   c.stale.insert("w3");
-  PlanState state;
-  state.conditions[ConditionKey(kLoadBalancing, "cpu", "w1")] = ConditionState{5, true};
-  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), state));
+  const MoveLedger ledger =
+      test::LedgerWithConditions({ConditionKey(kLoadBalancing, "cpu", "w1")}, 5, true);
+  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), ledger));
   CHECK(plan.moves.empty());
   CHECK(plan.observed.empty());
   CHECK(HasNoteContaining(plan, "lack fresh metrics (fail closed)"));
@@ -251,12 +254,12 @@ TEST_CASE("usage balancing fails closed when any node's metrics are stale",
 
 TEST_CASE("recent moves settle the source's lagging sample", "[rescheduler][strategy][planner]") {
   TestCluster c = HotCpu(75);  // mean 45, limit 65: hot
-  PlanState state;
-  state.conditions[ConditionKey(kLoadBalancing, "cpu", "w1")] = ConditionState{5, true};
+  MoveLedger ledger =
+      test::LedgerWithConditions({ConditionKey(kLoadBalancing, "cpu", "w1")}, 5, true);
   // Two 400m pods (10% each of 4 cores) just left w1: its sample still shows them.
-  state.recent_moves.push_back({"w1", "w2", Resources{400, 0, 1}});
-  state.recent_moves.push_back({"w1", "w3", Resources{400, 0, 1}});
-  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), state));
+  test::AddInFlight(ledger, "moved-1", "w1", "w2", Resources{400, 0, 1});
+  test::AddInFlight(ledger, "moved-2", "w1", "w3", Resources{400, 0, 1});
+  StrategyPlan plan = LoadBalancing().Plan(c.Input(test::DefaultConfig(), ledger));
   CHECK(plan.moves.empty());  // 55% is within mean + 20
 }
 
@@ -272,46 +275,54 @@ TestCluster HotNode() {
   return c;
 }
 
-TEST_CASE("resource optimization sheds the pod that best matches the excess",
+TEST_CASE("resource optimization sheds the pods that best match the excess",
           "[rescheduler][strategy][resource_optimization]") {
-  TestCluster c = HotNode();
-  PlanState state;
+  struct Case {
+    const char* name;
+    std::vector<std::pair<const char*, const char*>> pods;  // name, cpu on "hot" (4 cores)
+    double hot_cpu;
+    std::vector<std::string> moved;  // in order
+    const char* first_target;        // "" = any
+  };
+  const Case cases[] = {
+      // 95% -> below 80 - 10 = 70: excess 25 points; the 1-core pod (25%) covers it exactly.
+      {"the pod that covers the excess exactly",
+       {{"small", "200m"}, {"medium", "1"}, {"large", "2"}},
+       95,
+       {"medium"},
+       "cool1"},
+      // Excess 29: medium (25) does not cover it, large (50) does.
+      {"the smallest pod that covers the excess",
+       {{"small", "200m"}, {"medium", "1"}, {"large", "2"}},
+       99,
+       {"large"},
+       ""},
+      // No pod covers 29 points: the largest first (99 -> 74), then the 5% pod covers the rest
+      // (69).
+      {"keeps shedding until below threshold minus the margin",
+       {{"small", "200m"}, {"medium", "1"}},
+       99,
+       {"medium", "small"},
+       ""},
+  };
   const std::string key = ConditionKey(kResourceOptimization, "cpu", "hot");
-  state.conditions[key] = ConditionState{2, true};
-  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), state));
-  // 95% -> below 80 - 10 = 70: excess 25 points; the 1-core pod (25%) covers it exactly.
-  REQUIRE(plan.moves.size() == 1);
-  CHECK(plan.moves[0].pod->meta.name == "medium");
-  CHECK(plan.moves[0].target == "cool1");
-  CHECK(plan.moves[0].condition == key);
-  CHECK(plan.moves[0].reason.find("cpuThreshold 80%") != std::string::npos);
-}
-
-TEST_CASE("resource optimization picks the smallest pod that covers the excess",
-          "[rescheduler][strategy][resource_optimization]") {
-  TestCluster c = HotNode();
-  c.usage["hot"] = {99, 50};  // excess 29: medium (25) does not cover it, large (50) does
-  PlanState state;
-  state.conditions[ConditionKey(kResourceOptimization, "cpu", "hot")] = ConditionState{2, true};
-  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), state));
-  REQUIRE(plan.moves.size() == 1);
-  CHECK(plan.moves[0].pod->meta.name == "large");
-}
-
-TEST_CASE("resource optimization keeps shedding until below threshold minus the margin",
-          "[rescheduler][strategy][resource_optimization]") {
-  TestCluster c;
-  c.Add(MakeNode("hot")).Add(MakeNode("cool1")).Add(MakeNode("cool2"));
-  c.Add(RsPod("small", "small", "hot", "200m"));  // 5%
-  c.Add(RsPod("medium", "medium", "hot", "1"));   // 25%
-  c.Usage("hot", 99, 50).Usage("cool1", 20, 20).Usage("cool2", 30, 20);
-  PlanState state;
-  state.conditions[ConditionKey(kResourceOptimization, "cpu", "hot")] = ConditionState{2, true};
-  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), state));
-  // No pod covers 29 points: the largest first (99 -> 74), then the 5% pod covers the rest (69).
-  REQUIRE(plan.moves.size() == 2);
-  CHECK(plan.moves[0].pod->meta.name == "medium");
-  CHECK(plan.moves[1].pod->meta.name == "small");
+  for (const Case& tc : cases) {
+    DYNAMIC_SECTION(tc.name) {
+      TestCluster c;
+      c.Add(MakeNode("hot")).Add(MakeNode("cool1")).Add(MakeNode("cool2"));
+      for (const auto& [name, cpu] : tc.pods) c.Add(RsPod(name, name, "hot", cpu));
+      c.Usage("hot", tc.hot_cpu, 50).Usage("cool1", 20, 20).Usage("cool2", 30, 20);
+      const MoveLedger ledger = test::LedgerWithConditions({key}, 2, true);
+      StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), ledger));
+      REQUIRE(plan.moves.size() == tc.moved.size());
+      for (size_t i = 0; i < tc.moved.size(); ++i) {
+        CHECK(plan.moves[i].pod->meta.name == tc.moved[i]);
+        CHECK(plan.moves[i].condition == key);
+        CHECK(plan.moves[i].reason.find("cpuThreshold 80%") != std::string::npos);
+      }
+      if (*tc.first_target != '\0') CHECK(plan.moves[0].target == tc.first_target);
+    }
+  }
 }
 
 TEST_CASE("resource optimization waits for consecutiveCycles",
@@ -329,9 +340,9 @@ TEST_CASE("resource optimization never acts on stale metrics (fail closed)",
   SECTION("stale source") {
     TestCluster c = HotNode();
     c.stale.insert("hot");
-    PlanState state;
-    state.conditions[ConditionKey(kResourceOptimization, "cpu", "hot")] = ConditionState{9, true};
-    StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), state));
+    const MoveLedger ledger =
+        test::LedgerWithConditions({ConditionKey(kResourceOptimization, "cpu", "hot")}, 9, true);
+    StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), ledger));
     CHECK(plan.moves.empty());
     CHECK(plan.observed.empty());
   }
@@ -339,9 +350,9 @@ TEST_CASE("resource optimization never acts on stale metrics (fail closed)",
     TestCluster c = HotNode();
     c.stale.insert("cool1");
     c.stale.insert("cool2");
-    PlanState state;
-    state.conditions[ConditionKey(kResourceOptimization, "cpu", "hot")] = ConditionState{9, true};
-    StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), state));
+    const MoveLedger ledger =
+        test::LedgerWithConditions({ConditionKey(kResourceOptimization, "cpu", "hot")}, 9, true);
+    StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), ledger));
     CHECK(plan.moves.empty());
     const UnmovablePod* u = FindUnmovable(plan, "medium");
     REQUIRE(u != nullptr);
@@ -361,9 +372,9 @@ TEST_CASE("resource optimization respects the extender's filter on targets",
   TestCluster c = HotNode();
   c.usage["cool1"] = {79, 20};
   c.usage["cool2"] = {79, 20};
-  PlanState state;
-  state.conditions[ConditionKey(kResourceOptimization, "cpu", "hot")] = ConditionState{2, true};
-  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), state));
+  const MoveLedger ledger =
+      test::LedgerWithConditions({ConditionKey(kResourceOptimization, "cpu", "hot")}, 2, true);
+  StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), ledger));
   CHECK(plan.moves.empty());
   const UnmovablePod* u = FindUnmovable(plan, "medium");
   REQUIRE(u != nullptr);
@@ -435,12 +446,12 @@ TEST_CASE("node maintenance ignores cooldown but not moves in flight, bounded by
   TestCluster c;
   c.Add(kb::testing::NodeBuilder("m").Maintenance().Build()).Add(MakeNode("w2"));
   for (int i = 0; i < 5; ++i) c.Add(RsPod("p" + std::to_string(i), "rs" + std::to_string(i), "m"));
-  PlanState state;
-  state.cooldown_workloads.insert(kb::testing::TestUid("default", "rs0"));
-  state.busy_workloads.insert(kb::testing::TestUid("default", "rs1"));
+  MoveLedger ledger;
+  ledger.CoolDownWorkload(kb::testing::TestUid("default", "rs0"), ledger.now());
+  test::AddInFlight(ledger, kb::testing::TestUid("default", "rs1"));
   ReschedulerConfig cfg = test::DefaultConfig();
   cfg.max_reschedule_pods = 2;
-  StrategyPlan plan = NodeMaintenance().Plan(c.Input(cfg, state));
+  StrategyPlan plan = NodeMaintenance().Plan(c.Input(cfg, ledger));
   REQUIRE(plan.moves.size() == 2);
   CHECK(plan.moves[0].pod->meta.name == "p0");  // cooldown ignored for a drain
   CHECK(plan.truncated);

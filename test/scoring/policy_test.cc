@@ -116,140 +116,180 @@ TEST_CASE("feasibility table", "[scoring]") {
     Pod pod;
     Resources requested;
     bool feasible;
-    const char* reason_part;
+    FeasibilityReason reason;
+    const char* message_part;
   };
   const auto node = [] { return NodeBuilder("n1").Cpu("4").Memory("8Gi").Pods(3); };
   const auto pod = [] { return PodBuilder("p").Cpu("1").Memory("1Gi"); };
   const Case cases[] = {
-      {"fits", node().Build(), pod().Build(), {}, true, ""},
-      {"not ready", node().NotReady().Build(), pod().Build(), {}, false, "not Ready"},
-      {"maintenance", node().Maintenance().Build(), pod().Build(), {}, false, "maintenance"},
-      {"unschedulable", node().Unschedulable().Build(), pod().Build(), {}, false, "unschedulable"},
+      {"fits", node().Build(), pod().Build(), {}, true, FeasibilityReason::kNone, ""},
+      {"not ready",
+       node().NotReady().Build(),
+       pod().Build(),
+       {},
+       false,
+       FeasibilityReason::kNodeNotReady,
+       "not Ready"},
+      {"maintenance",
+       node().Maintenance().Build(),
+       pod().Build(),
+       {},
+       false,
+       FeasibilityReason::kMaintenance,
+       "maintenance"},
+      {"unschedulable",
+       node().Unschedulable().Build(),
+       pod().Build(),
+       {},
+       false,
+       FeasibilityReason::kNodeUnschedulable,
+       "unschedulable"},
       {"unschedulable tolerated",
        node().Unschedulable().Build(),
        pod().Toleration("node.kubernetes.io/unschedulable", "Exists", "", "NoSchedule").Build(),
        {},
        true,
+       FeasibilityReason::kNone,
        ""},
       {"NoSchedule taint",
        node().Taint("gpu", "true", "NoSchedule").Build(),
        pod().Build(),
        {},
        false,
+       FeasibilityReason::kTaintToleration,
        "taint gpu=true:NoSchedule"},
       {"NoExecute taint",
        node().Taint("dedicated", "db", "NoExecute").Build(),
        pod().Build(),
        {},
        false,
+       FeasibilityReason::kTaintToleration,
        "NoExecute"},
       {"PreferNoSchedule taint is ignored",
        node().Taint("x", "y", "PreferNoSchedule").Build(),
        pod().Build(),
        {},
        true,
+       FeasibilityReason::kNone,
        ""},
       {"taint tolerated (Equal)",
        node().Taint("gpu", "true", "NoSchedule").Build(),
        pod().Toleration("gpu", "Equal", "true", "NoSchedule").Build(),
        {},
        true,
+       FeasibilityReason::kNone,
        ""},
       {"taint tolerated (Exists, any effect)",
        node().Taint("gpu", "true", "NoExecute").Build(),
        pod().Toleration("gpu", "Exists", "", "").Build(),
        {},
        true,
+       FeasibilityReason::kNone,
        ""},
       {"nodeSelector matches",
        node().Label("disk", "ssd").Build(),
        pod().NodeSelector("disk", "ssd").Build(),
        {},
        true,
+       FeasibilityReason::kNone,
        ""},
       {"nodeSelector mismatch",
        node().Label("disk", "hdd").Build(),
        pod().NodeSelector("disk", "ssd").Build(),
        {},
        false,
+       FeasibilityReason::kNodeAffinity,
        "nodeSelector"},
       {"affinity In",
        node().Label("zone", "a").Build(),
        pod().RequiredNodeAffinity("zone", "In", {"a", "b"}).Build(),
        {},
        true,
+       FeasibilityReason::kNone,
        ""},
       {"affinity In mismatch",
        node().Label("zone", "c").Build(),
        pod().RequiredNodeAffinity("zone", "In", {"a", "b"}).Build(),
        {},
        false,
+       FeasibilityReason::kNodeAffinity,
        "affinity"},
       {"affinity NotIn",
        node().Label("zone", "c").Build(),
        pod().RequiredNodeAffinity("zone", "NotIn", {"a"}).Build(),
        {},
        true,
+       FeasibilityReason::kNone,
        ""},
       {"affinity NotIn with the label absent",
        node().Build(),
        pod().RequiredNodeAffinity("zone", "NotIn", {"a"}).Build(),
        {},
        true,
+       FeasibilityReason::kNone,
        ""},
       {"affinity NotIn mismatch",
        node().Label("zone", "a").Build(),
        pod().RequiredNodeAffinity("zone", "NotIn", {"a"}).Build(),
        {},
        false,
+       FeasibilityReason::kNodeAffinity,
        "affinity"},
       {"affinity Exists",
        node().Label("gpu", "").Build(),
        pod().RequiredNodeAffinity("gpu", "Exists").Build(),
        {},
        true,
+       FeasibilityReason::kNone,
        ""},
       {"affinity Exists mismatch",
        node().Build(),
        pod().RequiredNodeAffinity("gpu", "Exists").Build(),
        {},
        false,
+       FeasibilityReason::kNodeAffinity,
        "affinity"},
       {"affinity DoesNotExist",
        node().Build(),
        pod().RequiredNodeAffinity("gpu", "DoesNotExist").Build(),
        {},
        true,
+       FeasibilityReason::kNone,
        ""},
       {"affinity DoesNotExist mismatch",
        node().Label("gpu", "1").Build(),
        pod().RequiredNodeAffinity("gpu", "DoesNotExist").Build(),
        {},
        false,
+       FeasibilityReason::kNodeAffinity,
        "affinity"},
       {"affinity Gt",
        node().Label("cores", "16").Build(),
        pod().RequiredNodeAffinity("cores", "Gt", {"8"}).Build(),
        {},
        true,
+       FeasibilityReason::kNone,
        ""},
       {"affinity Gt mismatch",
        node().Label("cores", "8").Build(),
        pod().RequiredNodeAffinity("cores", "Gt", {"8"}).Build(),
        {},
        false,
+       FeasibilityReason::kNodeAffinity,
        "affinity"},
       {"affinity Gt non-integer label",
        node().Label("cores", "lots").Build(),
        pod().RequiredNodeAffinity("cores", "Gt", {"8"}).Build(),
        {},
        false,
+       FeasibilityReason::kNodeAffinity,
        "affinity"},
       {"affinity Lt",
        node().Label("cores", "4").Build(),
        pod().RequiredNodeAffinity("cores", "Lt", {"8"}).Build(),
        {},
        true,
+       FeasibilityReason::kNone,
        ""},
       {"affinity terms are ORed",
        node().Label("zone", "b").Build(),
@@ -259,21 +299,56 @@ TEST_CASE("feasibility table", "[scoring]") {
            .Build(),
        {},
        true,
+       FeasibilityReason::kNone,
        ""},
       {"affinity expressions in a term are ANDed",
        node().Label("zone", "a").Build(),
        pod().RequiredNodeAffinityTerm({{"zone", "In", {"a"}}, {"gpu", "Exists", {}}}).Build(),
        {},
        false,
+       FeasibilityReason::kNodeAffinity,
        "affinity"},
+      // Cases where the rescheduler's feasibility once had its own node-affinity rules and
+      // disagreed with kube-scheduler (apimachinery labels.Requirement).
+      {"affinity NotIn without values matches nothing",
+       node().Build(),
+       pod().RequiredNodeAffinity("zone", "NotIn", {}).Build(),
+       {},
+       false,
+       FeasibilityReason::kNodeAffinity,
+       "affinity"},
+      {"affinity Exists with values matches nothing",
+       node().Label("gpu", "1").Build(),
+       pod().RequiredNodeAffinity("gpu", "Exists", {"1"}).Build(),
+       {},
+       false,
+       FeasibilityReason::kNodeAffinity,
+       "affinity"},
+      {"affinity DoesNotExist with values matches nothing",
+       node().Build(),
+       pod().RequiredNodeAffinity("gpu", "DoesNotExist", {"1"}).Build(),
+       {},
+       false,
+       FeasibilityReason::kNodeAffinity,
+       "affinity"},
+      {"affinity Gt accepts a leading plus sign",
+       node().Label("cores", "16").Build(),
+       pod().RequiredNodeAffinity("cores", "Gt", {"+8"}).Build(),
+       {},
+       true,
+       FeasibilityReason::kNone,
+       ""},
       {"cpu does not fit", node().Build(), pod().Build(), Resources{3500, 0, 0}, false,
-       "insufficient cpu"},
-      {"cpu fits exactly", node().Build(), pod().Build(), Resources{3000, 0, 0}, true, ""},
+       FeasibilityReason::kNodeResourcesFit, "insufficient cpu"},
+      {"cpu fits exactly", node().Build(), pod().Build(), Resources{3000, 0, 0}, true,
+       FeasibilityReason::kNone, ""},
       {"memory does not fit", node().Build(), pod().Build(), Resources{0, 8LL << 30, 0}, false,
-       "insufficient memory"},
+       FeasibilityReason::kNodeResourcesFit, "insufficient memory"},
       {"a resource the pod does not request is not checked", node().Build(),
-       PodBuilder("p").Memory("1Gi").Build(), Resources{5000, 0, 0}, true, ""},
-      {"pod count", node().Build(), pod().Build(), Resources{0, 0, 3}, false, "too many pods"},
+       PodBuilder("p").Memory("1Gi").Build(), Resources{5000, 0, 0}, true, FeasibilityReason::kNone,
+       ""},
+      {"pod count", node().Build(), pod().Build(), Resources{0, 0, 3}, false,
+       FeasibilityReason::kNodeResourcesFit, "too many pods"},
   };
   for (const Case& c : cases) {
     DYNAMIC_SECTION(c.name) {
@@ -282,9 +357,21 @@ TEST_CASE("feasibility table", "[scoring]") {
       load.pod_count = static_cast<int>(c.requested.pods);
       const FeasibilityResult r = CheckFeasible(c.pod, load);
       CHECK(r.feasible == c.feasible);
-      CHECK(r.reason.find(c.reason_part) != std::string::npos);
+      CHECK(r.reason == c.reason);
+      CHECK(r.message.find(c.message_part) != std::string::npos);
     }
   }
+}
+
+TEST_CASE("feasibility reason names are the kube-scheduler plugins", "[scoring]") {
+  CHECK(std::string(FeasibilityReasonName(FeasibilityReason::kNone)) == "none");
+  CHECK(std::string(FeasibilityReasonName(FeasibilityReason::kNodeUnschedulable)) ==
+        "NodeUnschedulable");
+  CHECK(std::string(FeasibilityReasonName(FeasibilityReason::kTaintToleration)) ==
+        "TaintToleration");
+  CHECK(std::string(FeasibilityReasonName(FeasibilityReason::kNodeAffinity)) == "NodeAffinity");
+  CHECK(std::string(FeasibilityReasonName(FeasibilityReason::kNodeResourcesFit)) ==
+        "NodeResourcesFit");
 }
 
 TEST_CASE("feasibility counts capacity taken by earlier moves", "[scoring]") {
@@ -292,20 +379,6 @@ TEST_CASE("feasibility counts capacity taken by earlier moves", "[scoring]") {
   const Pod pod = PodBuilder("p").Cpu("1").Build();
   CHECK(CheckFeasible(pod, load, Resources{3000, 0, 1}).feasible);
   CHECK_FALSE(CheckFeasible(pod, load, Resources{3001, 0, 1}).feasible);
-}
-
-TEST_CASE("matchFields metadata.name selects the node by name", "[scoring]") {
-  const Node node = NodeBuilder("worker-7").Build();
-  NodeSelectorTerm in;
-  in.match_fields = {{"metadata.name", "In", {"worker-7"}}};
-  CHECK(MatchesNodeSelectorTerm(in, node));
-  NodeSelectorTerm not_in;
-  not_in.match_fields = {{"metadata.name", "NotIn", {"worker-7"}}};
-  CHECK_FALSE(MatchesNodeSelectorTerm(not_in, node));
-  NodeSelectorTerm other_field;
-  other_field.match_fields = {{"spec.unschedulable", "In", {"false"}}};
-  CHECK_FALSE(MatchesNodeSelectorTerm(other_field, node));
-  CHECK_FALSE(MatchesNodeSelectorTerm(NodeSelectorTerm{}, node));  // empty term matches nothing
 }
 
 // ---------------------------------------------------------------- score
