@@ -10,9 +10,10 @@
 #include <random>
 #include <thread>
 
+#include "core/logging.h"
+#include "core/model.h"
 #include "sim/controllers.h"
 #include "sim/k8s_json.h"
-#include "sim/log.h"
 #include "sim/object_store.h"
 #include "sim/patch.h"
 #include "sim/registry.h"
@@ -24,7 +25,7 @@ namespace {
 
 using json = nlohmann::json;
 
-std::shared_ptr<spdlog::logger> Log() { return SimLog(); }
+std::shared_ptr<spdlog::logger> Log() { return Logger("kube-sim"); }
 
 // ---- continue tokens: base64url(JSON {"v","rv","start"}) without padding, like kube's -------
 
@@ -857,7 +858,7 @@ Status ApiServer::BindPod(const std::string& ns, const std::string& name, const 
 }
 
 Status ApiServer::LoadScenario(const json& scenario) {
-  auto objects = ExpandScenario(scenario, FormatTime(impl_->clock.WallNow()));
+  auto objects = ExpandScenario(scenario, FormatRfc3339(impl_->clock.WallNow()));
   if (!objects.ok()) return objects.status();
   for (auto& o : *objects) {
     const std::string name = StrAt(o.object, {"metadata", "name"});

@@ -1,12 +1,13 @@
 #include "sim/controllers.h"
 
 #include <algorithm>
-#include <cmath>
+#include <cstdlib>
 #include <set>
 
-#include "core/quantity.h"
+#include "core/logging.h"
+#include "core/model.h"
 #include "sim/k8s_json.h"
-#include "sim/log.h"
+#include "sim/scheduler_predicates.h"
 #include "sim/selectors.h"
 
 namespace kb::sim {
@@ -26,8 +27,9 @@ const ResourceInfo& Res(const char* plural) { return *FindResource(plural); }
 // Controllers race with clients; a conflict or a vanished object is retried on the next pass.
 void Check(const ApiResult<json>& r, const char* what, const std::string& name) {
   if (r.ok() || r.error().code == 409 || r.error().code == 404) return;
-  SimLog()->warn("controller write failed action={} object={} code={} message={}", what, name,
-                 r.error().code, r.error().message);
+  Logger("kube-sim")
+      ->warn("controller write failed action={} object={} code={} message={}", what, name,
+             r.error().code, r.error().message);
 }
 
 bool OwnedBy(const json& obj, const std::string& owner_uid) {
@@ -35,15 +37,19 @@ bool OwnedBy(const json& obj, const std::string& owner_uid) {
   return ref.is_object() && ref.value("uid", "") == owner_uid;
 }
 
+// An intstr.IntOrString field (maxSurge, maxUnavailable, minAvailable): an integer or "<n>%".
+// Anything else counts as 0.
+IntOrPercent IntOrPercentOf(const json& v) {
+  if (v.is_number_integer()) return {false, v.get<int64_t>()};
+  if (!v.is_string()) return {};
+  const std::string s = v.get<std::string>();
+  if (s.empty() || s.back() != '%') return {};
+  return {true, std::atoll(s.c_str())};
+}
+
 // GetScaledValueFromIntOrPercent.
 int64_t ScaledValue(const json& v, int64_t total, bool round_up) {
-  if (v.is_number_integer()) return v.get<int64_t>();
-  if (!v.is_string()) return 0;
-  std::string s = v.get<std::string>();
-  if (s.empty() || s.back() != '%') return 0;
-  int64_t pct = std::atoll(s.c_str());
-  double value = static_cast<double>(pct) * static_cast<double>(total) / 100.0;
-  return static_cast<int64_t>(round_up ? std::ceil(value) : std::floor(value));
+  return IntOrPercentOf(v).Resolve(total, round_up);
 }
 
 bool IsPercent(const json& v) { return v.is_string(); }
@@ -71,59 +77,9 @@ bool DeleteFirst(const Object& a, const Object& b) {
          StrAt(*b, {"metadata", "creationTimestamp"});
 }
 
-// Node affinity requiredDuringScheduling terms (ORed; expressions ANDed).
-bool NodeAffinityMatches(const json& pod, const json& node) {
-  const json& selector = At(pod, {"spec", "nodeSelector"});
-  const json& labels = At(node, {"metadata", "labels"});
-  if (selector.is_object()) {
-    for (const auto& [k, v] : selector.items()) {
-      if (!labels.is_object() || !labels.contains(k) || labels[k] != v) return false;
-    }
-  }
-  const json& terms =
-      At(pod, {"spec", "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution",
-               "nodeSelectorTerms"});
-  if (!terms.is_array() || terms.empty()) return true;
-  json fields = {{"metadata.name", Name(node)}};
-  for (const auto& term : terms) {
-    bool ok = true;
-    bool any = false;
-    for (const char* kind : {"matchExpressions", "matchFields"}) {
-      const json& exprs = At(term, {kind});
-      if (!exprs.is_array()) continue;
-      for (const auto& e : exprs) {
-        any = true;
-        LabelSelector::Requirement req;
-        req.key = e.value("key", "");
-        std::string op = e.value("operator", "");
-        using Op = LabelSelector::Op;
-        req.op = op == "In"             ? Op::kIn
-                 : op == "NotIn"        ? Op::kNotIn
-                 : op == "Exists"       ? Op::kExists
-                 : op == "DoesNotExist" ? Op::kDoesNotExist
-                 : op == "Gt"           ? Op::kGt
-                                        : Op::kLt;
-        if (e.contains("values") && e["values"].is_array()) {
-          for (const auto& v : e["values"]) {
-            if (v.is_string()) req.values.push_back(v.get<std::string>());
-          }
-        }
-        if (!RequirementMatches(req, std::string(kind) == "matchFields" ? fields : labels)) {
-          ok = false;
-        }
-      }
-    }
-    if (ok && any) return true;
-  }
-  return false;
-}
-
-int64_t NodeQuantity(const json& node, const char* res, bool cpu) {
-  const json& v = At(node, {"status", "allocatable", res});
-  if (v.is_null()) return -1;  // unknown: no limit
-  std::string text = v.is_string() ? v.get<std::string>() : v.dump();
-  auto q = cpu ? ParseCpuMillis(text) : ParseBytes(text);
-  return q.ok() ? *q : -1;
+// The node's allocatable `res`; -1 (no limit) when unknown.
+int64_t Allocatable(const json& node, const char* res, bool cpu) {
+  return QuantityAt(At(node, {"status", "allocatable"}), res, cpu).value_or(-1);
 }
 
 json RunningStatus(const json& pod, const json& node, const std::string& pod_ip,
@@ -458,13 +414,10 @@ void Controllers::RunKubelet() {
   std::map<std::string, Object> nodes;
   for (const auto& n : store_.List("nodes")) nodes[Name(*n)] = n;
   const SteadyTime now = clock_.Now();
-  const std::string now_text = FormatTime(clock_.WallNow());
+  const std::string now_text = FormatRfc3339(clock_.WallNow());
 
-  // Usage of admitted pods per node.
-  struct Used {
-    int64_t cpu = 0, memory = 0, pods = 0;
-  };
-  std::map<std::string, Used> used;
+  // Requests of the admitted pods per node.
+  std::map<std::string, Resources> used;
   std::set<std::string> present;
   std::vector<Object> candidates;
   for (const auto& pod : all_pods) {
@@ -477,11 +430,7 @@ void Controllers::RunKubelet() {
       if (!IsTerminating(*pod)) candidates.push_back(pod);
       continue;
     }
-    auto req = EffectiveRequests(*pod);
-    Used& u = used[node];
-    u.cpu += req.cpu_millis;
-    u.memory += req.memory_bytes;
-    u.pods += 1;
+    used[node] += EffectiveRequests(*pod);
   }
   for (auto it = ready_at_.begin(); it != ready_at_.end();) {
     it = present.count(it->first) ? std::next(it) : ready_at_.erase(it);
@@ -499,34 +448,30 @@ void Controllers::RunKubelet() {
     const json& node = *n->second;
     std::string reason, message;
     if (options_.kubelet_admission) {
-      auto req = EffectiveRequests(*pod);
-      Used& u = used[node_name];
-      int64_t cpu = NodeQuantity(node, "cpu", true);
-      int64_t memory = NodeQuantity(node, "memory", false);
-      int64_t max_pods = NodeQuantity(node, "pods", false);
-      if (!NodeAffinityMatches(*pod, node)) {
+      const Resources req = EffectiveRequests(*pod);
+      Resources& u = used[node_name];
+      const int64_t cpu = Allocatable(node, "cpu", true);
+      const int64_t memory = Allocatable(node, "memory", false);
+      const int64_t max_pods = Allocatable(node, "pods", false);
+      if (!MatchesNodeAffinity(*pod, node)) {
         reason = "NodeAffinity";
         message = "Predicate NodeAffinity failed";
       } else if (max_pods >= 0 && u.pods + 1 > max_pods) {
         reason = "OutOfpods";
         message = "Node didn't have enough resource: pods, requested: 1, used: " +
                   std::to_string(u.pods) + ", capacity: " + std::to_string(max_pods);
-      } else if (cpu >= 0 && u.cpu + req.cpu_millis > cpu) {
+      } else if (cpu >= 0 && u.cpu_millis + req.cpu_millis > cpu) {
         reason = "OutOfcpu";
         message = "Pod Node didn't have enough resource: cpu, requested: " +
-                  std::to_string(req.cpu_millis) + ", used: " + std::to_string(u.cpu) +
+                  std::to_string(req.cpu_millis) + ", used: " + std::to_string(u.cpu_millis) +
                   ", capacity: " + std::to_string(cpu);
-      } else if (memory >= 0 && u.memory + req.memory_bytes > memory) {
+      } else if (memory >= 0 && u.memory_bytes + req.memory_bytes > memory) {
         reason = "OutOfmemory";
         message = "Pod Node didn't have enough resource: memory, requested: " +
-                  std::to_string(req.memory_bytes) + ", used: " + std::to_string(u.memory) +
+                  std::to_string(req.memory_bytes) + ", used: " + std::to_string(u.memory_bytes) +
                   ", capacity: " + std::to_string(memory);
       }
-      if (reason.empty()) {
-        u.cpu += req.cpu_millis;
-        u.memory += req.memory_bytes;
-        u.pods += 1;
-      }
+      if (reason.empty()) u += req;
     }
     if (!reason.empty()) {
       json next = *pod;
@@ -570,7 +515,7 @@ void Controllers::SyncPdbs() {
   for (const auto& rs : store_.List("replicasets")) rs_by_uid[Uid(*rs)] = rs;
   for (const auto& d : store_.List("deployments")) deployment_by_uid[Uid(*d)] = d;
   const WallTime now = clock_.WallNow();
-  const std::string now_text = FormatTime(now);
+  const std::string now_text = FormatRfc3339(now);
 
   for (const auto& pdbp : pdbs) {
     const json& pdb = *pdbp;
@@ -668,8 +613,8 @@ void Controllers::SyncPdbs() {
           auto pod = std::find_if(pods.begin(), pods.end(),
                                   [&](const Object& p) { return Name(*p) == pod_name; });
           if (pod == pods.end() || IsTerminating(**pod)) continue;
-          auto t = ParseTime(when.is_string() ? when.get<std::string>() : "");
-          if (!t || *t + kDisruptionTimeout < now) continue;
+          StatusOr<WallTime> t = ParseRfc3339(when.is_string() ? when.get<std::string>() : "");
+          if (!t.ok() || *t + kDisruptionTimeout < now) continue;
           disrupted[pod_name] = when;
           disrupted_names.insert(pod_name);
         }
@@ -722,7 +667,7 @@ void Controllers::SyncDeploymentStatus() {
   const ResourceInfo& d_res = Res("deployments");
   auto deployments = store_.List("deployments");
   auto all_rs = store_.List("replicasets");
-  const std::string now_text = FormatTime(clock_.WallNow());
+  const std::string now_text = FormatRfc3339(clock_.WallNow());
   for (const auto& dp : deployments) {
     const json& d = *dp;
     const std::string ns = Namespace(d);

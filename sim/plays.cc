@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "core/config.h"
+#include "core/model.h"
 #include "sim/k8s_json.h"
-#include "sim/log.h"
 #include "sim/testbed.h"
 
 namespace kb::sim {
@@ -20,7 +20,6 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr const char* kLaneLabel = "kube-balancer.io/lane";
-constexpr const char* kMaintenanceLabel = "scheduler.alpha.kubernetes.io/maintenance";
 constexpr double kCpuThreshold = 80.0;  // kube-balancer's default rescheduler.cpuThreshold
 
 std::string Fmt(double v, int decimals = 1) {

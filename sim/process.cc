@@ -19,7 +19,7 @@
 #include <fstream>
 #include <thread>
 
-#include "sim/log.h"
+#include "core/logging.h"
 
 namespace kb::sim {
 
@@ -117,7 +117,7 @@ StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(const std::vector<st
   if (null_fd >= 0) ::close(null_fd);
   Register(pid);
   std::string name = std::filesystem::path(program).filename().string();
-  SimLog()->info("started process name={} pid={} log={}", name, pid, log_path);
+  Logger("kube-sim")->info("started process name={} pid={} log={}", name, pid, log_path);
   return std::unique_ptr<ChildProcess>(new ChildProcess(pid, name, log_path));
 }
 
@@ -144,7 +144,8 @@ std::string ChildProcess::Stop(std::chrono::milliseconds grace) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     if (!reaped_) {
-      SimLog()->warn("process did not stop on SIGTERM, killing name={} pid={}", name_, pid_);
+      Logger("kube-sim")
+          ->warn("process did not stop on SIGTERM, killing name={} pid={}", name_, pid_);
       Signal(pid_, SIGKILL);
       int status = 0;
       if (::waitpid(pid_, &status, 0) == pid_) {
@@ -153,8 +154,9 @@ std::string ChildProcess::Stop(std::chrono::milliseconds grace) {
         Unregister(pid_);
       }
     }
-    SimLog()->info("stopped process name={} pid={} status={}", name_, pid_,
-                   WaitStatusText(wait_status_));
+    Logger("kube-sim")
+        ->info("stopped process name={} pid={} status={}", name_, pid_,
+               WaitStatusText(wait_status_));
   }
   return WaitStatusText(wait_status_);
 }

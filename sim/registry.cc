@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdio>
 
+#include "core/model.h"
 #include "sim/k8s_json.h"
 #include "sim/selectors.h"
 
@@ -522,7 +523,7 @@ ApiResult<json> Registry::CreateIn(Txn& txn, const ResourceInfo& r, const std::s
   if (txn.Get(r.resource, key)) return ApiError::AlreadyExists(r, name);
   md["name"] = name;
   md["uid"] = NewUid();
-  md["creationTimestamp"] = FormatTime(clock_.WallNow());
+  md["creationTimestamp"] = FormatRfc3339(clock_.WallNow());
   md.erase("resourceVersion");
   if (mode != WriteMode::kDirect) {
     md.erase("deletionTimestamp");
@@ -740,7 +741,7 @@ ApiResult<json> Registry::DeletePodIn(Txn& txn, const json& pod, const DeleteOpt
     if (grace >= current) return pod;
   }
   json next = pod;
-  next["metadata"]["deletionTimestamp"] = FormatTime(now_wall + std::chrono::seconds(grace));
+  next["metadata"]["deletionTimestamp"] = FormatRfc3339(now_wall + std::chrono::seconds(grace));
   next["metadata"]["deletionGracePeriodSeconds"] = grace;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -764,8 +765,8 @@ int Registry::FinalizePodDeletions() {
         if (it != deadlines_.end()) {
           due = now_steady >= it->second;
         } else {
-          auto ts = ParseTime(StrAt(*pod, {"metadata", "deletionTimestamp"}));
-          due = !ts || now_wall >= *ts;
+          StatusOr<WallTime> ts = ParseRfc3339(StrAt(*pod, {"metadata", "deletionTimestamp"}));
+          due = !ts.ok() || now_wall >= *ts;
         }
         if (due) deadlines_.erase(uid);
       }
@@ -810,7 +811,7 @@ ApiResult<json> Registry::Bind(const std::string& ns, const std::string& name, c
   }
   const std::string want_uid = StrAt(binding, {"metadata", "uid"});
   const std::string want_rv = StrAt(binding, {"metadata", "resourceVersion"});
-  const std::string now = FormatTime(clock_.WallNow());
+  const std::string now = FormatRfc3339(clock_.WallNow());
   return store_.Mutate([&](Txn& txn) -> ApiResult<json> {
     const std::string key = ObjectKey(ns, name);
     auto pod = txn.Get("pods", key);
@@ -889,7 +890,7 @@ ApiResult<json> Registry::Evict(const std::string& ns, const std::string& name,
     dry_run = true;
   }
   opts.dry_run = dry_run;
-  const std::string now = FormatTime(clock_.WallNow());
+  const std::string now = FormatRfc3339(clock_.WallNow());
   const ResourceInfo& pods = Res("pods");
 
   return store_.Mutate([&](Txn& txn) -> ApiResult<json> {

@@ -12,12 +12,12 @@
 #include <set>
 #include <thread>
 
-#include "core/config.h"
-#include "core/quantity.h"
+#include "core/logging.h"
+#include "core/model.h"
 #include "sim/api_server.h"
 #include "sim/k8s_json.h"
-#include "sim/log.h"
-#include "sim/selectors.h"
+#include "sim/scenario.h"
+#include "sim/scheduler_predicates.h"
 
 namespace kb::sim {
 namespace {
@@ -25,12 +25,7 @@ namespace {
 using json = nlohmann::json;
 using Millis = std::chrono::milliseconds;
 
-constexpr int64_t kMaxNodeScore = 100;
 constexpr int64_t kMaxExtenderPriority = 10;
-// kube-scheduler's scoring defaults for containers without requests
-// (pkg/scheduler/util/pod_resources.go).
-constexpr int64_t kDefaultMilliCpuRequest = 100;
-constexpr int64_t kDefaultMemoryRequest = 200 * 1024 * 1024;
 constexpr Millis kDefaultExtenderTimeout{5000};
 constexpr const char* kDefaultSchedulerName = "default-scheduler";
 
@@ -61,200 +56,7 @@ const json* FindKey(const json& obj, const std::string& key) {
   return nullptr;
 }
 
-int64_t ResourceQuantity(const json& list, const char* name, bool cpu) {
-  if (!list.is_object() || !list.contains(name) || !list[name].is_string()) return -1;
-  const std::string text = list[name].get<std::string>();
-  return (cpu ? ParseCpuMillis(text) : ParseBytes(text)).value_or(0);
-}
-
-// kube-scheduler's non-zero requests (used by scoring only): a container without a cpu / memory
-// request counts 100m / 200Mi.
-PodRequests NonZeroRequests(const json& pod) {
-  PodRequests sum;
-  auto container = [](const json& c) {
-    const json& req = At(c, {"resources", "requests"});
-    int64_t cpu = ResourceQuantity(req, "cpu", true);
-    int64_t mem = ResourceQuantity(req, "memory", false);
-    return PodRequests{cpu < 0 ? kDefaultMilliCpuRequest : cpu,
-                       mem < 0 ? kDefaultMemoryRequest : mem};
-  };
-  const json& containers = At(pod, {"spec", "containers"});
-  if (containers.is_array()) {
-    for (const json& c : containers) {
-      PodRequests r = container(c);
-      sum.cpu_millis += r.cpu_millis;
-      sum.memory_bytes += r.memory_bytes;
-    }
-  }
-  const json& init = At(pod, {"spec", "initContainers"});
-  if (init.is_array()) {
-    for (const json& c : init) {
-      PodRequests r = container(c);
-      sum.cpu_millis = std::max(sum.cpu_millis, r.cpu_millis);
-      sum.memory_bytes = std::max(sum.memory_bytes, r.memory_bytes);
-    }
-  }
-  const json& overhead = At(pod, {"spec", "overhead"});
-  sum.cpu_millis += std::max<int64_t>(0, ResourceQuantity(overhead, "cpu", true));
-  sum.memory_bytes += std::max<int64_t>(0, ResourceQuantity(overhead, "memory", false));
-  return sum;
-}
-
-struct NodeInfo {
-  const json* node = nullptr;
-  std::string name;
-  int64_t alloc_cpu = 0;
-  int64_t alloc_memory = 0;
-  int64_t alloc_pods = 0;
-  int64_t requested_cpu = 0;
-  int64_t requested_memory = 0;
-  int64_t nonzero_cpu = 0;
-  int64_t nonzero_memory = 0;
-  int64_t pods = 0;
-
-  void Add(const PodRequests& req, const PodRequests& nonzero) {
-    requested_cpu += req.cpu_millis;
-    requested_memory += req.memory_bytes;
-    nonzero_cpu += nonzero.cpu_millis;
-    nonzero_memory += nonzero.memory_bytes;
-    ++pods;
-  }
-};
-
-std::optional<LabelSelector::Op> OpOf(const std::string& op) {
-  if (op == "In") return LabelSelector::Op::kIn;
-  if (op == "NotIn") return LabelSelector::Op::kNotIn;
-  if (op == "Exists") return LabelSelector::Op::kExists;
-  if (op == "DoesNotExist") return LabelSelector::Op::kDoesNotExist;
-  if (op == "Gt") return LabelSelector::Op::kGt;
-  if (op == "Lt") return LabelSelector::Op::kLt;
-  return std::nullopt;
-}
-
-bool ExpressionsMatch(const json& exprs, const json& labels) {
-  if (!exprs.is_array()) return true;
-  for (const json& e : exprs) {
-    auto op = OpOf(e.value("operator", ""));
-    if (!op) return false;
-    LabelSelector::Requirement req;
-    req.key = e.value("key", "");
-    req.op = *op;
-    if (e.contains("values") && e["values"].is_array()) {
-      for (const json& v : e["values"]) {
-        if (v.is_string()) req.values.push_back(v.get<std::string>());
-      }
-    }
-    if (!RequirementMatches(req, labels)) return false;
-  }
-  return true;
-}
-
-// nodeSelector and requiredDuringSchedulingIgnoredDuringExecution (NodeAffinity filter).
-bool MatchesNodeAffinity(const json& pod, const NodeInfo& n) {
-  const json& labels = At(*n.node, {"metadata", "labels"});
-  const json& selector = At(pod, {"spec", "nodeSelector"});
-  if (selector.is_object()) {
-    for (const auto& [k, v] : selector.items()) {
-      if (!labels.is_object() || !labels.contains(k) || labels[k] != v) return false;
-    }
-  }
-  const json& required = At(
-      pod, {"spec", "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution"});
-  if (required.is_null()) return true;
-  const json& terms = At(required, {"nodeSelectorTerms"});
-  if (!terms.is_array()) return false;
-  const json fields = {{"metadata.name", n.name}};
-  for (const json& term : terms) {
-    const json& exprs = At(term, {"matchExpressions"});
-    const json& field_exprs = At(term, {"matchFields"});
-    const bool empty =
-        (!exprs.is_array() || exprs.empty()) && (!field_exprs.is_array() || field_exprs.empty());
-    if (empty) continue;  // an empty term matches no node
-    if (ExpressionsMatch(exprs, labels.is_object() ? labels : json::object()) &&
-        ExpressionsMatch(field_exprs, fields)) {
-      return true;
-    }
-  }
-  return false;
-}
-
-bool Tolerates(const json& toleration, const json& taint) {
-  const std::string effect = toleration.value("effect", "");
-  if (!effect.empty() && effect != taint.value("effect", "")) return false;
-  const std::string key = toleration.value("key", "");
-  const std::string op = toleration.value("operator", "Equal");
-  if (key.empty()) return op == "Exists";  // empty key + Exists tolerates everything
-  if (key != taint.value("key", "")) return false;
-  if (op == "Exists") return true;
-  return toleration.value("value", "") == taint.value("value", "");
-}
-
-bool ToleratesAll(const json& pod, const json& taint) {
-  const json& tolerations = At(pod, {"spec", "tolerations"});
-  if (!tolerations.is_array()) return false;
-  for (const json& t : tolerations) {
-    if (t.is_object() && Tolerates(t, taint)) return true;
-  }
-  return false;
-}
-
-// The first NoSchedule / NoExecute taint the pod does not tolerate (null when none).
-json UntoleratedTaint(const json& pod, const NodeInfo& n) {
-  const json& taints = At(*n.node, {"spec", "taints"});
-  if (!taints.is_array()) return nullptr;
-  for (const json& taint : taints) {
-    const std::string effect = taint.value("effect", "");
-    if (effect != "NoSchedule" && effect != "NoExecute") continue;
-    if (!ToleratesAll(pod, taint)) return taint;
-  }
-  return nullptr;
-}
-
-// In-tree filters; returns "" when the node fits, else kube-scheduler's reason text.
-std::string InTreeFilter(const json& pod, const PodRequests& req, const NodeInfo& n) {
-  if (At(*n.node, {"spec", "unschedulable"}) == true &&
-      !ToleratesAll(pod,
-                    json{{"key", "node.kubernetes.io/unschedulable"}, {"effect", "NoSchedule"}})) {
-    return "node(s) were unschedulable";
-  }
-  if (!MatchesNodeAffinity(pod, n)) return "node(s) didn't match Pod's node affinity/selector";
-  json taint = UntoleratedTaint(pod, n);
-  if (!taint.is_null()) {
-    std::string kv = taint.value("key", "");
-    if (!taint.value("value", "").empty()) kv += ": " + taint.value("value", "");
-    return "node(s) had untolerated taint {" + kv + "}";
-  }
-  if (n.pods + 1 > n.alloc_pods) return "Too many pods";
-  if (req.cpu_millis > 0 && n.requested_cpu + req.cpu_millis > n.alloc_cpu) {
-    return "Insufficient cpu";
-  }
-  if (req.memory_bytes > 0 && n.requested_memory + req.memory_bytes > n.alloc_memory) {
-    return "Insufficient memory";
-  }
-  return "";
-}
-
-// NodeResourcesFit LeastAllocated with cpu and memory, weight 1 each (kube-scheduler's default).
-int64_t LeastAllocatedScore(const PodRequests& nonzero, const NodeInfo& n) {
-  auto score = [](int64_t requested, int64_t capacity) -> int64_t {
-    if (capacity <= 0 || requested > capacity) return 0;
-    return (capacity - requested) * kMaxNodeScore / capacity;
-  };
-  const int64_t cpu = score(n.nonzero_cpu + nonzero.cpu_millis, n.alloc_cpu);
-  const int64_t mem = score(n.nonzero_memory + nonzero.memory_bytes, n.alloc_memory);
-  return (cpu + mem) / 2;
-}
-
 std::string Key(const json& obj) { return Namespace(obj) + "/" + Name(obj); }
-
-std::string DiagnosisMessage(size_t total, const std::map<std::string, int>& reasons) {
-  std::vector<std::string> parts;
-  for (const auto& [reason, count] : reasons) parts.push_back(std::to_string(count) + " " + reason);
-  std::sort(parts.begin(), parts.end());
-  std::string msg = "0/" + std::to_string(total) + " nodes are available";
-  for (size_t i = 0; i < parts.size(); ++i) msg += (i == 0 ? ": " : ", ") + parts[i];
-  return msg + ".";
-}
 
 StatusOr<bool> Bool(const json& v, const std::string& key) {
   if (!v.is_boolean()) return Status::InvalidArgument("scheduler: " + key + ": must be a bool");
@@ -282,12 +84,10 @@ StatusOr<std::vector<std::string>> Strings(const json& v, const std::string& key
 }
 
 StatusOr<Millis> Duration(const json& v, const std::string& key) {
-  std::string text = v.is_string() ? v.get<std::string>() : "";
-  if (v.is_number_integer() && v.get<int64_t>() == 0) text = "0";
-  StatusOr<Millis> d = ParseDuration(text);
+  StatusOr<Millis> d = ParseDurationValue(v);
   if (!d.ok()) {
     return Status::InvalidArgument("scheduler: " + key + ": \"" +
-                                   (v.is_string() ? text : v.dump()) +
+                                   (v.is_string() ? v.get<std::string>() : v.dump()) +
                                    "\" is not a duration like 5s");
   }
   return *d;
@@ -500,8 +300,9 @@ struct SchedulerDriver::Impl {
     if (!reply.ok || !result.is_array()) {
       Count(&SchedulerStats::extender_errors);
       Count(&SchedulerStats::ignored_errors);
-      SimLog()->warn("scheduler extender prioritize failed (ignored) pod={} error={}", Key(pod),
-                     reply.ok ? "reply is not a JSON array" : reply.error);
+      Logger("kube-sim")
+          ->warn("scheduler extender prioritize failed (ignored) pod={} error={}", Key(pod),
+                 reply.ok ? "reply is not a JSON array" : reply.error);
       return out;
     }
     std::set<std::string> candidates;
@@ -564,7 +365,7 @@ struct SchedulerDriver::Impl {
                           {"reason", "Unschedulable"},
                           {"message", message},
                           {"lastProbeTime", nullptr},
-                          {"lastTransitionTime", FormatTime(clock.WallNow())}});
+                          {"lastTransitionTime", FormatRfc3339(clock.WallNow())}});
     // Best effort, like kube-scheduler's status update: the pod may be gone or bound meanwhile.
     (void)server.PatchObject("pods", Namespace(pod), Name(pod),
                              {{"status", {{"conditions", conditions}}}});
@@ -584,14 +385,16 @@ struct SchedulerDriver::Impl {
     if (unschedulable) {
       Count(&SchedulerStats::unschedulable);
       if (st.last_message != message) {
-        SimLog()->info("pod unschedulable pod={} attempts={} message=\"{}\"", Key(pod), st.attempts,
-                       message);
+        Logger("kube-sim")
+            ->info("pod unschedulable pod={} attempts={} message=\"{}\"", Key(pod), st.attempts,
+                   message);
       }
       MarkUnschedulable(pod, message);
     } else {
       Count(&SchedulerStats::errors);
-      SimLog()->warn("scheduling failed pod={} attempts={} error=\"{}\"", Key(pod), st.attempts,
-                     message);
+      Logger("kube-sim")
+          ->warn("scheduling failed pod={} attempts={} error=\"{}\"", Key(pod), st.attempts,
+                 message);
     }
   }
 
@@ -611,8 +414,8 @@ struct SchedulerDriver::Impl {
     Count(&SchedulerStats::cycles);
     const std::string scheduler = StrAt(pod, {"spec", "schedulerName"}, kDefaultSchedulerName);
     const bool use_extender = ServesWithExtender(scheduler) && !options.extender.url_prefix.empty();
-    const PodRequests req = EffectiveRequests(pod);
-    const PodRequests nonzero = NonZeroRequests(pod);
+    const Resources req = EffectiveRequests(pod);
+    const Resources nonzero = NonZeroRequests(pod);
 
     std::vector<const NodeInfo*> feasible;
     std::map<std::string, int> reasons;
@@ -633,10 +436,11 @@ struct SchedulerDriver::Impl {
           return false;
         }
         Count(&SchedulerStats::ignored_errors);
-        SimLog()->warn(
-            "skipping extender as it returned error and has ignorable flag set pod={} "
-            "error=\"{}\"",
-            Key(pod), filtered.status().message());
+        Logger("kube-sim")
+            ->warn(
+                "skipping extender as it returned error and has ignorable flag set pod={} "
+                "error=\"{}\"",
+                Key(pod), filtered.status().message());
       } else {
         feasible = *filtered;
       }
@@ -716,12 +520,13 @@ struct SchedulerDriver::Impl {
     pods.erase(Uid(pod));
     Count(&SchedulerStats::scheduled);
     p.at = clock.Now();
-    SimLog()->info(
-        "scheduled pod pod={} node={} scheduler={} feasible={} extender={} score={} "
-        "extender_score={}",
-        Key(pod), p.node, scheduler, p.feasible, use_extender,
-        p.total.count(p.node) ? p.total[p.node] : 0,
-        p.extender.count(p.node) ? p.extender[p.node] : 0);
+    Logger("kube-sim")
+        ->info(
+            "scheduled pod pod={} node={} scheduler={} feasible={} extender={} score={} "
+            "extender_score={}",
+            Key(pod), p.node, scheduler, p.feasible, use_extender,
+            p.total.count(p.node) ? p.total[p.node] : 0,
+            p.extender.count(p.node) ? p.extender[p.node] : 0);
     std::lock_guard<std::mutex> lock(stats_mu);
     placements.push_back(std::move(p));
     while (placements.size() > options.history_limit) placements.pop_front();
@@ -737,13 +542,7 @@ struct SchedulerDriver::Impl {
     size_t generation = 0;
     std::hash<std::string> hash;
     for (const json& node : nodes) {
-      NodeInfo n;
-      n.node = &node;
-      n.name = Name(node);
-      const json& alloc = At(node, {"status", "allocatable"});
-      n.alloc_cpu = std::max<int64_t>(0, ResourceQuantity(alloc, "cpu", true));
-      n.alloc_memory = std::max<int64_t>(0, ResourceQuantity(alloc, "memory", false));
-      n.alloc_pods = std::max<int64_t>(0, ResourceQuantity(alloc, "pods", false));
+      NodeInfo n(node);
       index[n.name] = infos.size();
       infos.push_back(n);
       generation = generation * 31 + hash(n.name + "@" + ResourceVersion(node));
@@ -808,7 +607,7 @@ struct SchedulerDriver::Impl {
       try {
         RunOnce();
       } catch (const std::exception& e) {
-        SimLog()->error("scheduler driver pass failed error={}", e.what());
+        Logger("kube-sim")->error("scheduler driver pass failed error={}", e.what());
       }
       lock.lock();
     }
@@ -856,14 +655,17 @@ void SchedulerDriver::Start() {
   impl_->stopping = false;
   Impl* impl = impl_.get();
   impl_->thread = std::thread([impl] { impl->Loop(); });
-  SimLog()->info(
-      "scheduler driver started schedulers={} baseline={} extender={} weight={} "
-      "node_cache_capable={} bind_verb={}",
-      fmt::join(impl_->options.scheduler_names, ","),
-      fmt::join(impl_->options.default_scheduler_names, ","),
-      impl_->options.extender.url_prefix.empty() ? "(none)" : impl_->options.extender.url_prefix,
-      impl_->options.extender.weight, impl_->options.extender.node_cache_capable,
-      impl_->options.extender.bind_verb.empty() ? "(direct)" : impl_->options.extender.bind_verb);
+  Logger("kube-sim")
+      ->info(
+          "scheduler driver started schedulers={} baseline={} extender={} weight={} "
+          "node_cache_capable={} bind_verb={}",
+          fmt::join(impl_->options.scheduler_names, ","),
+          fmt::join(impl_->options.default_scheduler_names, ","),
+          impl_->options.extender.url_prefix.empty() ? "(none)"
+                                                     : impl_->options.extender.url_prefix,
+          impl_->options.extender.weight, impl_->options.extender.node_cache_capable,
+          impl_->options.extender.bind_verb.empty() ? "(direct)"
+                                                    : impl_->options.extender.bind_verb);
 }
 
 void SchedulerDriver::Stop() {

@@ -4,7 +4,7 @@
 #include <mutex>
 #include <thread>
 
-#include "sim/log.h"
+#include "core/logging.h"
 #include "sim/scenario.h"
 
 namespace kb::sim {
@@ -32,7 +32,7 @@ struct SimCluster::Impl {
       if (stopping) return;
       lock.unlock();
       Status st = kb::sim::ApplyStep(api, step);
-      if (!st.ok()) SimLog()->error("scenario step failed error={}", st.ToString());
+      if (!st.ok()) Logger("kube-sim")->error("scenario step failed error={}", st.ToString());
       lock.lock();
     }
   }

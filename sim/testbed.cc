@@ -9,8 +9,8 @@
 #include <thread>
 
 #include "core/config.h"
+#include "core/logging.h"
 #include "sim/k8s_json.h"
-#include "sim/log.h"
 #include "sim/selectors.h"
 
 namespace kb::sim {
@@ -459,8 +459,9 @@ Status Testbed::StartAll() {
   }
   // The extender is reachable now: start placing pods.
   KB_RETURN_IF_ERROR(cluster_->StartScheduler());
-  SimLog()->info("testbed ready name={} dir={} kube-sim={} prometheus={} kube-balancer={}", o.name,
-                 work_dir_, cluster_->api().url(), prometheus_url(), kube_balancer_url());
+  Logger("kube-sim")
+      ->info("testbed ready name={} dir={} kube-sim={} prometheus={} kube-balancer={}", o.name,
+             work_dir_, cluster_->api().url(), prometheus_url(), kube_balancer_url());
   return Status::Ok();
 }
 
