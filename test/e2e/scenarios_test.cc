@@ -11,7 +11,7 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 
-#include "sim/plays.h"
+#include "sim/harness/plays.h"
 
 #ifndef KB_BALANCER_PATH
 #define KB_BALANCER_PATH ""

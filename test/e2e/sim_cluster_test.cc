@@ -11,10 +11,10 @@
 #include <fstream>
 
 #include "core/clock.h"
-#include "sim/process.h"
+#include "sim/harness/process.h"
+#include "sim/harness/testbed.h"
 #include "sim/scenario.h"
 #include "sim/scenario_steps.h"
-#include "sim/testbed.h"
 #include "test/e2e/e2e_test_util.h"
 
 namespace kb::sim::e2e {

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "sim/process.h"
+#include "sim/harness/process.h"
 #include "sim/sim_cluster.h"
 
 namespace kb::sim {

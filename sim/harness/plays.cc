@@ -1,4 +1,4 @@
-#include "sim/plays.h"
+#include "sim/harness/plays.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,8 +9,8 @@
 
 #include "core/config.h"
 #include "core/model.h"
+#include "sim/harness/testbed.h"
 #include "sim/k8s_json.h"
-#include "sim/testbed.h"
 
 namespace kb::sim {
 namespace {

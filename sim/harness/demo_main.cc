@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "sim/plays.h"
-#include "sim/process.h"
+#include "sim/harness/plays.h"
+#include "sim/harness/process.h"
 #include "sim/sim_cluster.h"
 
 namespace {

@@ -1,4 +1,4 @@
-#include "sim/process.h"
+#include "sim/harness/process.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
