@@ -116,33 +116,4 @@ nlohmann::json MakeControllerRef(const nlohmann::json& owner) {
           {"blockOwnerDeletion", true}};
 }
 
-std::optional<std::pair<std::string, std::string>> CheckQuantities(const nlohmann::json& spec,
-                                                                   const std::string& path) {
-  for (const char* list : {"containers", "initContainers"}) {
-    const auto& cs = At(spec, {list});
-    if (!cs.is_array()) continue;
-    for (size_t i = 0; i < cs.size(); ++i) {
-      for (const char* kind : {"requests", "limits"}) {
-        const auto& q = At(cs[i], {"resources", kind});
-        if (q.is_null()) continue;
-        std::string base = path + "." + list + "[" + std::to_string(i) + "].resources." + kind;
-        if (!q.is_object()) return std::make_pair(base, "must be an object");
-        for (const auto& [res, v] : q.items()) {
-          std::string text = v.is_string() ? v.get<std::string>() : v.dump();
-          if (!v.is_string() && !v.is_number()) {
-            return std::make_pair(base + "[" + res + "]", "must be a quantity");
-          }
-          if (!ParseQuantity(text).ok()) {
-            return std::make_pair(base + "[" + res + "]",
-                                  "Invalid value: \"" + text +
-                                      "\": quantities must match the regular expression "
-                                      "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'");
-          }
-        }
-      }
-    }
-  }
-  return std::nullopt;
-}
-
 }  // namespace kb::sim

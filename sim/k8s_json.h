@@ -47,9 +47,4 @@ void SetCondition(nlohmann::json& obj, const std::string& type, const std::strin
 const nlohmann::json& ControllerRef(const nlohmann::json& obj);
 nlohmann::json MakeControllerRef(const nlohmann::json& owner);
 
-// Validates every requests/limits quantity under `spec` (containers and initContainers). Returns
-// the field path and message of the first bad one, or nullopt.
-std::optional<std::pair<std::string, std::string>> CheckQuantities(const nlohmann::json& spec,
-                                                                   const std::string& path);
-
 }  // namespace kb::sim
