@@ -1,5 +1,7 @@
 #include "sim/k8s_json.h"
 
+#include <algorithm>
+
 #include "core/model.h"
 #include "core/quantity.h"
 
@@ -34,6 +36,11 @@ std::string Namespace(const nlohmann::json& obj) { return StrAt(obj, {"metadata"
 std::string Uid(const nlohmann::json& obj) { return StrAt(obj, {"metadata", "uid"}); }
 std::string ResourceVersion(const nlohmann::json& obj) {
   return StrAt(obj, {"metadata", "resourceVersion"});
+}
+
+bool IsDryRunAll(const nlohmann::json& dry_run) {
+  return dry_run.is_array() &&
+         std::find(dry_run.begin(), dry_run.end(), nlohmann::json("All")) != dry_run.end();
 }
 
 std::optional<int64_t> QuantityAt(const nlohmann::json& list, const char* name, bool cpu) {

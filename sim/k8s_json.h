@@ -26,6 +26,9 @@ std::string Namespace(const nlohmann::json& obj);
 std::string Uid(const nlohmann::json& obj);
 std::string ResourceVersion(const nlohmann::json& obj);
 
+// True when a DeleteOptions.dryRun value is a list holding "All".
+bool IsDryRunAll(const nlohmann::json& dry_run);
+
 // The quantity `name` of a resource list (requests, limits, overhead, allocatable), given as a
 // string or a number: millicores when `cpu`, else units (bytes, pods). nullopt when absent or not
 // a valid quantity.

@@ -1,6 +1,5 @@
 // Registry: the pods/binding and pods/eviction subresources (PDB logic as in
 // pkg/registry/core/pod/storage/eviction.go).
-#include <algorithm>
 #include <vector>
 
 #include "core/model.h"
@@ -79,11 +78,7 @@ ApiResult<DeleteOptions> EvictionOptions(const std::string& ns, const std::strin
   }
   opts.uid_precondition = StrAt(del, {"preconditions", "uid"});
   opts.rv_precondition = StrAt(del, {"preconditions", "resourceVersion"});
-  const json& dry = At(del, {"dryRun"});
-  if (dry.is_array() && std::find(dry.begin(), dry.end(), json("All")) != dry.end()) {
-    dry_run = true;
-  }
-  opts.dry_run = dry_run;
+  opts.dry_run = dry_run || IsDryRunAll(At(del, {"dryRun"}));
   return opts;
 }
 
