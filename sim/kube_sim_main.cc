@@ -12,7 +12,6 @@
 //
 // Serves until SIGTERM or SIGINT.
 #include <signal.h>
-#include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -325,8 +324,6 @@ int main(int argc, char** argv) {
   Flags flags;
   const int exit_code = ParseFlags(argc, argv, &flags);
   if (exit_code >= 0) return exit_code;
-  // Registered before the level is set, so the level applies to it.
-  kb::Logger("kube-sim");
-  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+  kb::sim::SetLogLevel(flags.log_level);
   return Serve(flags);
 }

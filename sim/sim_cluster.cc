@@ -157,6 +157,11 @@ std::string SimCluster::metrics_url() const {
 }
 const json& SimCluster::scenario() const { return impl_->scenario; }
 
+void SetLogLevel(const std::string& level) {
+  Logger("kube-sim");  // registered first, so the level applies to it too
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
 std::vector<std::string> SplitCommaList(const std::string& s) {
   std::vector<std::string> out;
   size_t start = 0;

@@ -81,6 +81,10 @@ class SimCluster {
   std::unique_ptr<Impl> impl_;
 };
 
+// Sets the level ("trace", "debug", "info", "warn", ...) of kube-sim's logger and of every other
+// logger of the process (for the kube-sim and demo binaries).
+void SetLogLevel(const std::string& level);
+
 // "a,b,,c" -> {"a", "b", "c"}: comma-separated command-line lists (empty items dropped).
 std::vector<std::string> SplitCommaList(const std::string& s);
 

@@ -17,9 +17,9 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 #include "core/logging.h"
+#include "test/testing/poll.h"
 
 namespace kb::sim {
 
@@ -139,10 +139,7 @@ bool ChildProcess::Running() {
 std::string ChildProcess::Stop(std::chrono::milliseconds grace) {
   if (!reaped_ && Running()) {
     Signal(pid_, SIGTERM);
-    const auto deadline = std::chrono::steady_clock::now() + grace;
-    while (Running() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    kb::testing::PollUntil([&] { return !Running(); }, grace, std::chrono::milliseconds(10));
     if (!reaped_) {
       Logger("kube-sim")
           ->warn("process did not stop on SIGTERM, killing name={} pid={}", name_, pid_);
