@@ -13,6 +13,7 @@
 #include "scoring/policy.h"
 #include "test/scoring/scoring_test_util.h"
 #include "test/testing/builders.h"
+#include "test/testing/poll.h"
 
 namespace kb::scoring {
 namespace {
@@ -400,11 +401,8 @@ TEST_CASE("the rebuild thread picks up changes and stops promptly", "[scoring]")
   CHECK(model.Snapshot()->size() == 3);  // Start() built synchronously
   f.cluster.AddPod(PodBuilder("p").Node("node-a").Cpu("1").Build());
   model.Notify();
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (model.Snapshot()->Find("node-a")->requested.cpu_millis != 1000 &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(1ms);
-  }
+  kb::testing::PollUntil(
+      [&] { return model.Snapshot()->Find("node-a")->requested.cpu_millis == 1000; }, 5s, 1ms);
   CHECK(model.Snapshot()->Find("node-a")->requested.cpu_millis == 1000);
   const auto start = std::chrono::steady_clock::now();
   model.Stop();

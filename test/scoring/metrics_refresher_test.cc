@@ -12,6 +12,7 @@
 #include "test/fakes/fake_metrics_source.h"
 #include "test/scoring/scoring_test_util.h"
 #include "test/testing/builders.h"
+#include "test/testing/poll.h"
 
 namespace kb::scoring {
 namespace {
@@ -217,10 +218,7 @@ TEST_CASE("refresher thread refreshes at start and stops promptly", "[scoring]")
   MetricsRefresher refresher(
       source, [&] { return cache; }, clock, config);
   refresher.Start();
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (refresher.refresh_count() < 1 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(1ms);
-  }
+  kb::testing::PollUntil([&] { return refresher.refresh_count() >= 1; }, 5s, 1ms);
   CHECK(refresher.refresh_count() == 1);
   const auto start = std::chrono::steady_clock::now();
   refresher.Stop();
