@@ -11,17 +11,17 @@
 
 #include "scoring/metrics.h"
 #include "scoring/policy.h"
-#include "test/scoring/scoring_test_util.h"
 #include "test/testing/builders.h"
+#include "test/testing/cluster_fixture.h"
 #include "test/testing/poll.h"
 
 namespace kb::scoring {
 namespace {
 
 using namespace std::chrono_literals;
+using kb::testing::ClusterFixture;
 using kb::testing::NodeBuilder;
 using kb::testing::PodBuilder;
-using kb::testing::TestCluster;
 
 struct Sample {
   double cpu;
@@ -55,7 +55,7 @@ LoadModelOptions Options() {
 // A cluster of 4-CPU / 8Gi nodes, a settable metrics snapshot and a model over both.
 struct Fixture {
   FakeClock clock;
-  TestCluster cluster;
+  ClusterFixture cluster;
   std::shared_ptr<const MetricsSnapshot> metrics;
   std::unique_ptr<LoadModel> model;
 
@@ -367,7 +367,7 @@ TEST_CASE("rebuild reuses unchanged nodes and recomputes changed ones", "[scorin
 }
 
 TEST_CASE("the pure build matches the model", "[scoring]") {
-  TestCluster cluster;
+  ClusterFixture cluster;
   cluster.AddNode(NodeBuilder("n1").Cpu("2").Memory("4Gi").Build());
   const WallTime now = kb::testing::TestTime(100);
   const Pod bound = PodBuilder("p").Node("n1").Cpu("500m").Build();
@@ -458,7 +458,7 @@ namespace {
 
 TEST_CASE("concurrent bindings with rebuilds and readers never lose one", "[scoring]") {
   FakeClock clock;
-  TestCluster cluster;
+  ClusterFixture cluster;
   for (int i = 0; i < 8; ++i) {
     cluster.AddNode(NodeBuilder("n" + std::to_string(i)).Cpu("64").Memory("256Gi").Build());
   }
