@@ -13,7 +13,7 @@
 namespace kb::sim {
 
 // Annotation carrying an entry's `usage:` profile (compact JSON), on nodes and on pods / pod
-// templates, so replacement pods keep it. Read by the node-metrics generator (issue 5).
+// templates, so replacement pods keep it. Read by the node metrics (sim/node_metrics.h).
 inline constexpr const char* kUsageAnnotation = "kube-sim.kube-balancer.io/usage";
 
 // YAML (one document) to JSON with YAML 1.2 core-schema typing of plain scalars: quoted scalars

@@ -1,4 +1,4 @@
-// SimCluster: kube-sim as a whole (issue 5): the API server plus the scheduler driver, the node
+// SimCluster: kube-sim as a whole: the API server plus the scheduler driver, the node
 // metrics and their node_exporter endpoint, and the scenario's steps. The kube-sim binary, the
 // demo and the e2e tests all build the cluster through it, so they behave the same.
 // Thread-safe as its parts: Start / Stop / ApplyStep may be called from any thread.
