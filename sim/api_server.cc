@@ -9,6 +9,7 @@
 #include "core/logging.h"
 #include "core/model.h"
 #include "sim/api_server_impl.h"
+#include "sim/http_listen.h"
 #include "sim/k8s_json.h"
 #include "sim/scenario.h"
 
@@ -90,19 +91,11 @@ Status ApiServer::Start(const std::string& host, int port) {
         res.set_content(ApiError::Internal("kube-sim: unhandled exception").ToJson().dump(),
                         "application/json");
       });
-  int bound =
-      port == 0 ? server->bind_to_any_port(host) : (server->bind_to_port(host, port) ? port : -1);
-  if (bound <= 0) {
-    return Status::Unavailable("kube-sim: cannot listen on " + host + ":" + std::to_string(port));
-  }
+  KB_ASSIGN_OR_RETURN(const int bound, BindHttpServer(*server, host, port, "kube-sim"));
   impl->port = bound;
   impl->stopping = false;
   impl->server = std::move(server);
-  impl->listen_thread = std::thread([impl] { impl->server->listen_after_bind(); });
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!impl->server->is_running() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  ServeInBackground(*impl->server, &impl->listen_thread);
   if (impl->options.run_controllers) {
     {
       std::lock_guard<std::mutex> l(impl->loop_mu);

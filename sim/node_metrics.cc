@@ -13,6 +13,7 @@
 #include "core/logging.h"
 #include "core/quantity.h"
 #include "sim/api_server.h"
+#include "sim/http_listen.h"
 #include "sim/k8s_json.h"
 #include "sim/scenario.h"
 #include "sim/scheduler_predicates.h"
@@ -470,20 +471,11 @@ Status NodeExporterServer::Start(const std::string& host, int port) {
   server->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok", "text/plain");
   });
-  const int bound =
-      port == 0 ? server->bind_to_any_port(host) : (server->bind_to_port(host, port) ? port : -1);
-  if (bound <= 0) {
-    return Status::Unavailable("node exporter: cannot listen on " + host + ":" +
-                               std::to_string(port));
-  }
+  KB_ASSIGN_OR_RETURN(const int bound, BindHttpServer(*server, host, port, "node exporter"));
   impl_->host = host;
   impl_->port = bound;
   impl_->server = std::move(server);
-  impl_->thread = std::thread([impl] { impl->server->listen_after_bind(); });
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!impl_->server->is_running() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  ServeInBackground(*impl_->server, &impl_->thread);
   Logger("kube-sim")->info("node exporter listening url=http://{}:{}", host, bound);
   return Status::Ok();
 }
