@@ -43,7 +43,7 @@ build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: build lint
-	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 # The seeds' scenarios end to end on this machine: kube-sim + a real Prometheus + kube-balancer on
 # 127.0.0.1, tables before / after each play, an HTML chart (docs/demo.md).

@@ -30,8 +30,8 @@
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "test/fakes/fake_kube_client.h"
-#include "test/server/load_fixture.h"
 #include "test/testing/builders.h"
+#include "test/testing/cluster_fixture.h"
 
 namespace {
 
@@ -289,7 +289,7 @@ int main(int argc, char** argv) {
   bool gbps_target_met = true;
   for (int nodes : {100, 500}) {
     // Cluster: `nodes` nodes of 4 CPU / 16 GiB with spread-out utilisation, a few hot ones.
-    kb::server::testing::LoadFixture load;
+    kb::testing::LoadFixture load;
     std::vector<kb::Node> node_objs;
     std::map<std::string, std::pair<double, double>> usage;
     std::mt19937 rng(42);

@@ -16,8 +16,23 @@ function(kb_module name)
   add_library(kb::${name} ALIAS kb_${name})
 endfunction()
 
+# ctest timeout (seconds) of every test of suite <name>, sized to the suite's slowest test with
+# margin: unit suites take at most a few seconds a test, integration starts real processes, e2e
+# plays a scenario against Prometheus and kube-balancer (about 35 s each). A test over its timeout
+# is killed and fails.
+set(KB_TEST_TIMEOUT_DEFAULT 60)
+set(KB_TEST_TIMEOUT_integration 120)
+set(KB_TEST_TIMEOUT_e2e 240)
+function(kb_test_timeout name out_var)
+  if(DEFINED KB_TEST_TIMEOUT_${name})
+    set(${out_var} ${KB_TEST_TIMEOUT_${name}} PARENT_SCOPE)
+  else()
+    set(${out_var} ${KB_TEST_TIMEOUT_DEFAULT} PARENT_SCOPE)
+  endif()
+endfunction()
+
 # kb_test_suite(<name> DEPS ...): one Catch2 executable <name>_tests from test/<name>/*_test.cc,
-# registered with ctest under the label <name>.
+# registered with ctest under the label <name> and the suite's timeout (kb_test_timeout).
 function(kb_test_suite name)
   cmake_parse_arguments(A "" "" "DEPS;LABELS" ${ARGN})
   file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cc)
@@ -29,11 +44,12 @@ function(kb_test_suite name)
   target_compile_definitions(${name}_tests PRIVATE
     KB_SOURCE_DIR="${CMAKE_SOURCE_DIR}" KB_BINARY_DIR="${CMAKE_BINARY_DIR}")
   set(labels ${name} ${A_LABELS})
+  kb_test_timeout(${name} timeout)
   # `-w NoTests`: a ctest entry whose name matches no Catch test fails instead of passing empty
   # (catch_discover_tests mangles names containing ',' ';' ':'; keep test names free of them).
   catch_discover_tests(${name}_tests
     EXTRA_ARGS -w NoTests
     WORKING_DIRECTORY ${CMAKE_BINARY_DIR}
-    PROPERTIES LABELS "${labels}" TIMEOUT 300
+    PROPERTIES LABELS "${labels}" TIMEOUT ${timeout}
     DISCOVERY_TIMEOUT 60)
 endfunction()

@@ -79,8 +79,8 @@ struct ApiServerOptions {
   std::chrono::seconds keep_alive_timeout{1};
 };
 
-// One served API request, as kube-apiserver's audit log would record it (issue 5: the e2e tests
-// attribute evictions, pod creations and patches to the client that made them).
+// One served API request, as kube-apiserver's audit log would record it (the e2e tests attribute
+// evictions, pod creations and patches to the client that made them).
 struct AuditRecord {
   std::string method;      // "GET", "POST", ...
   std::string verb;        // "list", "create", ... ("" when the path names no resource)
@@ -141,7 +141,7 @@ class ApiServer {
 
   // Control loops. RunControllersOnce() runs one pass of every loop (tests with
   // run_controllers = false drive the cluster with it). AddController() appends a loop run after
-  // the built-in ones on every pass (issue 5: scheduler driver, node metrics); it must not call
+  // the built-in ones on every pass (the scheduler driver, the node metrics); it must not call
   // AddController or RunControllersOnce itself.
   void RunControllersOnce();
   void AddController(std::string name, std::function<void()> loop);

@@ -1,10 +1,11 @@
 // Controllers: the control loops that make kube-sim behave like a cluster. RunOnce() runs every
-// loop once, in order: graceful-deletion finaliser, garbage collector, Deployment -> ReplicaSet,
-// ReplicaSet -> Pods, kubelet stand-in (admission + Pending -> Running/Ready), PDB status,
-// Deployment / ReplicaSet status; then any loop registered with Add() (issue 5's scheduler
-// driver and node metrics plug in here). Loops read the store directly and write through the
-// Registry with resourceVersion preconditions, so they race with clients like real controllers
-// do: a conflict is simply retried on the next pass.
+// loop once, in order: graceful-deletion finaliser, garbage collector (sim/controllers.cc),
+// Deployment -> ReplicaSet (sim/deployment_controller.cc), ReplicaSet -> Pods
+// (sim/replicaset_controller.cc), kubelet stand-in (sim/kubelet.cc: admission + Pending ->
+// Running/Ready), PDB status (sim/pdb_controller.cc), Deployment status; then any loop registered
+// with Add() (the scheduler driver and the node metrics plug in here). Loops read the store
+// directly and write through the Registry with resourceVersion preconditions, so they race with
+// clients like real controllers do: a conflict is simply retried on the next pass.
 // Thread-safe: RunOnce() calls are serialised.
 #pragma once
 
@@ -55,6 +56,10 @@ class Controllers {
   void SyncDeployments();
   void SyncReplicaSets();
   void RunKubelet();
+  // The kubelet's second half: admitted pods whose delay is over become Running and Ready.
+  void MarkReady(const std::vector<ObjectStore::Object>& all_pods,
+                 const std::map<std::string, ObjectStore::Object>& nodes, SteadyTime now,
+                 const std::string& now_text);
   void SyncPdbs();
   void SyncDeploymentStatus();
 

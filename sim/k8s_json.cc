@@ -1,10 +1,8 @@
 #include "sim/k8s_json.h"
 
 #include <algorithm>
-#include <cctype>
-#include <cstdio>
-#include <ctime>
 
+#include "core/model.h"
 #include "core/quantity.h"
 
 namespace kb::sim {
@@ -40,49 +38,18 @@ std::string ResourceVersion(const nlohmann::json& obj) {
   return StrAt(obj, {"metadata", "resourceVersion"});
 }
 
-std::string FormatTime(WallTime t) {
-  std::time_t secs =
-      std::chrono::system_clock::to_time_t(std::chrono::time_point_cast<std::chrono::seconds>(t));
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+bool IsDryRunAll(const nlohmann::json& dry_run) {
+  return dry_run.is_array() &&
+         std::find(dry_run.begin(), dry_run.end(), nlohmann::json("All")) != dry_run.end();
 }
 
-std::optional<WallTime> ParseTime(const std::string& s) {
-  std::tm tm{};
-  int consumed = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
-    return std::nullopt;
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  std::time_t secs = timegm(&tm);
-  auto t = std::chrono::system_clock::from_time_t(secs);
-  size_t i = static_cast<size_t>(consumed);
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    double scale = 0.1;
-    double frac = 0;
-    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
-      frac += (s[i] - '0') * scale;
-      scale /= 10;
-      ++i;
-    }
-    t += std::chrono::duration_cast<std::chrono::system_clock::duration>(
-        std::chrono::duration<double>(frac));
-  }
-  if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
-    int hh = 0, mm = 0;
-    if (std::sscanf(s.c_str() + i + 1, "%2d:%2d", &hh, &mm) != 2) return std::nullopt;
-    auto off = std::chrono::hours(hh) + std::chrono::minutes(mm);
-    t = s[i] == '+' ? t - off : t + off;
-  } else if (i >= s.size() || (s[i] != 'Z' && s[i] != 'z')) {
-    return std::nullopt;
-  }
-  return t;
+std::optional<int64_t> QuantityAt(const nlohmann::json& list, const char* name, bool cpu) {
+  const nlohmann::json& v = At(list, {name});
+  if (!v.is_string() && !v.is_number()) return std::nullopt;
+  const std::string text = v.is_string() ? v.get<std::string>() : v.dump();
+  StatusOr<int64_t> amount = cpu ? ParseCpuMillis(text) : ParseBytes(text);
+  if (!amount.ok()) return std::nullopt;
+  return *amount;
 }
 
 bool IsTerminating(const nlohmann::json& pod) {
@@ -112,7 +79,9 @@ std::optional<WallTime> ConditionTrueSince(const nlohmann::json& obj, const std:
   for (const auto& c : conds) {
     if (c.is_object() && c.value("type", "") == type) {
       if (c.value("status", "") != "True") return std::nullopt;
-      return ParseTime(c.value("lastTransitionTime", ""));
+      StatusOr<WallTime> t = ParseRfc3339(c.value("lastTransitionTime", ""));
+      if (!t.ok()) return std::nullopt;
+      return *t;
     }
   }
   return std::nullopt;
@@ -152,72 +121,6 @@ nlohmann::json MakeControllerRef(const nlohmann::json& owner) {
           {"uid", Uid(owner)},
           {"controller", true},
           {"blockOwnerDeletion", true}};
-}
-
-namespace {
-
-int64_t Quantity(const nlohmann::json& list, const char* name, bool cpu) {
-  if (!list.is_object()) return 0;
-  auto it = list.find(name);
-  if (it == list.end()) return 0;
-  std::string text = it->is_string() ? it->get<std::string>() : it->dump();
-  auto v = cpu ? ParseCpuMillis(text) : ParseBytes(text);
-  return v.ok() ? *v : 0;
-}
-
-}  // namespace
-
-PodRequests EffectiveRequests(const nlohmann::json& pod) {
-  PodRequests sum;
-  const auto& containers = At(pod, {"spec", "containers"});
-  if (containers.is_array()) {
-    for (const auto& c : containers) {
-      const auto& req = At(c, {"resources", "requests"});
-      sum.cpu_millis += Quantity(req, "cpu", true);
-      sum.memory_bytes += Quantity(req, "memory", false);
-    }
-  }
-  const auto& inits = At(pod, {"spec", "initContainers"});
-  if (inits.is_array()) {
-    for (const auto& c : inits) {
-      const auto& req = At(c, {"resources", "requests"});
-      sum.cpu_millis = std::max(sum.cpu_millis, Quantity(req, "cpu", true));
-      sum.memory_bytes = std::max(sum.memory_bytes, Quantity(req, "memory", false));
-    }
-  }
-  const auto& overhead = At(pod, {"spec", "overhead"});
-  sum.cpu_millis += Quantity(overhead, "cpu", true);
-  sum.memory_bytes += Quantity(overhead, "memory", false);
-  return sum;
-}
-
-std::optional<std::pair<std::string, std::string>> CheckQuantities(const nlohmann::json& spec,
-                                                                   const std::string& path) {
-  for (const char* list : {"containers", "initContainers"}) {
-    const auto& cs = At(spec, {list});
-    if (!cs.is_array()) continue;
-    for (size_t i = 0; i < cs.size(); ++i) {
-      for (const char* kind : {"requests", "limits"}) {
-        const auto& q = At(cs[i], {"resources", kind});
-        if (q.is_null()) continue;
-        std::string base = path + "." + list + "[" + std::to_string(i) + "].resources." + kind;
-        if (!q.is_object()) return std::make_pair(base, "must be an object");
-        for (const auto& [res, v] : q.items()) {
-          std::string text = v.is_string() ? v.get<std::string>() : v.dump();
-          if (!v.is_string() && !v.is_number()) {
-            return std::make_pair(base + "[" + res + "]", "must be a quantity");
-          }
-          if (!ParseQuantity(text).ok()) {
-            return std::make_pair(base + "[" + res + "]",
-                                  "Invalid value: \"" + text +
-                                      "\": quantities must match the regular expression "
-                                      "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'");
-          }
-        }
-      }
-    }
-  }
-  return std::nullopt;
 }
 
 }  // namespace kb::sim

@@ -1,6 +1,7 @@
 // Small helpers over Kubernetes objects kept as JSON (kube-sim deliberately does not decode into
 // the core model, so it can store and echo every field a client sends): safe field access,
-// timestamps, pod readiness / phase / requests, owner references, conditions.
+// resource quantities, pod readiness / phase, owner references, conditions. Timestamps are
+// core's RFC 3339 (core/model.h: FormatRfc3339, ParseRfc3339).
 // Pure functions: thread-safe.
 #pragma once
 
@@ -25,10 +26,13 @@ std::string Namespace(const nlohmann::json& obj);
 std::string Uid(const nlohmann::json& obj);
 std::string ResourceVersion(const nlohmann::json& obj);
 
-// RFC 3339 in UTC with second precision ("2026-01-01T00:00:00Z"), as metav1.Time serialises.
-std::string FormatTime(WallTime t);
-// Parses RFC 3339 ("...Z", optional fraction, optional +hh:mm offset).
-std::optional<WallTime> ParseTime(const std::string& s);
+// True when a DeleteOptions.dryRun value is a list holding "All".
+bool IsDryRunAll(const nlohmann::json& dry_run);
+
+// The quantity `name` of a resource list (requests, limits, overhead, allocatable), given as a
+// string or a number: millicores when `cpu`, else units (bytes, pods). nullopt when absent or not
+// a valid quantity.
+std::optional<int64_t> QuantityAt(const nlohmann::json& list, const char* name, bool cpu);
 
 bool IsTerminating(const nlohmann::json& pod);  // metadata.deletionTimestamp set
 std::string PodPhase(const nlohmann::json& pod);
@@ -45,18 +49,5 @@ void SetCondition(nlohmann::json& obj, const std::string& type, const std::strin
 // The ownerReference with controller: true (null when none).
 const nlohmann::json& ControllerRef(const nlohmann::json& obj);
 nlohmann::json MakeControllerRef(const nlohmann::json& owner);
-
-// The effective request of a pod as kube-scheduler computes it: max(sum of containers, each init
-// container) + overhead. Malformed quantities count as 0 (validation rejects them on write).
-struct PodRequests {
-  int64_t cpu_millis = 0;
-  int64_t memory_bytes = 0;
-};
-PodRequests EffectiveRequests(const nlohmann::json& pod);
-
-// Validates every requests/limits quantity under `spec` (containers and initContainers). Returns
-// the field path and message of the first bad one, or nullopt.
-std::optional<std::pair<std::string, std::string>> CheckQuantities(const nlohmann::json& spec,
-                                                                   const std::string& path);
 
 }  // namespace kb::sim

@@ -12,7 +12,6 @@
 //
 // Serves until SIGTERM or SIGINT.
 #include <signal.h>
-#include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -20,12 +19,18 @@
 #include <functional>
 #include <iostream>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
+#include "core/config.h"
+#include "core/logging.h"
 #include "sim/api_server.h"
 #include "sim/sim_cluster.h"
 
 namespace {
+
+using kb::sim::SchedulerDriverOptions;
 
 void Usage() {
   std::cerr
@@ -42,7 +47,7 @@ void Usage() {
          "                [--extender-node-cache-capable BOOL] [--extender-ignorable BOOL]\n"
          "                [--extender-timeout DURATION] [--extender-filter-verb VERB]\n"
          "                [--extender-prioritize-verb VERB] [--extender-bind-verb VERB]\n"
-         "DURATION: <n>ms | <n>s | <n>m. --listen defaults to 127.0.0.1:0 (any free port);\n"
+         "DURATION: e.g. 100ms, 5s, 2m. --listen defaults to 127.0.0.1:0 (any free port);\n"
          "--token \"\" disables auth (default token: kube-sim-token).\n"
          "The scheduler driver runs when the scenario has a `scheduler:` section or with\n"
          "--scheduler true; the --extender-* and --scheduler-* flags override the section.\n"
@@ -51,21 +56,9 @@ void Usage() {
 }
 
 bool ParseDuration(const std::string& s, std::chrono::milliseconds* out) {
-  char* end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  if (end == s.c_str() || v < 0) return false;
-  std::string unit(end);
-  double ms;
-  if (unit == "ms") {
-    ms = v;
-  } else if (unit == "s" || unit.empty()) {
-    ms = v * 1000;
-  } else if (unit == "m") {
-    ms = v * 60000;
-  } else {
-    return false;
-  }
-  *out = std::chrono::milliseconds(static_cast<int64_t>(ms));
+  kb::StatusOr<kb::Millis> d = kb::ParseDuration(s);
+  if (!d.ok()) return false;
+  *out = *d;
   return true;
 }
 
@@ -89,13 +82,9 @@ bool ParseInt(const std::string& s, int64_t* out) {
 }
 
 bool SplitHostPort(const std::string& listen, std::string* host, int* port) {
-  auto colon = listen.rfind(':');
-  int64_t p = 0;
-  if (colon == std::string::npos || !ParseInt(listen.substr(colon + 1), &p) || p < 0 || p > 65535) {
-    return false;
-  }
-  *host = listen.substr(0, colon);
-  *port = static_cast<int>(p);
+  kb::StatusOr<std::pair<std::string, int>> address = kb::ParseHostPort(listen);
+  if (!address.ok()) return false;
+  std::tie(*host, *port) = *address;
   return true;
 }
 
@@ -117,18 +106,133 @@ bool WritePortFile(const std::string& path, int port) {
   return true;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  kb::sim::SimClusterOptions cluster_options;
-  kb::sim::ApiServerOptions& options = cluster_options.api;
-  std::vector<std::function<void(kb::sim::SchedulerDriverOptions*)>> overrides;
+struct Flags {
+  kb::sim::SimClusterOptions cluster;
+  // --extender-* / --scheduler-* flags, applied over the scenario's `scheduler:` section.
+  std::vector<std::function<void(SchedulerDriverOptions*)>> overrides;
+  std::string listen = "127.0.0.1:0";
   std::string metrics_listen;
   std::string metrics_port_file;
-  std::string listen = "127.0.0.1:0";
   std::string scenario;
   std::string port_file;
   std::string log_level = "info";
+};
+
+bool ParseExpiredWatchMode(const std::string& value, kb::sim::ExpiredWatchMode* mode) {
+  if (value == "error-event") {
+    *mode = kb::sim::ExpiredWatchMode::kErrorEvent;
+  } else if (value == "http-410") {
+    *mode = kb::sim::ExpiredWatchMode::kHttp410;
+  } else if (value == "alternate") {
+    *mode = kb::sim::ExpiredWatchMode::kAlternate;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// The API server, node-metrics and process flags. Sets *known to false for another flag;
+// returns false on an invalid value.
+bool ApplyServerFlag(const std::string& arg, const std::string& value, Flags* f, bool* known) {
+  kb::sim::ApiServerOptions& options = f->cluster.api;
+  int64_t n = 0;
+  *known = true;
+  if (arg == "--listen") {
+    f->listen = value;
+  } else if (arg == "--token") {
+    options.token = value;
+  } else if (arg == "--scenario") {
+    f->scenario = value;
+  } else if (arg == "--port-file") {
+    f->port_file = value;
+  } else if (arg == "--log-level") {
+    f->log_level = value;
+  } else if (arg == "--pod-ready-delay") {
+    return ParseDuration(value, &options.pod_ready_delay);
+  } else if (arg == "--controller-period") {
+    return ParseDuration(value, &options.controller_period) &&
+           options.controller_period.count() > 0;
+  } else if (arg == "--bookmark-interval") {
+    return ParseDuration(value, &options.bookmark_interval) &&
+           options.bookmark_interval.count() > 0;
+  } else if (arg == "--event-history") {
+    const bool ok = ParseInt(value, &n) && n > 0;
+    options.event_history = static_cast<size_t>(n);
+    return ok;
+  } else if (arg == "--default-grace-seconds") {
+    const bool ok = ParseInt(value, &n) && n >= 0;
+    options.default_grace_seconds = n;
+    return ok;
+  } else if (arg == "--workers") {
+    const bool ok = ParseInt(value, &n) && n > 0;
+    options.worker_threads = static_cast<int>(n);
+    return ok;
+  } else if (arg == "--seed") {
+    const bool ok = ParseInt(value, &n);
+    options.random_seed = static_cast<uint64_t>(n);
+    return ok;
+  } else if (arg == "--metrics-listen") {
+    f->metrics_listen = value;
+  } else if (arg == "--metrics-port-file") {
+    f->metrics_port_file = value;
+  } else if (arg == "--play-steps") {
+    return ParseBool(value, &f->cluster.play_steps);
+  } else if (arg == "--expired-watch") {
+    return ParseExpiredWatchMode(value, &options.expired_watch_mode);
+  } else {
+    *known = false;
+  }
+  return true;
+}
+
+// The scheduler driver flags (--scheduler, --scheduler-*, --baseline-names, --extender-*).
+// Sets *known to false for another flag; returns false on an invalid value.
+bool ApplySchedulerFlag(const std::string& arg, const std::string& value, Flags* f, bool* known) {
+  auto& overrides = f->overrides;
+  int64_t n = 0;
+  bool b = false;
+  bool ok = true;
+  *known = true;
+  if (arg == "--scheduler") {
+    ok = ParseBool(value, &f->cluster.scheduler);
+  } else if (arg == "--scheduler-names") {
+    overrides.push_back([v = kb::sim::SplitCommaList(value)](auto* o) { o->scheduler_names = v; });
+  } else if (arg == "--baseline-names") {
+    overrides.push_back(
+        [v = kb::sim::SplitCommaList(value)](auto* o) { o->default_scheduler_names = v; });
+  } else if (arg == "--scheduler-seed") {
+    ok = ParseInt(value, &n);
+    overrides.push_back([n](auto* o) { o->seed = static_cast<uint64_t>(n); });
+  } else if (arg == "--extender-url") {
+    overrides.push_back([value](auto* o) { o->extender.url_prefix = value; });
+  } else if (arg == "--extender-weight") {
+    ok = ParseInt(value, &n) && n > 0;
+    overrides.push_back([n](auto* o) { o->extender.weight = n; });
+  } else if (arg == "--extender-node-cache-capable") {
+    ok = ParseBool(value, &b);
+    overrides.push_back([b](auto* o) { o->extender.node_cache_capable = b; });
+  } else if (arg == "--extender-ignorable") {
+    ok = ParseBool(value, &b);
+    overrides.push_back([b](auto* o) { o->extender.ignorable = b; });
+  } else if (arg == "--extender-timeout") {
+    std::chrono::milliseconds d{0};
+    ok = ParseDuration(value, &d);
+    overrides.push_back([d](auto* o) { o->extender.http_timeout = d; });
+  } else if (arg == "--extender-filter-verb") {
+    overrides.push_back([value](auto* o) { o->extender.filter_verb = value; });
+  } else if (arg == "--extender-prioritize-verb") {
+    overrides.push_back([value](auto* o) { o->extender.prioritize_verb = value; });
+  } else if (arg == "--extender-bind-verb") {
+    overrides.push_back([value](auto* o) { o->extender.bind_verb = value; });
+  } else {
+    *known = false;
+  }
+  return ok;
+}
+
+// Parses the command line into *f. Returns the exit code when the program should end now (help,
+// a bad flag), else -1.
+int ParseFlags(int argc, char** argv, Flags* f) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     std::string value;
@@ -146,89 +250,10 @@ int main(int argc, char** argv) {
       Usage();
       return 2;
     }
-    bool ok = true;
-    int64_t n = 0;
-    if (arg == "--listen") {
-      listen = value;
-    } else if (arg == "--token") {
-      options.token = value;
-    } else if (arg == "--scenario") {
-      scenario = value;
-    } else if (arg == "--port-file") {
-      port_file = value;
-    } else if (arg == "--log-level") {
-      log_level = value;
-    } else if (arg == "--pod-ready-delay") {
-      ok = ParseDuration(value, &options.pod_ready_delay);
-    } else if (arg == "--controller-period") {
-      ok =
-          ParseDuration(value, &options.controller_period) && options.controller_period.count() > 0;
-    } else if (arg == "--bookmark-interval") {
-      ok =
-          ParseDuration(value, &options.bookmark_interval) && options.bookmark_interval.count() > 0;
-    } else if (arg == "--event-history") {
-      ok = ParseInt(value, &n) && n > 0;
-      options.event_history = static_cast<size_t>(n);
-    } else if (arg == "--default-grace-seconds") {
-      ok = ParseInt(value, &n) && n >= 0;
-      options.default_grace_seconds = n;
-    } else if (arg == "--workers") {
-      ok = ParseInt(value, &n) && n > 0;
-      options.worker_threads = static_cast<int>(n);
-    } else if (arg == "--seed") {
-      ok = ParseInt(value, &n);
-      options.random_seed = static_cast<uint64_t>(n);
-    } else if (arg == "--metrics-listen") {
-      metrics_listen = value;
-    } else if (arg == "--metrics-port-file") {
-      metrics_port_file = value;
-    } else if (arg == "--play-steps") {
-      ok = ParseBool(value, &cluster_options.play_steps);
-    } else if (arg == "--scheduler") {
-      ok = ParseBool(value, &cluster_options.scheduler);
-    } else if (arg == "--scheduler-names") {
-      overrides.push_back(
-          [v = kb::sim::SplitCommaList(value)](auto* o) { o->scheduler_names = v; });
-    } else if (arg == "--baseline-names") {
-      overrides.push_back(
-          [v = kb::sim::SplitCommaList(value)](auto* o) { o->default_scheduler_names = v; });
-    } else if (arg == "--scheduler-seed") {
-      ok = ParseInt(value, &n);
-      overrides.push_back([n](auto* o) { o->seed = static_cast<uint64_t>(n); });
-    } else if (arg == "--extender-url") {
-      overrides.push_back([value](auto* o) { o->extender.url_prefix = value; });
-    } else if (arg == "--extender-weight") {
-      ok = ParseInt(value, &n) && n > 0;
-      overrides.push_back([n](auto* o) { o->extender.weight = n; });
-    } else if (arg == "--extender-node-cache-capable") {
-      bool b = false;
-      ok = ParseBool(value, &b);
-      overrides.push_back([b](auto* o) { o->extender.node_cache_capable = b; });
-    } else if (arg == "--extender-ignorable") {
-      bool b = false;
-      ok = ParseBool(value, &b);
-      overrides.push_back([b](auto* o) { o->extender.ignorable = b; });
-    } else if (arg == "--extender-timeout") {
-      std::chrono::milliseconds d{0};
-      ok = ParseDuration(value, &d);
-      overrides.push_back([d](auto* o) { o->extender.http_timeout = d; });
-    } else if (arg == "--extender-filter-verb") {
-      overrides.push_back([value](auto* o) { o->extender.filter_verb = value; });
-    } else if (arg == "--extender-prioritize-verb") {
-      overrides.push_back([value](auto* o) { o->extender.prioritize_verb = value; });
-    } else if (arg == "--extender-bind-verb") {
-      overrides.push_back([value](auto* o) { o->extender.bind_verb = value; });
-    } else if (arg == "--expired-watch") {
-      if (value == "error-event") {
-        options.expired_watch_mode = kb::sim::ExpiredWatchMode::kErrorEvent;
-      } else if (value == "http-410") {
-        options.expired_watch_mode = kb::sim::ExpiredWatchMode::kHttp410;
-      } else if (value == "alternate") {
-        options.expired_watch_mode = kb::sim::ExpiredWatchMode::kAlternate;
-      } else {
-        ok = false;
-      }
-    } else {
+    bool known = false;
+    bool ok = ApplyServerFlag(arg, value, f, &known);
+    if (!known) ok = ApplySchedulerFlag(arg, value, f, &known);
+    if (!known) {
       std::cerr << "kube-sim: unknown flag " << arg << "\n";
       Usage();
       return 2;
@@ -238,30 +263,34 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  spdlog::set_level(spdlog::level::from_str(log_level));
-  if (!SplitHostPort(listen, &cluster_options.host, &cluster_options.port)) {
-    std::cerr << "kube-sim: --listen must be HOST:PORT, got \"" << listen << "\"\n";
+  if (!SplitHostPort(f->listen, &f->cluster.host, &f->cluster.port)) {
+    std::cerr << "kube-sim: --listen must be HOST:PORT, got \"" << f->listen << "\"\n";
     return 2;
   }
-  if (!metrics_listen.empty() && !SplitHostPort(metrics_listen, &cluster_options.metrics_host,
-                                                &cluster_options.metrics_port)) {
-    std::cerr << "kube-sim: --metrics-listen must be HOST:PORT, got \"" << metrics_listen << "\"\n";
+  if (!f->metrics_listen.empty() &&
+      !SplitHostPort(f->metrics_listen, &f->cluster.metrics_host, &f->cluster.metrics_port)) {
+    std::cerr << "kube-sim: --metrics-listen must be HOST:PORT, got \"" << f->metrics_listen
+              << "\"\n";
     return 2;
   }
-  cluster_options.driver_overrides = [overrides](kb::sim::SchedulerDriverOptions* o) {
-    for (const auto& f : overrides) f(o);
+  f->cluster.driver_overrides = [overrides = f->overrides](SchedulerDriverOptions* o) {
+    for (const auto& apply : overrides) apply(o);
   };
+  return -1;
+}
 
-  // Block the stop signals in every thread; main waits for them with sigwait.
+// Runs the cluster until SIGTERM or SIGINT; returns the exit code.
+int Serve(const Flags& f) {
+  // Block the stop signals in every thread; this one waits for them with sigwait.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  kb::sim::SimCluster cluster(cluster_options);
-  if (!scenario.empty()) {
-    auto st = cluster.LoadScenarioFile(scenario);
+  kb::sim::SimCluster cluster(f.cluster);
+  if (!f.scenario.empty()) {
+    auto st = cluster.LoadScenarioFile(f.scenario);
     if (!st.ok()) {
       std::cerr << "kube-sim: " << st.message() << "\n";
       return 1;
@@ -272,9 +301,9 @@ int main(int argc, char** argv) {
     std::cerr << "kube-sim: " << st.message() << "\n";
     return 1;
   }
-  if (!port_file.empty() && !WritePortFile(port_file, cluster.api().port())) return 1;
-  if (!metrics_port_file.empty() && cluster.metrics_port() >= 0 &&
-      !WritePortFile(metrics_port_file, cluster.metrics_port())) {
+  if (!f.port_file.empty() && !WritePortFile(f.port_file, cluster.api().port())) return 1;
+  if (!f.metrics_port_file.empty() && cluster.metrics_port() >= 0 &&
+      !WritePortFile(f.metrics_port_file, cluster.metrics_port())) {
     return 1;
   }
   std::cout << "kube-sim serving " << cluster.api().url() << std::endl;
@@ -284,7 +313,17 @@ int main(int argc, char** argv) {
   }
   int sig = 0;
   sigwait(&signals, &sig);
-  spdlog::info("kube-sim stopping signal={}", sig);
+  kb::Logger("kube-sim")->info("kube-sim stopping signal={}", sig);
   cluster.Stop();
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  const int exit_code = ParseFlags(argc, argv, &flags);
+  if (exit_code >= 0) return exit_code;
+  kb::sim::SetLogLevel(flags.log_level);
+  return Serve(flags);
 }

@@ -10,12 +10,13 @@
 #include <sstream>
 #include <thread>
 
-#include "core/config.h"
+#include "core/logging.h"
 #include "core/quantity.h"
 #include "sim/api_server.h"
+#include "sim/http_listen.h"
 #include "sim/k8s_json.h"
-#include "sim/log.h"
 #include "sim/scenario.h"
+#include "sim/scheduler_predicates.h"
 
 namespace kb::sim {
 namespace {
@@ -73,13 +74,11 @@ StatusOr<UsageProfile::Step> ParseStep(const json& v, const std::string& where, 
     } else if (key == "memory") {
       KB_ASSIGN_OR_RETURN(step.memory, ParseValue(value, false, where + ".memory"));
     } else if (key == "after" && in_list) {
-      std::string text = value.is_string() ? value.get<std::string>() : "";
-      if (value.is_number_integer() && value.get<int64_t>() == 0) text = "0";
-      StatusOr<Millis> d = ParseDuration(text);
+      StatusOr<std::chrono::milliseconds> d = ParseDurationValue(value);
       if (!d.ok()) {
-        return Status::InvalidArgument(where + ".after: \"" +
-                                       (value.is_string() ? text : value.dump()) +
-                                       "\" is not a duration like 30s");
+        return Status::InvalidArgument(
+            where + ".after: \"" + (value.is_string() ? value.get<std::string>() : value.dump()) +
+            "\" is not a duration like 30s");
       }
       step.after = *d;
     } else {
@@ -89,17 +88,12 @@ StatusOr<UsageProfile::Step> ParseStep(const json& v, const std::string& where, 
   return step;
 }
 
-ResourceAmounts Capacity(const json& node) {
-  ResourceAmounts out;
+Resources Capacity(const json& node) {
+  Resources out;
   for (const char* field : {"capacity", "allocatable"}) {
     const json& r = At(node, {"status", field});
-    if (!r.is_object()) continue;
-    if (out.cpu_millis == 0 && r.contains("cpu") && r["cpu"].is_string()) {
-      out.cpu_millis = ParseCpuMillis(r["cpu"].get<std::string>()).value_or(0);
-    }
-    if (out.memory_bytes == 0 && r.contains("memory") && r["memory"].is_string()) {
-      out.memory_bytes = ParseBytes(r["memory"].get<std::string>()).value_or(0);
-    }
+    if (out.cpu_millis == 0) out.cpu_millis = QuantityAt(r, "cpu", true).value_or(0);
+    if (out.memory_bytes == 0) out.memory_bytes = QuantityAt(r, "memory", false).value_or(0);
   }
   return out;
 }
@@ -161,9 +155,9 @@ StatusOr<UsageProfile> UsageProfile::FromAnnotation(const std::string& text) {
   return Parse(value);
 }
 
-ResourceAmounts UsageProfile::At(std::chrono::milliseconds elapsed, const ResourceAmounts& base,
-                                 const ResourceAmounts& fallback) const {
-  ResourceAmounts out = fallback;
+Resources UsageProfile::At(std::chrono::milliseconds elapsed, const Resources& base,
+                           const Resources& fallback) const {
+  Resources out = fallback;
   for (const Step& s : steps_) {
     if (s.after > elapsed) break;
     if (s.cpu) out.cpu_millis = s.cpu->Resolve(base.cpu_millis);
@@ -205,8 +199,9 @@ struct NodeMetrics::State {
     StatusOr<UsageProfile> parsed = UsageProfile::FromAnnotation(text);
     if (!parsed.ok()) {
       if (warned.insert(text).second) {
-        SimLog()->warn("ignoring invalid usage profile object={} error={}", Name(obj),
-                       parsed.status().message());
+        Logger("kube-sim")
+            ->warn("ignoring invalid usage profile object={} error={}", Name(obj),
+                   parsed.status().message());
       }
       return parsed.status();
     }
@@ -250,7 +245,7 @@ struct NodeMetrics::State {
       if (bg.ok()) {
         const auto elapsed =
             std::chrono::duration_cast<std::chrono::milliseconds>(now - c.first_seen);
-        s.demand = bg->At(elapsed, s.capacity, ResourceAmounts{});
+        s.demand = bg->At(elapsed, s.capacity, Resources{});
       }
       c.sample = s;
       next.emplace(name, std::move(c));
@@ -263,7 +258,7 @@ struct NodeMetrics::State {
       auto n = next.find(node);
       if (n == next.end()) continue;
       NodeSample& s = n->second.sample;
-      const PodRequests req = EffectiveRequests(pod);
+      const Resources req = EffectiveRequests(pod);
       s.requested.cpu_millis += req.cpu_millis;
       s.requested.memory_bytes += req.memory_bytes;
       ++s.pods;
@@ -271,10 +266,9 @@ struct NodeMetrics::State {
       const std::string uid = Uid(pod);
       live.insert(uid);
       auto started = pod_started.emplace(uid, now).first->second;
-      const ResourceAmounts requests{req.cpu_millis, req.memory_bytes};
-      const ResourceAmounts fallback =
-          options.default_usage_is_requests ? requests : ResourceAmounts{};
-      ResourceAmounts usage = fallback;
+      const Resources requests{req.cpu_millis, req.memory_bytes, 0};
+      const Resources fallback = options.default_usage_is_requests ? requests : Resources{};
+      Resources usage = fallback;
       StatusOr<UsageProfile> profile = Profile(pod);
       if (profile.ok()) {
         usage = profile->At(std::chrono::duration_cast<std::chrono::milliseconds>(now - started),
@@ -477,21 +471,12 @@ Status NodeExporterServer::Start(const std::string& host, int port) {
   server->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok", "text/plain");
   });
-  const int bound =
-      port == 0 ? server->bind_to_any_port(host) : (server->bind_to_port(host, port) ? port : -1);
-  if (bound <= 0) {
-    return Status::Unavailable("node exporter: cannot listen on " + host + ":" +
-                               std::to_string(port));
-  }
+  KB_ASSIGN_OR_RETURN(const int bound, BindHttpServer(*server, host, port, "node exporter"));
   impl_->host = host;
   impl_->port = bound;
   impl_->server = std::move(server);
-  impl_->thread = std::thread([impl] { impl->server->listen_after_bind(); });
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!impl_->server->is_running() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  SimLog()->info("node exporter listening url=http://{}:{}", host, bound);
+  ServeInBackground(*impl_->server, &impl_->thread);
+  Logger("kube-sim")->info("node exporter listening url=http://{}:{}", host, bound);
   return Status::Ok();
 }
 

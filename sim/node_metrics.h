@@ -1,4 +1,4 @@
-// Simulated node usage for kube-sim (issue 5): each node's CPU / memory usage is its background
+// Simulated node usage for kube-sim: each node's CPU / memory usage is its background
 // usage (the node's `usage:` profile) plus the usage profiles of the pods running on it, capped at
 // capacity. NodeMetrics integrates that usage into node_exporter-style counters and serves them
 // (NodeExporterServer) so a real Prometheus scraping at 1 s answers kube-balancer's default
@@ -15,17 +15,12 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/model.h"
 #include "core/status.h"
 
 namespace kb::sim {
 
 class ApiServer;
-
-// CPU millicores and memory bytes.
-struct ResourceAmounts {
-  int64_t cpu_millis = 0;
-  int64_t memory_bytes = 0;
-};
 
 // One usage value: an absolute amount, or a percentage of a base (a node's capacity, a pod's
 // requests).
@@ -56,8 +51,8 @@ class UsageProfile {
 
   // Usage `elapsed` after the start. `base` resolves percentages; `fallback` fills what the
   // profile does not give.
-  ResourceAmounts At(std::chrono::milliseconds elapsed, const ResourceAmounts& base,
-                     const ResourceAmounts& fallback) const;
+  Resources At(std::chrono::milliseconds elapsed, const Resources& base,
+               const Resources& fallback) const;
   const std::vector<Step>& steps() const { return steps_; }
 
  private:
@@ -67,12 +62,12 @@ class UsageProfile {
 // One node's simulated state at the last Tick().
 struct NodeSample {
   std::string name;
-  ResourceAmounts capacity;   // status.capacity (falls back to allocatable)
-  ResourceAmounts demand;     // background + running pods, uncapped
-  ResourceAmounts used;       // demand capped at capacity: what the exporter reports
-  ResourceAmounts requested;  // requests of the non-terminal pods bound to the node
-  int pods = 0;               // non-terminal pods bound to the node
-  int cpus = 0;               // CPUs exposed (ceil of capacity cores, at least 1)
+  Resources capacity;   // status.capacity (falls back to allocatable)
+  Resources demand;     // background + running pods, uncapped
+  Resources used;       // demand capped at capacity: what the exporter reports
+  Resources requested;  // requests of the non-terminal pods bound to the node
+  int pods = 0;         // non-terminal pods bound to the node
+  int cpus = 0;         // CPUs exposed (ceil of capacity cores, at least 1)
   double CpuPercent() const;
   double MemoryPercent() const;
   double CpuRequestedPercent() const;

@@ -1,7 +1,14 @@
 // Registry: the kube-apiserver storage strategies on top of ObjectStore: create / update / patch /
-// delete with kube's validation, defaulting, optimistic concurrency, status-subresource rules and
-// graceful pod deletion, plus the pods/binding and pods/eviction subresources (PDB logic as in
-// pkg/registry/core/pod/storage/eviction.go). Each call is one atomic read-modify-write.
+// delete with kube's validation (sim/validation.h), defaulting, optimistic concurrency,
+// status-subresource rules and graceful pod deletion (sim/registry.cc), plus the pods/binding and
+// pods/eviction subresources with PodDisruptionBudgets honoured as
+// pkg/registry/core/pod/storage/eviction.go does (sim/registry_subresources.cc). Each call is one
+// atomic read-modify-write.
+//
+// Independent on purpose: an oracle for the rescheduler's eviction and disruption-budget rules.
+// The eviction decision mirrors kube-apiserver, not core's ClusterSnapshot::PdbsForPod or the
+// rescheduler's budget checks, so a move the real server would refuse is refused here too (only
+// the matching of a label requirement is core's, see sim/selectors.h).
 // Thread-safe.
 #pragma once
 

@@ -125,6 +125,14 @@ ApiError ApiError::OptimisticLock(const ResourceInfo& r, const std::string& name
                   "and try again");
 }
 
+ApiError ApiError::PreconditionFailed(const std::string& qualified, const std::string& group,
+                                      const std::string& name, const std::string& what,
+                                      const std::string& want, const std::string& have) {
+  return Conflict(qualified, group, name,
+                  "Precondition failed: " + what + " in precondition: " + want + ", " + what +
+                      " in object meta: " + have);
+}
+
 ApiError ApiError::BadRequest(const std::string& message) { return {400, "BadRequest", message}; }
 
 ApiError ApiError::Invalid(const std::string& kind, const std::string& group,

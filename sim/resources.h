@@ -52,6 +52,11 @@ struct ApiError {
   static ApiError Conflict(const std::string& qualified, const std::string& group,
                            const std::string& name, const std::string& what);
   static ApiError OptimisticLock(const ResourceInfo& r, const std::string& name);
+  // A failed uid / resourceVersion precondition (409): "Precondition failed: UID in
+  // precondition: <want>, UID in object meta: <have>".
+  static ApiError PreconditionFailed(const std::string& qualified, const std::string& group,
+                                     const std::string& name, const std::string& what,
+                                     const std::string& want, const std::string& have);
   static ApiError BadRequest(const std::string& message);
   // 422 "<Kind> \"<name>\" is invalid: <field>: <detail>".
   static ApiError Invalid(const std::string& kind, const std::string& group,

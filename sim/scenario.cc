@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/config.h"
 #include "core/quantity.h"
 #include "sim/node_metrics.h"
 #include "sim/resources.h"
@@ -470,6 +471,12 @@ StatusOr<json> YamlToJson(const std::string& yaml_text) {
   } catch (const YAML::Exception& e) {
     return Status::InvalidArgument(std::string("invalid YAML: ") + e.what());
   }
+}
+
+StatusOr<std::chrono::milliseconds> ParseDurationValue(const json& value) {
+  if (value.is_number_integer() && value.get<int64_t>() == 0) return std::chrono::milliseconds(0);
+  if (!value.is_string()) return Status::InvalidArgument("a duration must be a string like 30s");
+  return ParseDuration(value.get<std::string>());
 }
 
 StatusOr<json> ReadScenarioFile(const std::string& path) {

@@ -3,6 +3,7 @@
 // Kubernetes objects kube-sim stores. YAML or JSON. Pure functions: thread-safe.
 #pragma once
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -12,12 +13,17 @@
 namespace kb::sim {
 
 // Annotation carrying an entry's `usage:` profile (compact JSON), on nodes and on pods / pod
-// templates, so replacement pods keep it. Read by the node-metrics generator (issue 5).
+// templates, so replacement pods keep it. Read by the node metrics (sim/node_metrics.h).
 inline constexpr const char* kUsageAnnotation = "kube-sim.kube-balancer.io/usage";
 
 // YAML (one document) to JSON with YAML 1.2 core-schema typing of plain scalars: quoted scalars
 // stay strings, `3` is an integer, `0.5` a number, `true` a boolean, `~` / `null` null.
 StatusOr<nlohmann::json> YamlToJson(const std::string& yaml_text);
+
+// A duration of a scenario file (`at`, `after`, `initialBackoff`, ...): a Go-style duration
+// string ("300ms", "30s", "1m30s", as core/config.h's ParseDuration reads it) or the number 0.
+// InvalidArgument otherwise.
+StatusOr<std::chrono::milliseconds> ParseDurationValue(const nlohmann::json& value);
 
 // Reads a scenario file: JSON when the path ends in ".json", YAML otherwise.
 StatusOr<nlohmann::json> ReadScenarioFile(const std::string& path);

@@ -2,9 +2,8 @@
 
 #include <set>
 
-#include "core/config.h"
+#include "core/logging.h"
 #include "sim/api_server.h"
-#include "sim/log.h"
 #include "sim/resources.h"
 #include "sim/scenario.h"
 
@@ -65,9 +64,7 @@ StatusOr<std::vector<ScenarioStep>> ParseSteps(const json& steps, const std::str
       if (k == "name" || k == "description") {
         if (!v.is_string()) return StepError(i, s, k + ": must be a string");
       } else if (k == "at") {
-        std::string text = v.is_string() ? v.get<std::string>() : "";
-        if (v.is_number_integer() && v.get<int64_t>() == 0) text = "0";
-        StatusOr<Millis> d = ParseDuration(text);
+        StatusOr<std::chrono::milliseconds> d = ParseDurationValue(v);
         if (!d.ok()) return StepError(i, s, "at: \"" + v.dump() + "\" is not a duration like 30s");
         step.at = *d;
       } else if (k == "patch") {
@@ -126,7 +123,8 @@ Status ApplyStep(ApiServer& server, const ScenarioStep& step) {
       break;
   }
   if (!st.ok()) return st.Annotate("step " + step.name);
-  SimLog()->info("scenario step applied step={} description=\"{}\"", step.name, step.description);
+  Logger("kube-sim")
+      ->info("scenario step applied step={} description=\"{}\"", step.name, step.description);
   return Status::Ok();
 }
 

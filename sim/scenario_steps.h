@@ -1,4 +1,4 @@
-// Scenario steps (issue 5): the `steps:` section of a scenario file, a list of named changes to
+// Scenario steps: the `steps:` section of a scenario file, a list of named changes to
 // the cluster (merge-patch an object, create more entries, delete an object) with the time after
 // loading at which kube-sim applies them on its own. The demo and the e2e tests apply them by
 // name instead, once the condition they wait for holds. Format: docs/scenario-format.md#steps.

@@ -1,7 +1,5 @@
 #include "sim/scheduler_driver.h"
 
-#include <httplib.h>
-
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -12,12 +10,12 @@
 #include <set>
 #include <thread>
 
-#include "core/config.h"
-#include "core/quantity.h"
+#include "core/logging.h"
+#include "core/model.h"
 #include "sim/api_server.h"
 #include "sim/k8s_json.h"
-#include "sim/log.h"
-#include "sim/selectors.h"
+#include "sim/scheduler_extender.h"
+#include "sim/scheduler_predicates.h"
 
 namespace kb::sim {
 namespace {
@@ -25,337 +23,18 @@ namespace {
 using json = nlohmann::json;
 using Millis = std::chrono::milliseconds;
 
-constexpr int64_t kMaxNodeScore = 100;
 constexpr int64_t kMaxExtenderPriority = 10;
-// kube-scheduler's scoring defaults for containers without requests
-// (pkg/scheduler/util/pod_resources.go).
-constexpr int64_t kDefaultMilliCpuRequest = 100;
-constexpr int64_t kDefaultMemoryRequest = 200 * 1024 * 1024;
-constexpr Millis kDefaultExtenderTimeout{5000};
 constexpr const char* kDefaultSchedulerName = "default-scheduler";
-
-// Wire keys (extender v1 types have no json tags: Go field names).
-constexpr const char* kPod = "Pod";
-constexpr const char* kNodes = "Nodes";
-constexpr const char* kNodeNames = "NodeNames";
-constexpr const char* kFailedNodes = "FailedNodes";
-constexpr const char* kFailedAndUnresolvable = "FailedAndUnresolvableNodes";
-constexpr const char* kError = "Error";
-constexpr const char* kHost = "Host";
-constexpr const char* kScore = "Score";
-
-// Go's encoding/json matches keys case-insensitively; so does kube-scheduler reading replies.
-const json* FindKey(const json& obj, const std::string& key) {
-  if (!obj.is_object()) return nullptr;
-  auto exact = obj.find(key);
-  if (exact != obj.end()) return &*exact;
-  for (auto it = obj.begin(); it != obj.end(); ++it) {
-    const std::string& k = it.key();
-    if (k.size() == key.size() && std::equal(k.begin(), k.end(), key.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) ==
-                 std::tolower(static_cast<unsigned char>(b));
-        })) {
-      return &*it;
-    }
-  }
-  return nullptr;
-}
-
-int64_t ResourceQuantity(const json& list, const char* name, bool cpu) {
-  if (!list.is_object() || !list.contains(name) || !list[name].is_string()) return -1;
-  const std::string text = list[name].get<std::string>();
-  return (cpu ? ParseCpuMillis(text) : ParseBytes(text)).value_or(0);
-}
-
-// kube-scheduler's non-zero requests (used by scoring only): a container without a cpu / memory
-// request counts 100m / 200Mi.
-PodRequests NonZeroRequests(const json& pod) {
-  PodRequests sum;
-  auto container = [](const json& c) {
-    const json& req = At(c, {"resources", "requests"});
-    int64_t cpu = ResourceQuantity(req, "cpu", true);
-    int64_t mem = ResourceQuantity(req, "memory", false);
-    return PodRequests{cpu < 0 ? kDefaultMilliCpuRequest : cpu,
-                       mem < 0 ? kDefaultMemoryRequest : mem};
-  };
-  const json& containers = At(pod, {"spec", "containers"});
-  if (containers.is_array()) {
-    for (const json& c : containers) {
-      PodRequests r = container(c);
-      sum.cpu_millis += r.cpu_millis;
-      sum.memory_bytes += r.memory_bytes;
-    }
-  }
-  const json& init = At(pod, {"spec", "initContainers"});
-  if (init.is_array()) {
-    for (const json& c : init) {
-      PodRequests r = container(c);
-      sum.cpu_millis = std::max(sum.cpu_millis, r.cpu_millis);
-      sum.memory_bytes = std::max(sum.memory_bytes, r.memory_bytes);
-    }
-  }
-  const json& overhead = At(pod, {"spec", "overhead"});
-  sum.cpu_millis += std::max<int64_t>(0, ResourceQuantity(overhead, "cpu", true));
-  sum.memory_bytes += std::max<int64_t>(0, ResourceQuantity(overhead, "memory", false));
-  return sum;
-}
-
-struct NodeInfo {
-  const json* node = nullptr;
-  std::string name;
-  int64_t alloc_cpu = 0;
-  int64_t alloc_memory = 0;
-  int64_t alloc_pods = 0;
-  int64_t requested_cpu = 0;
-  int64_t requested_memory = 0;
-  int64_t nonzero_cpu = 0;
-  int64_t nonzero_memory = 0;
-  int64_t pods = 0;
-
-  void Add(const PodRequests& req, const PodRequests& nonzero) {
-    requested_cpu += req.cpu_millis;
-    requested_memory += req.memory_bytes;
-    nonzero_cpu += nonzero.cpu_millis;
-    nonzero_memory += nonzero.memory_bytes;
-    ++pods;
-  }
-};
-
-std::optional<LabelSelector::Op> OpOf(const std::string& op) {
-  if (op == "In") return LabelSelector::Op::kIn;
-  if (op == "NotIn") return LabelSelector::Op::kNotIn;
-  if (op == "Exists") return LabelSelector::Op::kExists;
-  if (op == "DoesNotExist") return LabelSelector::Op::kDoesNotExist;
-  if (op == "Gt") return LabelSelector::Op::kGt;
-  if (op == "Lt") return LabelSelector::Op::kLt;
-  return std::nullopt;
-}
-
-bool ExpressionsMatch(const json& exprs, const json& labels) {
-  if (!exprs.is_array()) return true;
-  for (const json& e : exprs) {
-    auto op = OpOf(e.value("operator", ""));
-    if (!op) return false;
-    LabelSelector::Requirement req;
-    req.key = e.value("key", "");
-    req.op = *op;
-    if (e.contains("values") && e["values"].is_array()) {
-      for (const json& v : e["values"]) {
-        if (v.is_string()) req.values.push_back(v.get<std::string>());
-      }
-    }
-    if (!RequirementMatches(req, labels)) return false;
-  }
-  return true;
-}
-
-// nodeSelector and requiredDuringSchedulingIgnoredDuringExecution (NodeAffinity filter).
-bool MatchesNodeAffinity(const json& pod, const NodeInfo& n) {
-  const json& labels = At(*n.node, {"metadata", "labels"});
-  const json& selector = At(pod, {"spec", "nodeSelector"});
-  if (selector.is_object()) {
-    for (const auto& [k, v] : selector.items()) {
-      if (!labels.is_object() || !labels.contains(k) || labels[k] != v) return false;
-    }
-  }
-  const json& required = At(
-      pod, {"spec", "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution"});
-  if (required.is_null()) return true;
-  const json& terms = At(required, {"nodeSelectorTerms"});
-  if (!terms.is_array()) return false;
-  const json fields = {{"metadata.name", n.name}};
-  for (const json& term : terms) {
-    const json& exprs = At(term, {"matchExpressions"});
-    const json& field_exprs = At(term, {"matchFields"});
-    const bool empty =
-        (!exprs.is_array() || exprs.empty()) && (!field_exprs.is_array() || field_exprs.empty());
-    if (empty) continue;  // an empty term matches no node
-    if (ExpressionsMatch(exprs, labels.is_object() ? labels : json::object()) &&
-        ExpressionsMatch(field_exprs, fields)) {
-      return true;
-    }
-  }
-  return false;
-}
-
-bool Tolerates(const json& toleration, const json& taint) {
-  const std::string effect = toleration.value("effect", "");
-  if (!effect.empty() && effect != taint.value("effect", "")) return false;
-  const std::string key = toleration.value("key", "");
-  const std::string op = toleration.value("operator", "Equal");
-  if (key.empty()) return op == "Exists";  // empty key + Exists tolerates everything
-  if (key != taint.value("key", "")) return false;
-  if (op == "Exists") return true;
-  return toleration.value("value", "") == taint.value("value", "");
-}
-
-bool ToleratesAll(const json& pod, const json& taint) {
-  const json& tolerations = At(pod, {"spec", "tolerations"});
-  if (!tolerations.is_array()) return false;
-  for (const json& t : tolerations) {
-    if (t.is_object() && Tolerates(t, taint)) return true;
-  }
-  return false;
-}
-
-// The first NoSchedule / NoExecute taint the pod does not tolerate (null when none).
-json UntoleratedTaint(const json& pod, const NodeInfo& n) {
-  const json& taints = At(*n.node, {"spec", "taints"});
-  if (!taints.is_array()) return nullptr;
-  for (const json& taint : taints) {
-    const std::string effect = taint.value("effect", "");
-    if (effect != "NoSchedule" && effect != "NoExecute") continue;
-    if (!ToleratesAll(pod, taint)) return taint;
-  }
-  return nullptr;
-}
-
-// In-tree filters; returns "" when the node fits, else kube-scheduler's reason text.
-std::string InTreeFilter(const json& pod, const PodRequests& req, const NodeInfo& n) {
-  if (At(*n.node, {"spec", "unschedulable"}) == true &&
-      !ToleratesAll(pod,
-                    json{{"key", "node.kubernetes.io/unschedulable"}, {"effect", "NoSchedule"}})) {
-    return "node(s) were unschedulable";
-  }
-  if (!MatchesNodeAffinity(pod, n)) return "node(s) didn't match Pod's node affinity/selector";
-  json taint = UntoleratedTaint(pod, n);
-  if (!taint.is_null()) {
-    std::string kv = taint.value("key", "");
-    if (!taint.value("value", "").empty()) kv += ": " + taint.value("value", "");
-    return "node(s) had untolerated taint {" + kv + "}";
-  }
-  if (n.pods + 1 > n.alloc_pods) return "Too many pods";
-  if (req.cpu_millis > 0 && n.requested_cpu + req.cpu_millis > n.alloc_cpu) {
-    return "Insufficient cpu";
-  }
-  if (req.memory_bytes > 0 && n.requested_memory + req.memory_bytes > n.alloc_memory) {
-    return "Insufficient memory";
-  }
-  return "";
-}
-
-// NodeResourcesFit LeastAllocated with cpu and memory, weight 1 each (kube-scheduler's default).
-int64_t LeastAllocatedScore(const PodRequests& nonzero, const NodeInfo& n) {
-  auto score = [](int64_t requested, int64_t capacity) -> int64_t {
-    if (capacity <= 0 || requested > capacity) return 0;
-    return (capacity - requested) * kMaxNodeScore / capacity;
-  };
-  const int64_t cpu = score(n.nonzero_cpu + nonzero.cpu_millis, n.alloc_cpu);
-  const int64_t mem = score(n.nonzero_memory + nonzero.memory_bytes, n.alloc_memory);
-  return (cpu + mem) / 2;
-}
 
 std::string Key(const json& obj) { return Namespace(obj) + "/" + Name(obj); }
 
-std::string DiagnosisMessage(size_t total, const std::map<std::string, int>& reasons) {
-  std::vector<std::string> parts;
-  for (const auto& [reason, count] : reasons) parts.push_back(std::to_string(count) + " " + reason);
-  std::sort(parts.begin(), parts.end());
-  std::string msg = "0/" + std::to_string(total) + " nodes are available";
-  for (size_t i = 0; i < parts.size(); ++i) msg += (i == 0 ? ": " : ", ") + parts[i];
-  return msg + ".";
-}
-
-StatusOr<bool> Bool(const json& v, const std::string& key) {
-  if (!v.is_boolean()) return Status::InvalidArgument("scheduler: " + key + ": must be a bool");
-  return v.get<bool>();
-}
-
-StatusOr<std::string> String(const json& v, const std::string& key) {
-  if (!v.is_string()) return Status::InvalidArgument("scheduler: " + key + ": must be a string");
-  return v.get<std::string>();
-}
-
-StatusOr<std::vector<std::string>> Strings(const json& v, const std::string& key) {
-  if (v.is_string()) return std::vector<std::string>{v.get<std::string>()};
-  if (!v.is_array()) {
-    return Status::InvalidArgument("scheduler: " + key + ": must be a list of strings");
-  }
-  std::vector<std::string> out;
-  for (const json& s : v) {
-    if (!s.is_string()) {
-      return Status::InvalidArgument("scheduler: " + key + ": must be a list of strings");
-    }
-    out.push_back(s.get<std::string>());
-  }
-  return out;
-}
-
-StatusOr<Millis> Duration(const json& v, const std::string& key) {
-  std::string text = v.is_string() ? v.get<std::string>() : "";
-  if (v.is_number_integer() && v.get<int64_t>() == 0) text = "0";
-  StatusOr<Millis> d = ParseDuration(text);
-  if (!d.ok()) {
-    return Status::InvalidArgument("scheduler: " + key + ": \"" +
-                                   (v.is_string() ? text : v.dump()) +
-                                   "\" is not a duration like 5s");
-  }
-  return *d;
-}
-
 }  // namespace
-
-Status ApplySchedulerSection(const json& section, SchedulerDriverOptions* options) {
-  if (section.is_null()) return Status::Ok();
-  if (!section.is_object()) return Status::InvalidArgument("scheduler: must be a mapping");
-  for (const auto& [key, value] : section.items()) {
-    if (key == "schedulerNames") {
-      KB_ASSIGN_OR_RETURN(options->scheduler_names, Strings(value, key));
-    } else if (key == "defaultSchedulerNames") {
-      KB_ASSIGN_OR_RETURN(options->default_scheduler_names, Strings(value, key));
-    } else if (key == "seed") {
-      if (!value.is_number_integer()) {
-        return Status::InvalidArgument("scheduler: seed: must be an integer");
-      }
-      options->seed = value.get<uint64_t>();
-    } else if (key == "initialBackoff") {
-      KB_ASSIGN_OR_RETURN(options->initial_backoff, Duration(value, key));
-    } else if (key == "maxBackoff") {
-      KB_ASSIGN_OR_RETURN(options->max_backoff, Duration(value, key));
-    } else if (key == "extender") {
-      if (!value.is_object()) {
-        return Status::InvalidArgument("scheduler: extender: must be a mapping");
-      }
-      ExtenderConfig& e = options->extender;
-      for (const auto& [k, v] : value.items()) {
-        const std::string where = "extender." + k;
-        if (k == "urlPrefix") {
-          KB_ASSIGN_OR_RETURN(e.url_prefix, String(v, where));
-        } else if (k == "filterVerb") {
-          KB_ASSIGN_OR_RETURN(e.filter_verb, String(v, where));
-        } else if (k == "prioritizeVerb") {
-          KB_ASSIGN_OR_RETURN(e.prioritize_verb, String(v, where));
-        } else if (k == "bindVerb") {
-          KB_ASSIGN_OR_RETURN(e.bind_verb, String(v, where));
-        } else if (k == "weight") {
-          if (!v.is_number_integer() || v.get<int64_t>() <= 0) {
-            return Status::InvalidArgument("scheduler: " + where + ": must be a positive integer");
-          }
-          e.weight = v.get<int64_t>();
-        } else if (k == "nodeCacheCapable") {
-          KB_ASSIGN_OR_RETURN(e.node_cache_capable, Bool(v, where));
-        } else if (k == "ignorable") {
-          KB_ASSIGN_OR_RETURN(e.ignorable, Bool(v, where));
-        } else if (k == "httpTimeout") {
-          KB_ASSIGN_OR_RETURN(e.http_timeout, Duration(v, where));
-        } else {
-          return Status::InvalidArgument("scheduler: unknown key \"" + where + "\"");
-        }
-      }
-    } else {
-      return Status::InvalidArgument("scheduler: unknown key \"" + key + "\"");
-    }
-  }
-  return Status::Ok();
-}
 
 // ---- the driver -------------------------------------------------------------------------------
 
 struct SchedulerDriver::Impl {
   Impl(ApiServer& s, SchedulerDriverOptions o, const Clock& c)
-      : server(s), options(std::move(o)), clock(c), rng(options.seed) {
-    ParseUrl();
-  }
+      : server(s), options(std::move(o)), clock(c), extender(options.extender), rng(options.seed) {}
 
   // Per-pod queue state (kube-scheduler's backoff / unschedulable queues in one map).
   struct PodState {
@@ -366,173 +45,6 @@ struct SchedulerDriver::Impl {
     SteadyTime failed_at;
     std::string last_message;
   };
-
-  struct HttpReply {
-    bool ok = false;
-    std::string error;  // transport error or non-200 description
-    std::string body;
-  };
-
-  void ParseUrl() {
-    const std::string& url = options.extender.url_prefix;
-    if (url.empty()) return;
-    const size_t scheme_end = url.find("://");
-    const size_t path_start = url.find('/', scheme_end == std::string::npos ? 0 : scheme_end + 3);
-    base = path_start == std::string::npos ? url : url.substr(0, path_start);
-    path_prefix = path_start == std::string::npos ? "" : url.substr(path_start);
-    while (!path_prefix.empty() && path_prefix.back() == '/') path_prefix.pop_back();
-  }
-
-  Millis Timeout() const {
-    return options.extender.http_timeout.count() > 0 ? options.extender.http_timeout
-                                                     : kDefaultExtenderTimeout;
-  }
-
-  // POST <urlPrefix>/<verb>, Content-Type: application/json, only a 200 counts (extender.go send).
-  HttpReply Post(const std::string& verb, const std::string& body) {
-    HttpReply reply;
-    if (!client) {
-      client = std::make_unique<httplib::Client>(base);
-      const Millis t = Timeout();
-      client->set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(t));
-      client->set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(t));
-      client->set_write_timeout(std::chrono::duration_cast<std::chrono::microseconds>(t));
-      client->set_keep_alive(true);
-      client->set_tcp_nodelay(true);
-      client->enable_server_certificate_verification(false);
-    }
-    const std::string path = path_prefix + "/" + verb;
-    httplib::Result res = client->Post(path, body, "application/json");
-    if (!res) {
-      reply.error = "failed " + verb + " with extender at URL " + base + path + ": " +
-                    httplib::to_string(res.error());
-      client.reset();  // a broken connection is not reused
-      return reply;
-    }
-    if (res->status != 200) {
-      reply.error = "failed " + verb + " with extender at URL " + base + path + ", code " +
-                    std::to_string(res->status);
-      return reply;
-    }
-    reply.ok = true;
-    reply.body = res->body;
-    return reply;
-  }
-
-  json ExtenderArgs(const json& pod, const std::vector<const NodeInfo*>& nodes) const {
-    json args = json::object();
-    args[kPod] = pod;
-    if (options.extender.node_cache_capable) {
-      json names = json::array();
-      for (const NodeInfo* n : nodes) names.push_back(n->name);
-      args[kNodes] = nullptr;
-      args[kNodeNames] = names;
-    } else {
-      json items = json::array();
-      for (const NodeInfo* n : nodes) items.push_back(*n->node);
-      args[kNodes] = {{"metadata", json::object()}, {"items", items}};
-      args[kNodeNames] = nullptr;
-    }
-    return args;
-  }
-
-  // Filter: Ok with the surviving nodes (reasons of failed ones added to `reasons`), or an error.
-  StatusOr<std::vector<const NodeInfo*>> Filter(const json& pod,
-                                                const std::vector<const NodeInfo*>& nodes,
-                                                std::map<std::string, int>* reasons) {
-    Count(&SchedulerStats::filter_calls);
-    HttpReply reply = Post(options.extender.filter_verb, ExtenderArgs(pod, nodes).dump());
-    if (!reply.ok) return Status::Unavailable(reply.error);
-    json result = json::parse(reply.body, nullptr, false);
-    if (result.is_discarded() || !result.is_object()) {
-      return Status::InvalidArgument("extender filter: reply is not a JSON object");
-    }
-    if (const json* err = FindKey(result, kError);
-        err && err->is_string() && !err->get<std::string>().empty()) {
-      return Status::Unavailable("extender filter: " + err->get<std::string>());
-    }
-    std::map<std::string, const NodeInfo*> by_name;
-    for (const NodeInfo* n : nodes) by_name[n->name] = n;
-    std::vector<const NodeInfo*> out;
-    const json* names = FindKey(result, kNodeNames);
-    const json* full = FindKey(result, kNodes);
-    if (options.extender.node_cache_capable && names && !names->is_null()) {
-      if (!names->is_array()) return Status::InvalidArgument("extender filter: bad NodeNames");
-      for (const json& name : *names) {
-        auto it = name.is_string() ? by_name.find(name.get<std::string>()) : by_name.end();
-        if (it == by_name.end()) {
-          return Status::InvalidArgument(
-              "extender \"" + options.extender.url_prefix + "\" claims a filtered node \"" +
-              (name.is_string() ? name.get<std::string>() : name.dump()) +
-              "\" which is not found in the input node list");
-        }
-        out.push_back(it->second);
-      }
-    } else if (full && full->is_object()) {
-      const json* items = FindKey(*full, "items");
-      if (items && items->is_array()) {
-        for (const json& node : *items) {
-          auto it = by_name.find(StrAt(node, {"metadata", "name"}));
-          if (it != by_name.end()) out.push_back(it->second);
-        }
-      }
-    }
-    // FailedAndUnresolvableNodes takes precedence over FailedNodes for the same node.
-    std::set<std::string> counted;
-    for (const char* key : {kFailedAndUnresolvable, kFailedNodes}) {
-      const json* failed = FindKey(result, key);
-      if (!failed || !failed->is_object()) continue;
-      for (const auto& [node, reason] : failed->items()) {
-        if (!counted.insert(node).second) continue;
-        ++(*reasons)[reason.is_string() ? reason.get<std::string>() : reason.dump()];
-      }
-    }
-    return out;
-  }
-
-  // Prioritize: node -> score; errors are ignored by kube-scheduler (the extender adds nothing).
-  std::map<std::string, int64_t> Prioritize(const json& pod,
-                                            const std::vector<const NodeInfo*>& nodes) {
-    Count(&SchedulerStats::prioritize_calls);
-    std::map<std::string, int64_t> out;
-    HttpReply reply = Post(options.extender.prioritize_verb, ExtenderArgs(pod, nodes).dump());
-    json result = reply.ok ? json::parse(reply.body, nullptr, false) : json();
-    if (!reply.ok || !result.is_array()) {
-      Count(&SchedulerStats::extender_errors);
-      Count(&SchedulerStats::ignored_errors);
-      SimLog()->warn("scheduler extender prioritize failed (ignored) pod={} error={}", Key(pod),
-                     reply.ok ? "reply is not a JSON array" : reply.error);
-      return out;
-    }
-    std::set<std::string> candidates;
-    for (const NodeInfo* n : nodes) candidates.insert(n->name);
-    for (const json& hp : result) {
-      const json* host = FindKey(hp, kHost);
-      const json* score = FindKey(hp, kScore);
-      if (!host || !host->is_string() || !score || !score->is_number()) continue;
-      if (!candidates.count(host->get<std::string>())) continue;  // not a candidate: ignored
-      out[host->get<std::string>()] = score->get<int64_t>();
-    }
-    return out;
-  }
-
-  // Bind through the extender; Ok when bound.
-  Status ExtenderBind(const json& pod, const std::string& node) {
-    Count(&SchedulerStats::bind_calls);
-    json args = {{"PodName", Name(pod)},
-                 {"PodNamespace", Namespace(pod)},
-                 {"PodUID", Uid(pod)},
-                 {"Node", node}};
-    HttpReply reply = Post(options.extender.bind_verb, args.dump());
-    if (!reply.ok) return Status::Unavailable(reply.error);
-    json result = json::parse(reply.body, nullptr, false);
-    if (result.is_discarded()) return Status::InvalidArgument("extender bind: reply is not JSON");
-    if (const json* err = FindKey(result, kError);
-        err && err->is_string() && !err->get<std::string>().empty()) {
-      return Status::Unavailable("extender bind: " + err->get<std::string>());
-    }
-    return Status::Ok();
-  }
 
   void Count(uint64_t SchedulerStats::*field) {
     std::lock_guard<std::mutex> lock(stats_mu);
@@ -564,7 +76,7 @@ struct SchedulerDriver::Impl {
                           {"reason", "Unschedulable"},
                           {"message", message},
                           {"lastProbeTime", nullptr},
-                          {"lastTransitionTime", FormatTime(clock.WallNow())}});
+                          {"lastTransitionTime", FormatRfc3339(clock.WallNow())}});
     // Best effort, like kube-scheduler's status update: the pod may be gone or bound meanwhile.
     (void)server.PatchObject("pods", Namespace(pod), Name(pod),
                              {{"status", {{"conditions", conditions}}}});
@@ -584,14 +96,16 @@ struct SchedulerDriver::Impl {
     if (unschedulable) {
       Count(&SchedulerStats::unschedulable);
       if (st.last_message != message) {
-        SimLog()->info("pod unschedulable pod={} attempts={} message=\"{}\"", Key(pod), st.attempts,
-                       message);
+        Logger("kube-sim")
+            ->info("pod unschedulable pod={} attempts={} message=\"{}\"", Key(pod), st.attempts,
+                   message);
       }
       MarkUnschedulable(pod, message);
     } else {
       Count(&SchedulerStats::errors);
-      SimLog()->warn("scheduling failed pod={} attempts={} error=\"{}\"", Key(pod), st.attempts,
-                     message);
+      Logger("kube-sim")
+          ->warn("scheduling failed pod={} attempts={} error=\"{}\"", Key(pod), st.attempts,
+                 message);
     }
   }
 
@@ -605,15 +119,11 @@ struct SchedulerDriver::Impl {
            now - st.failed_at >= options.unschedulable_flush;
   }
 
-  // Schedules one pod against `infos` (updated with the binding on success). Returns true when
-  // the pod was bound.
-  bool ScheduleOne(const json& pod, std::vector<NodeInfo>& infos, size_t generation) {
-    Count(&SchedulerStats::cycles);
-    const std::string scheduler = StrAt(pod, {"spec", "schedulerName"}, kDefaultSchedulerName);
-    const bool use_extender = ServesWithExtender(scheduler) && !options.extender.url_prefix.empty();
-    const PodRequests req = EffectiveRequests(pod);
-    const PodRequests nonzero = NonZeroRequests(pod);
-
+  // The nodes `pod` fits: the in-tree filters, then the extender's filter when it serves `pod`.
+  // nullopt (the failure recorded) when the cycle ends here.
+  std::optional<std::vector<const NodeInfo*>> FeasibleNodes(const json& pod, const Resources& req,
+                                                            const std::vector<NodeInfo>& infos,
+                                                            bool use_extender, size_t generation) {
     std::vector<const NodeInfo*> feasible;
     std::map<std::string, int> reasons;
     for (const NodeInfo& n : infos) {
@@ -625,86 +135,126 @@ struct SchedulerDriver::Impl {
       }
     }
     if (!feasible.empty() && use_extender && !options.extender.filter_verb.empty()) {
-      StatusOr<std::vector<const NodeInfo*>> filtered = Filter(pod, feasible, &reasons);
+      Count(&SchedulerStats::filter_calls);
+      StatusOr<std::vector<const NodeInfo*>> filtered = extender.Filter(pod, feasible, &reasons);
       if (!filtered.ok()) {
         Count(&SchedulerStats::extender_errors);
         if (!options.extender.ignorable) {
           Failed(pod, false, generation, filtered.status().message());
-          return false;
+          return std::nullopt;
         }
         Count(&SchedulerStats::ignored_errors);
-        SimLog()->warn(
-            "skipping extender as it returned error and has ignorable flag set pod={} "
-            "error=\"{}\"",
-            Key(pod), filtered.status().message());
+        Logger("kube-sim")
+            ->warn(
+                "skipping extender as it returned error and has ignorable flag set pod={} "
+                "error=\"{}\"",
+                Key(pod), filtered.status().message());
       } else {
         feasible = *filtered;
       }
     }
     if (feasible.empty()) {
       Failed(pod, true, generation, DiagnosisMessage(infos.size(), reasons));
-      return false;
+      return std::nullopt;
     }
+    return feasible;
+  }
 
+  // The extender's scores; kube-scheduler ignores a failed prioritize (the extender adds nothing).
+  std::map<std::string, int64_t> Prioritize(const json& pod,
+                                            const std::vector<const NodeInfo*>& nodes) {
+    Count(&SchedulerStats::prioritize_calls);
+    StatusOr<std::map<std::string, int64_t>> scores = extender.Prioritize(pod, nodes);
+    if (scores.ok()) return *scores;
+    Count(&SchedulerStats::extender_errors);
+    Count(&SchedulerStats::ignored_errors);
+    Logger("kube-sim")
+        ->warn("scheduler extender prioritize failed (ignored) pod={} error={}", Key(pod),
+               scores.status().message());
+    return {};
+  }
+
+  // Scores the feasible nodes (in-tree least-allocated + extender score x weight x 10) and picks
+  // the host as selectHost does: highest total, ties broken uniformly at random. Fills `p`.
+  const NodeInfo* SelectHost(const json& pod, const Resources& nonzero,
+                             const std::vector<const NodeInfo*>& feasible, bool use_extender,
+                             Placement& p) {
+    p.feasible = static_cast<int>(feasible.size());
+    if (feasible.size() == 1) {
+      // "When only one node after predicate, just use it" (schedule_one.go): no prioritize.
+      if (use_extender) Count(&SchedulerStats::prioritize_skipped);
+      return feasible.front();
+    }
+    for (const NodeInfo* n : feasible) {
+      p.in_tree[n->name] = LeastAllocatedScore(nonzero, *n);
+      p.total[n->name] = p.in_tree[n->name];
+    }
+    if (use_extender && !options.extender.prioritize_verb.empty()) {
+      p.prioritize_called = true;
+      p.extender = Prioritize(pod, feasible);
+      for (const auto& [node, score] : p.extender) {
+        p.total[node] += score * options.extender.weight * (kMaxNodeScore / kMaxExtenderPriority);
+      }
+    }
+    // Reservoir sampling over the best totals.
+    const NodeInfo* chosen = feasible.front();
+    int64_t best = 0;
+    int ties = 0;
+    for (const NodeInfo* n : feasible) {
+      const int64_t total = p.total[n->name];
+      if (ties == 0 || total > best) {
+        best = total;
+        chosen = n;
+        ties = 1;
+      } else if (total == best) {
+        ++ties;
+        if (std::uniform_int_distribution<int>(0, ties - 1)(rng) == 0) chosen = n;
+      }
+    }
+    return chosen;
+  }
+
+  // Binds `pod` to `node`: through the extender's bindVerb when it binds for `pod`, else (or when
+  // an ignorable extender fails) directly.
+  Status Bind(const json& pod, const std::string& node, bool use_extender) {
+    if (!use_extender || options.extender.bind_verb.empty()) {
+      return server.BindPod(Namespace(pod), Name(pod), Uid(pod), node);
+    }
+    Count(&SchedulerStats::bind_calls);
+    Status bound = extender.Bind(pod, node);
+    if (bound.ok()) return bound;
+    Count(&SchedulerStats::extender_errors);
+    // The extender may have bound the pod and failed only to answer (timeout).
+    auto now_pod = server.GetObject("pods", Namespace(pod), Name(pod));
+    if (now_pod.ok() && Uid(*now_pod) == Uid(pod) &&
+        StrAt(*now_pod, {"spec", "nodeName"}) == node) {
+      return Status::Ok();
+    }
+    if (!options.extender.ignorable) return bound;
+    Count(&SchedulerStats::ignored_errors);
+    return server.BindPod(Namespace(pod), Name(pod), Uid(pod), node);
+  }
+
+  // Schedules one pod against `infos` (updated with the binding on success). Returns true when
+  // the pod was bound.
+  bool ScheduleOne(const json& pod, std::vector<NodeInfo>& infos, size_t generation) {
+    Count(&SchedulerStats::cycles);
+    const std::string scheduler = StrAt(pod, {"spec", "schedulerName"}, kDefaultSchedulerName);
+    const bool use_extender = ServesWithExtender(scheduler) && !options.extender.url_prefix.empty();
+    const Resources req = EffectiveRequests(pod);
+    const Resources nonzero = NonZeroRequests(pod);
+    std::optional<std::vector<const NodeInfo*>> feasible =
+        FeasibleNodes(pod, req, infos, use_extender, generation);
+    if (!feasible) return false;
     Placement p;
     p.ns = Namespace(pod);
     p.name = Name(pod);
     p.uid = Uid(pod);
     p.scheduler_name = scheduler;
     p.via_extender = use_extender;
-    p.feasible = static_cast<int>(feasible.size());
-    const NodeInfo* chosen = feasible.front();
-    if (feasible.size() == 1) {
-      // "When only one node after predicate, just use it" (schedule_one.go): no prioritize.
-      if (use_extender) Count(&SchedulerStats::prioritize_skipped);
-    } else {
-      for (const NodeInfo* n : feasible) {
-        p.in_tree[n->name] = LeastAllocatedScore(nonzero, *n);
-        p.total[n->name] = p.in_tree[n->name];
-      }
-      if (use_extender && !options.extender.prioritize_verb.empty()) {
-        p.prioritize_called = true;
-        p.extender = Prioritize(pod, feasible);
-        for (const auto& [node, score] : p.extender) {
-          p.total[node] += score * options.extender.weight * (kMaxNodeScore / kMaxExtenderPriority);
-        }
-      }
-      // selectHost: highest total, ties broken uniformly at random (reservoir sampling).
-      int64_t best = 0;
-      int ties = 0;
-      for (const NodeInfo* n : feasible) {
-        const int64_t total = p.total[n->name];
-        if (ties == 0 || total > best) {
-          best = total;
-          chosen = n;
-          ties = 1;
-        } else if (total == best) {
-          ++ties;
-          if (std::uniform_int_distribution<int>(0, ties - 1)(rng) == 0) chosen = n;
-        }
-      }
-    }
+    const NodeInfo* chosen = SelectHost(pod, nonzero, *feasible, use_extender, p);
     p.node = chosen->name;
-
-    Status bound = Status::Ok();
-    const bool extender_binds = use_extender && !options.extender.bind_verb.empty();
-    if (extender_binds) {
-      bound = ExtenderBind(pod, chosen->name);
-      if (!bound.ok()) {
-        Count(&SchedulerStats::extender_errors);
-        // The extender may have bound the pod and failed only to answer (timeout).
-        auto now_pod = server.GetObject("pods", Namespace(pod), Name(pod));
-        if (now_pod.ok() && Uid(*now_pod) == Uid(pod) &&
-            StrAt(*now_pod, {"spec", "nodeName"}) == chosen->name) {
-          bound = Status::Ok();
-        } else if (options.extender.ignorable) {
-          Count(&SchedulerStats::ignored_errors);
-          bound = server.BindPod(Namespace(pod), Name(pod), Uid(pod), chosen->name);
-        }
-      }
-    } else {
-      bound = server.BindPod(Namespace(pod), Name(pod), Uid(pod), chosen->name);
-    }
+    Status bound = Bind(pod, chosen->name, use_extender);
     if (!bound.ok()) {
       Failed(pod, false, generation, "binding rejected: " + bound.message());
       return false;
@@ -716,12 +266,13 @@ struct SchedulerDriver::Impl {
     pods.erase(Uid(pod));
     Count(&SchedulerStats::scheduled);
     p.at = clock.Now();
-    SimLog()->info(
-        "scheduled pod pod={} node={} scheduler={} feasible={} extender={} score={} "
-        "extender_score={}",
-        Key(pod), p.node, scheduler, p.feasible, use_extender,
-        p.total.count(p.node) ? p.total[p.node] : 0,
-        p.extender.count(p.node) ? p.extender[p.node] : 0);
+    Logger("kube-sim")
+        ->info(
+            "scheduled pod pod={} node={} scheduler={} feasible={} extender={} score={} "
+            "extender_score={}",
+            Key(pod), p.node, scheduler, p.feasible, use_extender,
+            p.total.count(p.node) ? p.total[p.node] : 0,
+            p.extender.count(p.node) ? p.extender[p.node] : 0);
     std::lock_guard<std::mutex> lock(stats_mu);
     placements.push_back(std::move(p));
     while (placements.size() > options.history_limit) placements.pop_front();
@@ -737,13 +288,7 @@ struct SchedulerDriver::Impl {
     size_t generation = 0;
     std::hash<std::string> hash;
     for (const json& node : nodes) {
-      NodeInfo n;
-      n.node = &node;
-      n.name = Name(node);
-      const json& alloc = At(node, {"status", "allocatable"});
-      n.alloc_cpu = std::max<int64_t>(0, ResourceQuantity(alloc, "cpu", true));
-      n.alloc_memory = std::max<int64_t>(0, ResourceQuantity(alloc, "memory", false));
-      n.alloc_pods = std::max<int64_t>(0, ResourceQuantity(alloc, "pods", false));
+      NodeInfo n(node);
       index[n.name] = infos.size();
       infos.push_back(n);
       generation = generation * 31 + hash(n.name + "@" + ResourceVersion(node));
@@ -808,7 +353,7 @@ struct SchedulerDriver::Impl {
       try {
         RunOnce();
       } catch (const std::exception& e) {
-        SimLog()->error("scheduler driver pass failed error={}", e.what());
+        Logger("kube-sim")->error("scheduler driver pass failed error={}", e.what());
       }
       lock.lock();
     }
@@ -817,11 +362,9 @@ struct SchedulerDriver::Impl {
   ApiServer& server;
   const SchedulerDriverOptions options;
   const Clock& clock;
-  std::string base;         // "http://host:port"
-  std::string path_prefix;  // "/scheduler" (no trailing slash)
 
   std::mutex run_mu;  // serialises RunOnce; guards the state below
-  std::unique_ptr<httplib::Client> client;
+  ExtenderClient extender;
   std::mt19937_64 rng;
   std::map<std::string, PodState> pods;  // pending pod uid -> queue state
 
@@ -856,14 +399,17 @@ void SchedulerDriver::Start() {
   impl_->stopping = false;
   Impl* impl = impl_.get();
   impl_->thread = std::thread([impl] { impl->Loop(); });
-  SimLog()->info(
-      "scheduler driver started schedulers={} baseline={} extender={} weight={} "
-      "node_cache_capable={} bind_verb={}",
-      fmt::join(impl_->options.scheduler_names, ","),
-      fmt::join(impl_->options.default_scheduler_names, ","),
-      impl_->options.extender.url_prefix.empty() ? "(none)" : impl_->options.extender.url_prefix,
-      impl_->options.extender.weight, impl_->options.extender.node_cache_capable,
-      impl_->options.extender.bind_verb.empty() ? "(direct)" : impl_->options.extender.bind_verb);
+  Logger("kube-sim")
+      ->info(
+          "scheduler driver started schedulers={} baseline={} extender={} weight={} "
+          "node_cache_capable={} bind_verb={}",
+          fmt::join(impl_->options.scheduler_names, ","),
+          fmt::join(impl_->options.default_scheduler_names, ","),
+          impl_->options.extender.url_prefix.empty() ? "(none)"
+                                                     : impl_->options.extender.url_prefix,
+          impl_->options.extender.weight, impl_->options.extender.node_cache_capable,
+          impl_->options.extender.bind_verb.empty() ? "(direct)"
+                                                    : impl_->options.extender.bind_verb);
 }
 
 void SchedulerDriver::Stop() {

@@ -1,8 +1,8 @@
-// SchedulerDriver: kube-sim's stand-in for kube-scheduler (issue 5). It places Pending pods whose
-// spec.schedulerName it serves the way kube-scheduler v1.26 does with one HTTP extender
-// (../shared/reference/protocol.md §2): in-tree feasibility (resources incl. pod count,
-// nodeSelector, required node affinity, NoSchedule / NoExecute taints, unschedulable), then
-// POST <urlPrefix>/<filterVerb> and /<prioritizeVerb> with the exact wire format, final score =
+// SchedulerDriver: kube-sim's stand-in for kube-scheduler. It places Pending pods whose
+// spec.schedulerName it serves the way kube-scheduler v1.26 does with one HTTP extender (wire
+// format: docs/extender.md): in-tree feasibility (sim/scheduler_predicates.h: resources incl. pod
+// count, nodeSelector, required node affinity, NoSchedule / NoExecute taints, unschedulable), then
+// POST <urlPrefix>/<filterVerb> and /<prioritizeVerb> (sim/scheduler_extender.h), final score =
 // in-tree least-allocated (0..100) + extender score x weight x 10, seeded random tie-break, and
 // binding through the extender's bindVerb or directly. Pods of the stock scheduler names are
 // placed without the extender (requests-only least-allocated): every scenario's baseline.

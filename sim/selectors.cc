@@ -53,14 +53,13 @@ Status ParseError(std::string_view req, const std::string& why) {
                                  "\": " + why);
 }
 
-StatusOr<LabelSelector::Requirement> ParseRequirement(std::string_view raw) {
-  using Op = LabelSelector::Op;
+StatusOr<NodeSelectorRequirement> ParseRequirement(std::string_view raw) {
   std::string r = Trim(raw);
   if (r.empty()) return ParseError(raw, "empty requirement");
-  LabelSelector::Requirement req;
+  NodeSelectorRequirement req;
   if (r[0] == '!') {
     req.key = Trim(r.substr(1));
-    req.op = Op::kDoesNotExist;
+    req.op = "DoesNotExist";
     if (!ValidKey(req.key)) return ParseError(raw, "invalid label key");
     return req;
   }
@@ -74,9 +73,9 @@ StatusOr<LabelSelector::Requirement> ParseRequirement(std::string_view raw) {
     std::string op = Trim(head.substr(sp + 1));
     req.key = Trim(head.substr(0, sp));
     if (op == "in") {
-      req.op = Op::kIn;
+      req.op = "In";
     } else if (op == "notin") {
-      req.op = Op::kNotIn;
+      req.op = "NotIn";
     } else {
       return ParseError(raw, "unknown operator \"" + op + "\"");
     }
@@ -89,24 +88,24 @@ StatusOr<LabelSelector::Requirement> ParseRequirement(std::string_view raw) {
     if (!ValidKey(req.key)) return ParseError(raw, "invalid label key");
     return req;
   }
-  // Equality-based.
+  // Equality-based ("=" / "==" / "!=") and integer comparisons ("<", ">").
   size_t pos;
   size_t len = 1;
   if ((pos = r.find("!=")) != std::string::npos) {
-    req.op = Op::kNotEquals;
+    req.op = "NotIn";
     len = 2;
   } else if ((pos = r.find("==")) != std::string::npos) {
-    req.op = Op::kEquals;
+    req.op = "In";
     len = 2;
   } else if ((pos = r.find('=')) != std::string::npos) {
-    req.op = Op::kEquals;
+    req.op = "In";
   } else if ((pos = r.find('>')) != std::string::npos) {
-    req.op = Op::kGt;
+    req.op = "Gt";
   } else if ((pos = r.find('<')) != std::string::npos) {
-    req.op = Op::kLt;
+    req.op = "Lt";
   } else {
     req.key = r;
-    req.op = Op::kExists;
+    req.op = "Exists";
     if (!ValidKey(req.key)) return ParseError(raw, "invalid label key");
     return req;
   }
@@ -114,7 +113,7 @@ StatusOr<LabelSelector::Requirement> ParseRequirement(std::string_view raw) {
   std::string value = Trim(r.substr(pos + len));
   if (!ValidKey(req.key)) return ParseError(raw, "invalid label key");
   if (!ValidValue(value)) return ParseError(raw, "invalid label value \"" + value + "\"");
-  if ((req.op == Op::kGt || req.op == Op::kLt)) {
+  if (req.op == "Gt" || req.op == "Lt") {
     char* end = nullptr;
     std::strtoll(value.c_str(), &end, 10);
     if (value.empty() || *end != '\0') return ParseError(raw, "value must be an integer");
@@ -123,42 +122,45 @@ StatusOr<LabelSelector::Requirement> ParseRequirement(std::string_view raw) {
   return req;
 }
 
-}  // namespace
-
-bool RequirementMatches(const LabelSelector::Requirement& req, const nlohmann::json& labels) {
-  using Op = LabelSelector::Op;
-  const bool has = labels.is_object() && labels.contains(req.key);
-  std::string value;
-  if (has) {
-    const auto& v = labels[req.key];
-    value = v.is_string() ? v.get<std::string>() : v.dump();
+// One matchExpressions entry of a metav1.LabelSelector (operators In, NotIn, Exists,
+// DoesNotExist).
+StatusOr<NodeSelectorRequirement> ParseExpression(const nlohmann::json& e,
+                                                  const std::string& path) {
+  if (!e.is_object() || !e.contains("key") || !e["key"].is_string() || !e.contains("operator") ||
+      !e["operator"].is_string()) {
+    return Status::InvalidArgument(path + ": needs string key and operator");
   }
-  auto in_values = [&] {
-    return std::find(req.values.begin(), req.values.end(), value) != req.values.end();
-  };
-  switch (req.op) {
-    case Op::kEquals:
-    case Op::kIn:
-      return has && in_values();
-    case Op::kNotEquals:
-    case Op::kNotIn:
-      return !has || !in_values();
-    case Op::kExists:
-      return has;
-    case Op::kDoesNotExist:
-      return !has;
-    case Op::kGt:
-    case Op::kLt: {
-      if (!has || req.values.size() != 1) return false;
-      char* end = nullptr;
-      long long have = std::strtoll(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0') return false;
-      long long want = std::strtoll(req.values[0].c_str(), nullptr, 10);
-      return req.op == Op::kGt ? have > want : have < want;
+  NodeSelectorRequirement r;
+  r.key = e["key"].get<std::string>();
+  r.op = e["operator"].get<std::string>();
+  if (r.op != "In" && r.op != "NotIn" && r.op != "Exists" && r.op != "DoesNotExist") {
+    return Status::InvalidArgument(path + ".operator: \"" + r.op + "\" is not a valid operator");
+  }
+  if (e.contains("values") && e["values"].is_array()) {
+    for (const auto& v : e["values"]) {
+      if (!v.is_string()) return Status::InvalidArgument(path + ".values: must be strings");
+      r.values.push_back(v.get<std::string>());
     }
   }
-  return false;
+  if (r.op == "Exists" || r.op == "DoesNotExist") {
+    r.values.clear();  // ignored here (kube-apiserver rejects them; kube-sim tolerates them)
+  } else if (r.values.empty()) {
+    return Status::InvalidArgument(path + ".values: must be non-empty for " + r.op);
+  }
+  return r;
 }
+
+// metadata.labels as a map (a non-string value, which validation rejects, as its JSON text).
+StringMap LabelMap(const nlohmann::json& labels) {
+  StringMap out;
+  if (!labels.is_object()) return out;
+  for (const auto& [k, v] : labels.items()) {
+    out[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  }
+  return out;
+}
+
+}  // namespace
 
 StatusOr<LabelSelector> LabelSelector::Parse(std::string_view text) {
   LabelSelector s;
@@ -182,7 +184,7 @@ StatusOr<LabelSelector> LabelSelector::FromJson(const nlohmann::json& selector) 
       if (!v.is_string()) {
         return Status::InvalidArgument("selector.matchLabels." + k + ": must be a string");
       }
-      s.reqs_.push_back({k, Op::kEquals, {v.get<std::string>()}});
+      s.reqs_.push_back({k, "In", {v.get<std::string>()}});
     }
   }
   if (selector.contains("matchExpressions") && !selector["matchExpressions"].is_null()) {
@@ -191,35 +193,9 @@ StatusOr<LabelSelector> LabelSelector::FromJson(const nlohmann::json& selector) 
       return Status::InvalidArgument("selector.matchExpressions: must be an array");
     }
     for (size_t i = 0; i < me.size(); ++i) {
-      const auto& e = me[i];
-      std::string path = "selector.matchExpressions[" + std::to_string(i) + "]";
-      if (!e.is_object() || !e.contains("key") || !e["key"].is_string() ||
-          !e.contains("operator") || !e["operator"].is_string()) {
-        return Status::InvalidArgument(path + ": needs string key and operator");
-      }
-      Requirement r;
-      r.key = e["key"].get<std::string>();
-      std::string op = e["operator"].get<std::string>();
-      if (op == "In") {
-        r.op = Op::kIn;
-      } else if (op == "NotIn") {
-        r.op = Op::kNotIn;
-      } else if (op == "Exists") {
-        r.op = Op::kExists;
-      } else if (op == "DoesNotExist") {
-        r.op = Op::kDoesNotExist;
-      } else {
-        return Status::InvalidArgument(path + ".operator: \"" + op + "\" is not a valid operator");
-      }
-      if (e.contains("values") && e["values"].is_array()) {
-        for (const auto& v : e["values"]) {
-          if (!v.is_string()) return Status::InvalidArgument(path + ".values: must be strings");
-          r.values.push_back(v.get<std::string>());
-        }
-      }
-      if ((r.op == Op::kIn || r.op == Op::kNotIn) && r.values.empty()) {
-        return Status::InvalidArgument(path + ".values: must be non-empty for " + op);
-      }
+      KB_ASSIGN_OR_RETURN(
+          NodeSelectorRequirement r,
+          ParseExpression(me[i], "selector.matchExpressions[" + std::to_string(i) + "]"));
       s.reqs_.push_back(std::move(r));
     }
   }
@@ -228,8 +204,10 @@ StatusOr<LabelSelector> LabelSelector::FromJson(const nlohmann::json& selector) 
 
 bool LabelSelector::Matches(const nlohmann::json& labels) const {
   if (nothing_) return false;
+  if (reqs_.empty()) return true;
+  const StringMap map = LabelMap(labels);
   for (const auto& r : reqs_) {
-    if (!RequirementMatches(r, labels)) return false;
+    if (!r.Matches(map)) return false;
   }
   return true;
 }

@@ -1,6 +1,7 @@
 // Label and field selectors evaluated directly on Kubernetes JSON, as kube-apiserver evaluates
 // `labelSelector` / `fieldSelector` query parameters and metav1.LabelSelector objects (PDB,
-// ReplicaSet and Deployment selectors, node affinity terms use the same operators).
+// ReplicaSet and Deployment selectors). kube-sim parses them; each label requirement is matched by
+// core's labels.Requirement (core/model.h NodeSelectorRequirement).
 // Immutable value types once built: thread-safe.
 #pragma once
 
@@ -9,19 +10,13 @@
 #include <string_view>
 #include <vector>
 
+#include "core/model.h"
 #include "core/status.h"
 
 namespace kb::sim {
 
 class LabelSelector {
  public:
-  enum class Op { kEquals, kNotEquals, kIn, kNotIn, kExists, kDoesNotExist, kGt, kLt };
-  struct Requirement {
-    std::string key;
-    Op op = Op::kExists;
-    std::vector<std::string> values;
-  };
-
   // Matches every object (no requirements).
   static LabelSelector Everything() { return LabelSelector(); }
   // Matches no object.
@@ -34,7 +29,8 @@ class LabelSelector {
   // InvalidArgument naming the bad requirement.
   static StatusOr<LabelSelector> Parse(std::string_view text);
   // A metav1.LabelSelector {matchLabels, matchExpressions}. null -> Nothing (as
-  // LabelSelectorAsSelector does); {} -> Everything.
+  // LabelSelectorAsSelector does); {} -> Everything. Values given to Exists / DoesNotExist are
+  // ignored.
   static StatusOr<LabelSelector> FromJson(const nlohmann::json& selector);
 
   // `labels` is a metadata.labels object (null / missing = no labels).
@@ -44,13 +40,10 @@ class LabelSelector {
   bool IsNothing() const { return nothing_; }
 
  private:
-  std::vector<Requirement> reqs_;
+  // "=" is In and "!=" NotIn with one value.
+  std::vector<NodeSelectorRequirement> reqs_;
   bool nothing_ = false;
 };
-
-// Evaluates one requirement against a label map (also used for node-affinity expressions, whose
-// operators are In, NotIn, Exists, DoesNotExist, Gt, Lt).
-bool RequirementMatches(const LabelSelector::Requirement& req, const nlohmann::json& labels);
 
 class FieldSelector {
  public:

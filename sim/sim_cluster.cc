@@ -4,7 +4,7 @@
 #include <mutex>
 #include <thread>
 
-#include "sim/log.h"
+#include "core/logging.h"
 #include "sim/scenario.h"
 
 namespace kb::sim {
@@ -32,7 +32,7 @@ struct SimCluster::Impl {
       if (stopping) return;
       lock.unlock();
       Status st = kb::sim::ApplyStep(api, step);
-      if (!st.ok()) SimLog()->error("scenario step failed error={}", st.ToString());
+      if (!st.ok()) Logger("kube-sim")->error("scenario step failed error={}", st.ToString());
       lock.lock();
     }
   }
@@ -156,6 +156,11 @@ std::string SimCluster::metrics_url() const {
   return impl_->options.metrics_port >= 0 ? impl_->exporter.url() : "";
 }
 const json& SimCluster::scenario() const { return impl_->scenario; }
+
+void SetLogLevel(const std::string& level) {
+  Logger("kube-sim");  // registered first, so the level applies to it too
+  spdlog::set_level(spdlog::level::from_str(level));
+}
 
 std::vector<std::string> SplitCommaList(const std::string& s) {
   std::vector<std::string> out;

@@ -1,4 +1,4 @@
-// SimCluster: kube-sim as a whole (issue 5): the API server plus the scheduler driver, the node
+// SimCluster: kube-sim as a whole: the API server plus the scheduler driver, the node
 // metrics and their node_exporter endpoint, and the scenario's steps. The kube-sim binary, the
 // demo and the e2e tests all build the cluster through it, so they behave the same.
 // Thread-safe as its parts: Start / Stop / ApplyStep may be called from any thread.
@@ -80,6 +80,10 @@ class SimCluster {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Sets the level ("trace", "debug", "info", "warn", ...) of kube-sim's logger and of every other
+// logger of the process (for the kube-sim and demo binaries).
+void SetLogLevel(const std::string& level);
 
 // "a,b,,c" -> {"a", "b", "c"}: comma-separated command-line lists (empty items dropped).
 std::vector<std::string> SplitCommaList(const std::string& s);

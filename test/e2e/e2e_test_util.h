@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "sim/api_server.h"
+#include "test/testing/poll.h"
 
 namespace kb::sim::e2e {
 
@@ -71,10 +72,7 @@ class FakeExtender {
     port_ = server_.bind_to_any_port("127.0.0.1");
     REQUIRE(port_ > 0);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (!server_.is_running() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(1ms);
-    }
+    kb::testing::PollUntil([&] { return server_.is_running(); }, 5s, 1ms);
   }
   ~FakeExtender() {
     server_.stop();

@@ -24,14 +24,14 @@ json Usage(const std::string& text) {
 }
 
 TEST_CASE("usage profiles parse the constant, percentage and step forms", "[e2e][metrics]") {
-  const ResourceAmounts base{2000, 1 << 30};  // requests / capacity
-  const ResourceAmounts fallback{500, 1 << 20};
+  const Resources base{2000, 1 << 30};  // requests / capacity
+  const Resources fallback{500, 1 << 20};
   auto at = [&](const std::string& yaml, int seconds) {
     auto p = UsageProfile::Parse(Usage(yaml));
     REQUIRE(p.ok());
     return p->At(std::chrono::seconds(seconds), base, fallback);
   };
-  ResourceAmounts u = at("{cpu: 250m, memory: 256Mi}", 0);
+  Resources u = at("{cpu: 250m, memory: 256Mi}", 0);
   CHECK(u.cpu_millis == 250);
   CHECK(u.memory_bytes == 256 << 20);
   u = at("{cpu: \"50%\"}", 0);  // memory not given: fallback

@@ -1,27 +1,20 @@
 // The seeds' scenarios end to end: kube-sim in process (scheduler driver + node metrics), a real
 // Prometheus scraping it every second and the real kube-balancer binary, via the same plays as
-// `make demo` (sim/plays.h). Each test asserts the play's outcome checks, computed from ground
-// truth (simulated usage, the pod list, kube-sim's audit of kube-balancer's requests).
-//
-// The plays that need the rescheduler inside kube-balancer (pinned, maintenance, cpu-hog,
-// pile-up) are hidden ([.]) unless the build defines KB_E2E_RESCHEDULER (test/e2e/CMakeLists.txt:
-// on once kube-balancer's main starts the rescheduler, or -DKB_E2E_RESCHEDULER_SCENARIOS=ON).
-// Without the rescheduler they cannot pass. Run them by hand with: e2e_tests "[e2e-rescheduler]"
-// (KB_E2E_KUBE_BALANCER=<path> runs the plays against another kube-balancer binary).
+// `make demo` (sim/harness/plays.h). Each test asserts the play's outcome checks, computed from
+// ground truth (simulated usage, the pod list, kube-sim's audit of kube-balancer's requests).
+// The plays that exercise kube-balancer's rescheduler (pinned, maintenance, cpu-hog, pile-up) are
+// tagged [e2e-rescheduler]; KB_E2E_KUBE_BALANCER=<path> runs the plays against another
+// kube-balancer binary.
 #include <catch2/catch.hpp>
 #include <cstdlib>
 
-#include "sim/plays.h"
+#include "sim/harness/plays.h"
 
 #ifndef KB_BALANCER_PATH
 #define KB_BALANCER_PATH ""
 #endif
 
-#ifdef KB_E2E_RESCHEDULER
 #define KB_RESCHEDULER_TAGS "[e2e][integration][e2e-rescheduler]"
-#else
-#define KB_RESCHEDULER_TAGS "[.][e2e][integration][e2e-rescheduler]"
-#endif
 
 namespace kb::sim::e2e {
 namespace {

@@ -11,11 +11,11 @@
 #include <fstream>
 
 #include "core/clock.h"
-#include "sim/process.h"
+#include "sim/harness/process.h"
 #include "sim/scenario.h"
 #include "sim/scenario_steps.h"
-#include "sim/testbed.h"
 #include "test/e2e/e2e_test_util.h"
+#include "test/testing/poll.h"
 
 namespace kb::sim::e2e {
 namespace {
@@ -91,9 +91,9 @@ steps:
   };
   CHECK(label().empty());
   clock.Advance(std::chrono::seconds(10));
-  CHECK(WaitUntil([&] { return label() == "here"; }, std::chrono::seconds(5)));
+  CHECK(kb::testing::PollUntil([&] { return label() == "here"; }, std::chrono::seconds(5)));
   clock.Advance(std::chrono::seconds(10));
-  CHECK(WaitUntil(
+  CHECK(kb::testing::PollUntil(
       [&] {
         auto d = cluster.api().GetObject("deployments", "default", "web");
         return !d->at("spec")["template"]["spec"].contains("nodeSelector");
@@ -125,7 +125,7 @@ pods:
   REQUIRE(cluster.Start().ok());
   REQUIRE(cluster.driver() != nullptr);
   // No extender URL: the driver places "kb" pods on in-tree scores too.
-  REQUIRE(WaitUntil(
+  REQUIRE(kb::testing::PollUntil(
       [&] {
         int running = 0;
         for (const json& p : cluster.api().ListObjects("pods")) {
@@ -156,7 +156,8 @@ TEST_CASE("child processes are stopped by pid and never outlive their owner", "[
     pid = (*child)->pid();
     CHECK((*child)->Running());
     CHECK(LiveChildren() >= 1);
-    CHECK(WaitUntil([&] { return (*child)->LogTail(1) == "hello\n"; }, std::chrono::seconds(5)));
+    CHECK(kb::testing::PollUntil([&] { return (*child)->LogTail(1) == "hello\n"; },
+                                 std::chrono::seconds(5)));
   }  // destructor: SIGTERM, reaped
   CHECK(::kill(pid, 0) == -1);
   CHECK(LiveChildren() == 0);
@@ -195,10 +196,11 @@ TEST_CASE("kube-sim binary runs the driver and serves node metrics from flags", 
     std::ifstream(path) >> port;
     return port;
   };
-  REQUIRE(WaitUntil([&] { return read_port(d + "/port") > 0 && read_port(d + "/mport") > 0; },
-                    std::chrono::seconds(10)));
+  REQUIRE(kb::testing::PollUntil(
+      [&] { return read_port(d + "/port") > 0 && read_port(d + "/mport") > 0; },
+      std::chrono::seconds(10)));
   httplib::Client api("127.0.0.1", read_port(d + "/port"));
-  const bool running = WaitUntil(
+  const bool running = kb::testing::PollUntil(
       [&] {
         auto res = api.Get("/api/v1/namespaces/default/pods");
         if (!res || res->status != 200) return false;

@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "test/fakes/fake_kube_client.h"
 #include "test/testing/builders.h"
+#include "test/testing/poll.h"
 
 namespace kb::kube {
 namespace {
@@ -17,17 +18,8 @@ using kb::testing::FakeKubeClient;
 using kb::testing::NodeBuilder;
 using kb::testing::PdbBuilder;
 using kb::testing::PodBuilder;
+using kb::testing::PollUntil;
 using nlohmann::json;
-
-template <class Pred>
-bool PollUntil(Pred pred, std::chrono::milliseconds timeout = std::chrono::milliseconds(10000)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (static_cast<bool>(pred())) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return static_cast<bool>(pred());
-}
 
 ClusterCacheOptions TestOptions() {
   ClusterCacheOptions o;

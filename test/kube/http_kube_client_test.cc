@@ -12,6 +12,7 @@
 #include "core/logging.h"
 #include "kube/rate_limiter.h"
 #include "test/kube/kube_test_util.h"
+#include "test/testing/poll.h"
 
 namespace kb::kube {
 namespace {
@@ -58,16 +59,6 @@ std::unique_ptr<HttpKubeClient> MakeClient(const std::string& server,
   auto c = HttpKubeClient::Create(cfg, std::move(options), clock);
   REQUIRE(c.ok());
   return std::move(c).value();
-}
-
-template <class Pred>
-bool PollUntil(Pred pred, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return pred();
 }
 
 TEST_CASE("HTTP status mapping table", "[kube]") {
@@ -445,7 +436,8 @@ TEST_CASE("a stop flag ends an idle watch promptly", "[kube]") {
   CHECK_FALSE(returned);
   auto t0 = std::chrono::steady_clock::now();
   stop = true;
-  bool ended = PollUntil([&] { return returned.load(); }, std::chrono::milliseconds(3000));
+  bool ended =
+      kb::testing::PollUntil([&] { return returned.load(); }, std::chrono::milliseconds(3000));
   server_quit = true;
   watcher.join();
   CHECK(ended);

@@ -14,6 +14,7 @@
 #include "sim/api_server.h"
 #include "test/kube/kube_test_util.h"
 #include "test/testing/builders.h"
+#include "test/testing/poll.h"
 
 namespace kb::kube {
 namespace {
@@ -23,17 +24,11 @@ using kb::sim::ApiServerOptions;
 using kb::testing::NodeBuilder;
 using kb::testing::PdbBuilder;
 using kb::testing::PodBuilder;
+using kb::testing::PollUntil;
 using nlohmann::json;
 
-template <class Pred>
-bool PollUntil(Pred pred, std::chrono::milliseconds timeout = std::chrono::milliseconds(20000)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (static_cast<bool>(pred())) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return static_cast<bool>(pred());
-}
+// How long these tests wait for the cache to follow kube-sim.
+constexpr std::chrono::milliseconds kSimTimeout{20000};
 
 ApiServerOptions QuietSim() {
   ApiServerOptions o;
@@ -175,11 +170,11 @@ TEST_CASE("kube-sim: watch resumes from the last resourceVersion after DropWatch
       MustCreate(*sim, "pods", "default",
                  PodBuilder("p-" + std::to_string(round) + "-" + std::to_string(i)).Json());
     }
-    REQUIRE(PollUntil([&] { return count() == static_cast<size_t>(6 * round + 5); }));
+    REQUIRE(PollUntil([&] { return count() == static_cast<size_t>(6 * round + 5); }, kSimTimeout));
     sim->DropWatches();
     // Created while the watch is down or reconnecting: must still arrive exactly once.
     MustCreate(*sim, "pods", "default", PodBuilder("gap-" + std::to_string(round)).Json());
-    REQUIRE(PollUntil([&] { return count() == static_cast<size_t>(6 * round + 6); }));
+    REQUIRE(PollUntil([&] { return count() == static_cast<size_t>(6 * round + 6); }, kSimTimeout));
   }
   // Nothing more arrives (no duplicates replayed by a resumed watch).
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -327,13 +322,15 @@ TEST_CASE("kube-sim: eviction blocked by a PDB is 429 with the DisruptionBudget 
   MustCreate(*sim, "poddisruptionbudgets", "default",
              PdbBuilder("default", "web").Selector("app", "web").MinAvailable(2).Json());
   // Wait until the PDB controller has observed the PDB.
-  REQUIRE(PollUntil([&] {
-    auto pdb = sim->GetObject("poddisruptionbudgets", "default", "web");
-    return pdb.ok() && pdb->contains("status") &&
-           (*pdb)["status"].value("observedGeneration", int64_t{0}) ==
-               (*pdb)["metadata"].value("generation", int64_t{1}) &&
-           (*pdb)["status"].value("currentHealthy", 0) == 2;
-  }));
+  REQUIRE(PollUntil(
+      [&] {
+        auto pdb = sim->GetObject("poddisruptionbudgets", "default", "web");
+        return pdb.ok() && pdb->contains("status") &&
+               (*pdb)["status"].value("observedGeneration", int64_t{0}) ==
+                   (*pdb)["metadata"].value("generation", int64_t{1}) &&
+               (*pdb)["status"].value("currentHealthy", 0) == 2;
+      },
+      kSimTimeout));
 
   EvictOptions eo;
   Status st = client->EvictPod("default", "web-1", eo);
@@ -352,14 +349,17 @@ TEST_CASE("kube-sim: eviction blocked by a PDB is 429 with the DisruptionBudget 
   json relaxed = *pdb;
   relaxed["spec"]["minAvailable"] = 1;
   REQUIRE(sim->UpdateObject("poddisruptionbudgets", "default", relaxed).ok());
-  REQUIRE(PollUntil([&] {
-    auto p = sim->GetObject("poddisruptionbudgets", "default", "web");
-    return p.ok() && (*p)["status"].value("disruptionsAllowed", 0) == 1;
-  }));
+  REQUIRE(PollUntil(
+      [&] {
+        auto p = sim->GetObject("poddisruptionbudgets", "default", "web");
+        return p.ok() && (*p)["status"].value("disruptionsAllowed", 0) == 1;
+      },
+      kSimTimeout));
   eo.uid_precondition = Meta(*sim->GetObject("pods", "default", "web-1"), "uid");
   REQUIRE(client->EvictPod("default", "web-1", eo).ok());
   CHECK(PollUntil(
-      [&] { return client->GetPod("default", "web-1").status().code() == StatusCode::kNotFound; }));
+      [&] { return client->GetPod("default", "web-1").status().code() == StatusCode::kNotFound; },
+      kSimTimeout));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -583,7 +583,7 @@ TEST_CASE("cache relists after ForgetHistory and still converges", "[kube][sim]"
   cache.Start();
   REQUIRE(cache.WaitForSync(std::chrono::seconds(20)));
   std::string diff;
-  REQUIRE(PollUntil([&] { return Converged(cache, *sim, &diff); }));
+  REQUIRE(PollUntil([&] { return Converged(cache, *sim, &diff); }, kSimTimeout));
   const uint64_t lists_before = Lists(*sim);
 
   // Keep the watches down while the cluster changes, then forget the history: every resume

@@ -20,6 +20,8 @@
 #include <string>
 #include <thread>
 
+#include "test/testing/poll.h"
+
 namespace kb::kube::test {
 
 class TempDir {
@@ -67,10 +69,8 @@ class LocalServer {
     port_ = server_->bind_to_any_port("127.0.0.1");
     if (port_ <= 0) throw std::runtime_error("bind failed");
     thread_ = std::thread([this] { server_->listen_after_bind(); });
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (!server_->is_running() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    kb::testing::PollUntil([&] { return server_->is_running(); }, std::chrono::seconds(5),
+                           std::chrono::milliseconds(1));
   }
   void Stop() {
     if (thread_.joinable()) {

@@ -11,16 +11,17 @@
 
 #include "scoring/metrics.h"
 #include "scoring/policy.h"
-#include "test/scoring/scoring_test_util.h"
 #include "test/testing/builders.h"
+#include "test/testing/cluster_fixture.h"
+#include "test/testing/poll.h"
 
 namespace kb::scoring {
 namespace {
 
 using namespace std::chrono_literals;
+using kb::testing::ClusterFixture;
 using kb::testing::NodeBuilder;
 using kb::testing::PodBuilder;
-using kb::testing::TestCluster;
 
 struct Sample {
   double cpu;
@@ -54,7 +55,7 @@ LoadModelOptions Options() {
 // A cluster of 4-CPU / 8Gi nodes, a settable metrics snapshot and a model over both.
 struct Fixture {
   FakeClock clock;
-  TestCluster cluster;
+  ClusterFixture cluster;
   std::shared_ptr<const MetricsSnapshot> metrics;
   std::unique_ptr<LoadModel> model;
 
@@ -364,7 +365,7 @@ TEST_CASE("rebuild reuses unchanged nodes and recomputes changed ones", "[scorin
 }
 
 TEST_CASE("the pure build matches the model", "[scoring]") {
-  TestCluster cluster;
+  ClusterFixture cluster;
   cluster.AddNode(NodeBuilder("n1").Cpu("2").Memory("4Gi").Build());
   const WallTime now = kb::testing::TestTime(100);
   const Pod bound = PodBuilder("p").Node("n1").Cpu("500m").Build();
@@ -398,11 +399,8 @@ TEST_CASE("the rebuild thread picks up changes and stops promptly", "[scoring]")
   CHECK(model.Snapshot()->size() == 3);  // Start() built synchronously
   f.cluster.AddPod(PodBuilder("p").Node("node-a").Cpu("1").Build());
   model.Notify();
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (model.Snapshot()->Find("node-a")->requested.cpu_millis != 1000 &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(1ms);
-  }
+  kb::testing::PollUntil(
+      [&] { return model.Snapshot()->Find("node-a")->requested.cpu_millis == 1000; }, 5s, 1ms);
   CHECK(model.Snapshot()->Find("node-a")->requested.cpu_millis == 1000);
   const auto start = std::chrono::steady_clock::now();
   model.Stop();
@@ -458,7 +456,7 @@ namespace {
 
 TEST_CASE("concurrent bindings with rebuilds and readers never lose one", "[scoring]") {
   FakeClock clock;
-  TestCluster cluster;
+  ClusterFixture cluster;
   for (int i = 0; i < 8; ++i) {
     cluster.AddNode(NodeBuilder("n" + std::to_string(i)).Cpu("64").Memory("256Gi").Build());
   }

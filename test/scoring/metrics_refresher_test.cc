@@ -10,16 +10,17 @@
 
 #include "scoring/metrics.h"
 #include "test/fakes/fake_metrics_source.h"
-#include "test/scoring/scoring_test_util.h"
 #include "test/testing/builders.h"
+#include "test/testing/cluster_fixture.h"
+#include "test/testing/poll.h"
 
 namespace kb::scoring {
 namespace {
 
 using namespace std::chrono_literals;
+using kb::testing::ClusterFixture;
 using kb::testing::FakeMetricsSource;
 using kb::testing::NodeBuilder;
-using kb::testing::TestCluster;
 
 PrometheusConfig Config() {
   PrometheusConfig c;
@@ -29,8 +30,8 @@ PrometheusConfig Config() {
   return c;
 }
 
-TestCluster ThreeNodes() {
-  TestCluster cluster;
+ClusterFixture ThreeNodes() {
+  ClusterFixture cluster;
   cluster.AddNode(NodeBuilder("node-a").InternalIP("10.0.0.1").Build());
   cluster.AddNode(NodeBuilder("node-b").InternalIP("10.0.0.2").Build());
   cluster.AddNode(NodeBuilder("node-c").InternalIP("10.0.0.3").Build());
@@ -42,7 +43,7 @@ std::string Scrape(prometheus::Registry& registry) {
 }
 
 TEST_CASE("samples map to nodes by name then InternalIP then instance host", "[scoring]") {
-  TestCluster cluster = ThreeNodes();
+  ClusterFixture cluster = ThreeNodes();
   cluster.AddNode(NodeBuilder("10.9.9.9").InternalIP("10.0.0.4").Build());  // named like an IP
   const auto cache = cluster.Snapshot();
   const WallTime now = kb::testing::TestTime(0);
@@ -74,7 +75,7 @@ TEST_CASE("samples map to nodes by name then InternalIP then instance host", "[s
 }
 
 TEST_CASE("nodes without a sample are listed", "[scoring]") {
-  TestCluster cluster = ThreeNodes();
+  ClusterFixture cluster = ThreeNodes();
   const WallTime now = kb::testing::TestTime(0);
   RawNodeMetrics raw;
   raw.nodes["node-a"].cpu_percent = 5;
@@ -89,7 +90,7 @@ TEST_CASE("nodes without a sample are listed", "[scoring]") {
 
 TEST_CASE("refresher publishes samples that go stale by maxAge", "[scoring]") {
   FakeClock clock;
-  TestCluster cluster = ThreeNodes();
+  ClusterFixture cluster = ThreeNodes();
   const auto cache = cluster.Snapshot();
   FakeMetricsSource source;
   source.SetNode("node-a", 30, 40, clock.WallNow());
@@ -129,7 +130,7 @@ TEST_CASE("refresher publishes samples that go stale by maxAge", "[scoring]") {
 
 TEST_CASE("a failed fetch keeps the previous samples until they are stale", "[scoring]") {
   FakeClock clock;
-  TestCluster cluster = ThreeNodes();
+  ClusterFixture cluster = ThreeNodes();
   const auto cache = cluster.Snapshot();
   FakeMetricsSource source;
   source.SetNode("node-a", 30, 40, clock.WallNow());
@@ -164,7 +165,7 @@ TEST_CASE("a failed fetch keeps the previous samples until they are stale", "[sc
 
 TEST_CASE("a failed query for one metric keeps only that metric's previous samples", "[scoring]") {
   FakeClock clock;
-  TestCluster cluster = ThreeNodes();
+  ClusterFixture cluster = ThreeNodes();
   const auto cache = cluster.Snapshot();
   FakeMetricsSource source;
   source.SetNode("node-a", 30, 40, clock.WallNow());
@@ -190,7 +191,7 @@ TEST_CASE("a failed query for one metric keeps only that metric's previous sampl
 
 TEST_CASE("a node whose sample disappears has no sample at the next refresh", "[scoring]") {
   FakeClock clock;
-  TestCluster cluster = ThreeNodes();
+  ClusterFixture cluster = ThreeNodes();
   const auto cache = cluster.Snapshot();
   FakeMetricsSource source;
   source.SetNode("node-a", 30, 40, clock.WallNow());
@@ -208,7 +209,7 @@ TEST_CASE("a node whose sample disappears has no sample at the next refresh", "[
 
 TEST_CASE("refresher thread refreshes at start and stops promptly", "[scoring]") {
   FakeClock clock;
-  TestCluster cluster = ThreeNodes();
+  ClusterFixture cluster = ThreeNodes();
   const auto cache = cluster.Snapshot();
   FakeMetricsSource source;
   source.SetNode("node-a", 30, 40, clock.WallNow());
@@ -217,10 +218,7 @@ TEST_CASE("refresher thread refreshes at start and stops promptly", "[scoring]")
   MetricsRefresher refresher(
       source, [&] { return cache; }, clock, config);
   refresher.Start();
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (refresher.refresh_count() < 1 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(1ms);
-  }
+  kb::testing::PollUntil([&] { return refresher.refresh_count() >= 1; }, 5s, 1ms);
   CHECK(refresher.refresh_count() == 1);
   const auto start = std::chrono::steady_clock::now();
   refresher.Stop();

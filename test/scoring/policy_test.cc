@@ -6,8 +6,8 @@
 #include <limits>
 
 #include "scoring/steering.h"
-#include "test/scoring/scoring_test_util.h"
 #include "test/testing/builders.h"
+#include "test/testing/cluster_fixture.h"
 
 namespace kb::scoring {
 namespace {

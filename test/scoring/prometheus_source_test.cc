@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "core/config.h"
+#include "test/testing/poll.h"
 
 namespace kb::scoring {
 namespace {
@@ -88,10 +89,7 @@ class FakePrometheus {
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (!server_.is_running() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(1ms);
-    }
+    kb::testing::PollUntil([&] { return server_.is_running(); }, 5s, 1ms);
     REQUIRE(server_.is_running());
   }
   ~FakePrometheus() {

@@ -7,8 +7,8 @@
 #include <catch2/catch.hpp>
 
 #include "test/fakes/fake_kube_client.h"
-#include "test/server/load_fixture.h"
 #include "test/testing/builders.h"
+#include "test/testing/cluster_fixture.h"
 
 namespace kb::server {
 namespace {
@@ -31,7 +31,7 @@ struct Env {
   Env() : metrics(registry), policy(scoring::PolicyConfig::From(Config{})) {}
   prometheus::Registry registry;
   ExtenderMetrics metrics;
-  testing::LoadFixture load;
+  kb::testing::LoadFixture load;
   kb::testing::FakeKubeClient kube;
   scoring::PolicyConfig policy;
 };
@@ -120,7 +120,7 @@ TEST_CASE("a node without fresh metrics falls back to requests and counts as deg
 
   // Metrics disabled entirely: requests-based scoring is the design, not a degradation.
   Env plain;
-  testing::LoadFixture no_metrics(/*metrics_enabled=*/false);
+  kb::testing::LoadFixture no_metrics(/*metrics_enabled=*/false);
   no_metrics.SetCluster({NodeBuilder("n").Build()});
   Extender e2(no_metrics.model(), plain.kube, plain.policy, plain.metrics);
   CHECK(e2.Filter(ExtenderArgs::ForNames(PodBuilder("p").Build(), {"n"})).passed.size() == 1);

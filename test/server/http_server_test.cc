@@ -19,8 +19,8 @@
 #include <sstream>
 
 #include "test/fakes/fake_kube_client.h"
-#include "test/server/load_fixture.h"
 #include "test/testing/builders.h"
+#include "test/testing/cluster_fixture.h"
 
 namespace kb::server {
 namespace {
@@ -75,7 +75,7 @@ struct ServerEnv {
 
   prometheus::Registry registry;
   ExtenderMetrics metrics;
-  testing::LoadFixture load;
+  kb::testing::LoadFixture load;
   kb::testing::FakeKubeClient kube;
   std::unique_ptr<Extender> extender;
   std::atomic<bool> ready{true};

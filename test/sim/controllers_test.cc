@@ -13,7 +13,6 @@ namespace {
 using testing::json;
 using testing::MakePod;
 using testing::Sim;
-using testing::WaitFor;
 
 // Binds every unscheduled pod to the nodes in turn (a stand-in scheduler for these tests).
 void AddBinder(ApiServer& server, std::vector<std::string> nodes) {
@@ -53,7 +52,8 @@ TEST_CASE("a ReplicaSet recreates an evicted pod", "[sim]") {
   REQUIRE(
       sim.Post("/apis/apps/v1/namespaces/default/deployments", testing::MakeDeployment("web", 3))
           .status == 201);
-  REQUIRE(WaitFor([&] { return RunningPods(server).size() == 3; }));
+  REQUIRE(kb::testing::PollUntil([&] { return RunningPods(server).size() == 3; },
+                                 testing::kWaitTimeout));
   auto pods = RunningPods(server);
   const std::string victim = pods[0]["metadata"]["name"];
   // Pods come from the ReplicaSet's template with generateName and a controller reference.
@@ -67,19 +67,23 @@ TEST_CASE("a ReplicaSet recreates an evicted pod", "[sim]") {
                    {"metadata", {{"name", victim}, {"namespace", "default"}}}};
   REQUIRE(sim.Post("/api/v1/namespaces/default/pods/" + victim + "/eviction", eviction).status ==
           201);
-  REQUIRE(WaitFor([&] {
-    auto now = RunningPods(server);
-    if (now.size() != 3) return false;
-    for (const auto& p : now) {
-      if (p["metadata"]["name"] == victim) return false;
-    }
-    return true;
-  }));
+  REQUIRE(kb::testing::PollUntil(
+      [&] {
+        auto now = RunningPods(server);
+        if (now.size() != 3) return false;
+        for (const auto& p : now) {
+          if (p["metadata"]["name"] == victim) return false;
+        }
+        return true;
+      },
+      testing::kWaitTimeout));
   auto d = sim.Get("/apis/apps/v1/namespaces/default/deployments/web").body;
-  REQUIRE(WaitFor([&] {
-    d = sim.Get("/apis/apps/v1/namespaces/default/deployments/web").body;
-    return d["status"].value("availableReplicas", 0) == 3;
-  }));
+  REQUIRE(kb::testing::PollUntil(
+      [&] {
+        d = sim.Get("/apis/apps/v1/namespaces/default/deployments/web").body;
+        return d["status"].value("availableReplicas", 0) == 3;
+      },
+      testing::kWaitTimeout));
   CHECK(d["status"]["replicas"] == 3);
   CHECK(d["status"]["updatedReplicas"] == 3);
   CHECK(d["status"]["observedGeneration"] == 1);
@@ -95,7 +99,8 @@ TEST_CASE("a Deployment rolls out a new ReplicaSet on a restartedAt patch", "[si
   d["spec"]["strategy"] = {{"type", "RollingUpdate"},
                            {"rollingUpdate", {{"maxSurge", 1}, {"maxUnavailable", 0}}}};
   REQUIRE(sim.Post("/apis/apps/v1/namespaces/default/deployments", d).status == 201);
-  REQUIRE(WaitFor([&] { return RunningPods(server).size() == 4; }));
+  REQUIRE(kb::testing::PollUntil([&] { return RunningPods(server).size() == 4; },
+                                 testing::kWaitTimeout));
   auto old_rs = server.ListObjects("replicasets", "default");
   REQUIRE(old_rs.size() == 1);
   const std::string old_name = old_rs[0]["metadata"]["name"];
@@ -112,7 +117,7 @@ TEST_CASE("a Deployment rolls out a new ReplicaSet on a restartedAt patch", "[si
   REQUIRE(patched.status == 200);
   // maxUnavailable 0: the ready count never drops below the desired replicas.
   size_t min_ready = 4, max_pods = 0;
-  bool done = WaitFor(
+  bool done = kb::testing::PollUntil(
       [&] {
         auto pods = server.ListObjects("pods", "default");
         size_t ready = 0;
@@ -139,11 +144,14 @@ TEST_CASE("a Deployment rolls out a new ReplicaSet on a restartedAt patch", "[si
     CHECK(pod["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] ==
           "2025-01-01T12:00:00Z");
   }
-  REQUIRE(WaitFor([&] {
-    auto dep = *server.GetObject("deployments", "default", "web");
-    return dep["metadata"]["annotations"].value("deployment.kubernetes.io/revision", "") == "2" &&
-           dep["status"].value("updatedReplicas", 0) == 4;
-  }));
+  REQUIRE(kb::testing::PollUntil(
+      [&] {
+        auto dep = *server.GetObject("deployments", "default", "web");
+        return dep["metadata"]["annotations"].value("deployment.kubernetes.io/revision", "") ==
+                   "2" &&
+               dep["status"].value("updatedReplicas", 0) == 4;
+      },
+      testing::kWaitTimeout));
 }
 
 TEST_CASE("the kubelet stand-in makes a bound pod Running and Ready after the delay", "[sim]") {

@@ -35,7 +35,7 @@ TEST_CASE("kube-sim binary serves a scenario and stops on SIGTERM", "[sim]") {
   REQUIRE(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) == 0);
 
   int port = 0;
-  bool up = testing::WaitFor(
+  bool up = kb::testing::PollUntil(
       [&] {
         std::ifstream in(port_file);
         return static_cast<bool>(in >> port) && port > 0;
@@ -51,11 +51,13 @@ TEST_CASE("kube-sim binary serves a scenario and stops on SIGTERM", "[sim]") {
     CHECK(nodes->status == 200);
     CHECK(nlohmann::json::parse(nodes->body)["items"].size() == 3);
     // The bare pod bound in the scenario is started by the kubelet stand-in.
-    CHECK(testing::WaitFor([&] {
-      auto pod = client.Get("/api/v1/namespaces/default/pods/solo");
-      return pod && pod->status == 200 &&
-             nlohmann::json::parse(pod->body)["status"]["phase"] == "Running";
-    }));
+    CHECK(kb::testing::PollUntil(
+        [&] {
+          auto pod = client.Get("/api/v1/namespaces/default/pods/solo");
+          return pod && pod->status == 200 &&
+                 nlohmann::json::parse(pod->body)["status"]["phase"] == "Running";
+        },
+        testing::kWaitTimeout));
     httplib::Client anonymous("127.0.0.1", port);
     auto denied = anonymous.Get("/api/v1/nodes");
     REQUIRE(denied);
@@ -63,8 +65,8 @@ TEST_CASE("kube-sim binary serves a scenario and stops on SIGTERM", "[sim]") {
   }
   REQUIRE(kill(pid, SIGTERM) == 0);
   int status = -1;
-  bool exited = testing::WaitFor([&] { return waitpid(pid, &status, WNOHANG) == pid; },
-                                 std::chrono::milliseconds(5000));
+  bool exited = kb::testing::PollUntil([&] { return waitpid(pid, &status, WNOHANG) == pid; },
+                                       std::chrono::milliseconds(5000));
   if (!exited) {
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);

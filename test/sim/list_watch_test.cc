@@ -182,7 +182,8 @@ TEST_CASE("watch streams ADDED, MODIFIED, DELETED and BOOKMARK events", "[sim]")
   WatchReader watch(
       sim,
       "/api/v1/namespaces/default/pods?watch=1&allowWatchBookmarks=true&resourceVersion=" + rv);
-  REQUIRE(testing::WaitFor([&] { return sim.server().OpenWatches() == 1; }));
+  REQUIRE(kb::testing::PollUntil([&] { return sim.server().OpenWatches() == 1; },
+                                 testing::kWaitTimeout));
   CHECK(watch.content_type() == "application/json;stream=watch");
   REQUIRE(sim.Post("/api/v1/namespaces/default/pods", MakePod("w")).status == 201);
   REQUIRE(sim.Post("/api/v1/namespaces/other/pods", MakePod("elsewhere", "other")).status == 201);
@@ -204,8 +205,8 @@ TEST_CASE("watch streams ADDED, MODIFIED, DELETED and BOOKMARK events", "[sim]")
     last = v;
   }
   // Bookmarks carry only kind, apiVersion and metadata.resourceVersion.
-  REQUIRE(testing::WaitFor([&] { return watch.Lines().size() > events.size(); },
-                           std::chrono::milliseconds(2000)));
+  REQUIRE(kb::testing::PollUntil([&] { return watch.Lines().size() > events.size(); },
+                                 std::chrono::milliseconds(2000)));
   json bookmark;
   for (const auto& l : watch.Lines()) {
     if (l["type"] == "BOOKMARK") bookmark = l;
@@ -240,7 +241,8 @@ TEST_CASE("a selector watch sees objects enter and leave as ADDED and DELETED", 
       sim.server().CreateObject("pods", "default", MakePod("p", "default", {{"app", "x"}})).ok());
   WatchReader watch(sim, "/api/v1/pods?watch=1&labelSelector=app%3Dweb&resourceVersion=" +
                              sim.server().CurrentResourceVersion());
-  REQUIRE(testing::WaitFor([&] { return sim.server().OpenWatches() == 1; }));
+  REQUIRE(kb::testing::PollUntil([&] { return sim.server().OpenWatches() == 1; },
+                                 testing::kWaitTimeout));
   REQUIRE(sim.server()
               .PatchObject("pods", "default", "p", {{"metadata", {{"labels", {{"app", "web"}}}}}})
               .ok());
@@ -335,7 +337,8 @@ TEST_CASE("kAlternate mode alternates between the two 410 forms, ForgetHistory e
   CHECK(second.status == 410);
   // The current resourceVersion is still a valid starting point.
   WatchReader current(sim, "/api/v1/pods?watch=1&resourceVersion=" + rv);
-  REQUIRE(testing::WaitFor([&] { return sim.server().OpenWatches() == 1; }));
+  REQUIRE(kb::testing::PollUntil([&] { return sim.server().OpenWatches() == 1; },
+                                 testing::kWaitTimeout));
   REQUIRE(sim.server().CreateObject("pods", "default", MakePod("after")).ok());
   REQUIRE(current.WaitForEvents(1));
 }
@@ -344,15 +347,18 @@ TEST_CASE("DropWatches, timeoutSeconds and Stop end watch streams promptly", "[s
   Sim sim(NoControllers());
   SECTION("clean drop") {
     WatchReader watch(sim, "/api/v1/pods?watch=1");
-    REQUIRE(testing::WaitFor([&] { return sim.server().OpenWatches() == 1; }));
+    REQUIRE(kb::testing::PollUntil([&] { return sim.server().OpenWatches() == 1; },
+                                   testing::kWaitTimeout));
     sim.server().DropWatches();
     REQUIRE(watch.WaitForEnd());
     CHECK_FALSE(watch.transport_error());
-    CHECK(testing::WaitFor([&] { return sim.server().OpenWatches() == 0; }));
+    CHECK(kb::testing::PollUntil([&] { return sim.server().OpenWatches() == 0; },
+                                 testing::kWaitTimeout));
   }
   SECTION("abrupt drop") {
     WatchReader watch(sim, "/api/v1/pods?watch=1");
-    REQUIRE(testing::WaitFor([&] { return sim.server().OpenWatches() == 1; }));
+    REQUIRE(kb::testing::PollUntil([&] { return sim.server().OpenWatches() == 1; },
+                                   testing::kWaitTimeout));
     sim.server().DropWatches(/*abrupt=*/true);
     REQUIRE(watch.WaitForEnd());
     CHECK(watch.transport_error());
@@ -360,10 +366,11 @@ TEST_CASE("DropWatches, timeoutSeconds and Stop end watch streams promptly", "[s
   SECTION("a client that goes away releases its watch and worker") {
     {
       WatchReader watch(sim, "/api/v1/pods?watch=1");
-      REQUIRE(testing::WaitFor([&] { return sim.server().OpenWatches() == 1; }));
+      REQUIRE(kb::testing::PollUntil([&] { return sim.server().OpenWatches() == 1; },
+                                     testing::kWaitTimeout));
     }  // the reader's client disconnects; no event is ever written to the stream
-    CHECK(testing::WaitFor([&] { return sim.server().OpenWatches() == 0; },
-                           std::chrono::milliseconds(2000)));
+    CHECK(kb::testing::PollUntil([&] { return sim.server().OpenWatches() == 0; },
+                                 std::chrono::milliseconds(2000)));
   }
   SECTION("timeoutSeconds") {
     const auto start = std::chrono::steady_clock::now();
@@ -375,7 +382,8 @@ TEST_CASE("DropWatches, timeoutSeconds and Stop end watch streams promptly", "[s
   }
   SECTION("Stop") {
     WatchReader watch(sim, "/api/v1/pods?watch=1");
-    REQUIRE(testing::WaitFor([&] { return sim.server().OpenWatches() == 1; }));
+    REQUIRE(kb::testing::PollUntil([&] { return sim.server().OpenWatches() == 1; },
+                                   testing::kWaitTimeout));
     const auto start = std::chrono::steady_clock::now();
     sim.server().Stop();
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500));
@@ -416,10 +424,12 @@ TEST_CASE("a watcher that resumes after drops reconstructs the store exactly", "
                       "/api/v1/pods?watch=1&allowWatchBookmarks=true&resourceVersion=" + last_rv);
     random_ops(60);
     const std::string target = server.CurrentResourceVersion();
-    REQUIRE(testing::WaitFor([&] {
-      auto lines = watch.Lines();
-      return !lines.empty() && lines.back()["object"]["metadata"]["resourceVersion"] == target;
-    }));
+    REQUIRE(kb::testing::PollUntil(
+        [&] {
+          auto lines = watch.Lines();
+          return !lines.empty() && lines.back()["object"]["metadata"]["resourceVersion"] == target;
+        },
+        testing::kWaitTimeout));
     server.DropWatches(/*abrupt=*/round % 2 == 1);
     REQUIRE(watch.WaitForEnd());
     for (const auto& e : watch.Lines()) {

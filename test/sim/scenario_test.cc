@@ -147,11 +147,14 @@ TEST_CASE("a loaded scenario runs - controllers create and start its pods", "[si
     "deployments": [{"name": "web", "replicas": 2}]
   })j"))
               .ok());
-  REQUIRE(testing::WaitFor([&] {
-    auto pod = server.GetObject("pods", "default", "bound");
-    return pod.ok() && (*pod)["status"]["phase"] == "Running";
-  }));
-  REQUIRE(testing::WaitFor([&] { return server.ListObjects("pods").size() == 3; }));
+  REQUIRE(kb::testing::PollUntil(
+      [&] {
+        auto pod = server.GetObject("pods", "default", "bound");
+        return pod.ok() && (*pod)["status"]["phase"] == "Running";
+      },
+      testing::kWaitTimeout));
+  REQUIRE(kb::testing::PollUntil([&] { return server.ListObjects("pods").size() == 3; },
+                                 testing::kWaitTimeout));
 }
 
 }  // namespace

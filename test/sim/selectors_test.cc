@@ -4,9 +4,11 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/model.h"
 #include "sim/k8s_json.h"
 #include "sim/object_store.h"
 #include "sim/patch.h"
+#include "sim/scheduler_predicates.h"
 
 namespace kb::sim {
 namespace {
@@ -152,14 +154,15 @@ TEST_CASE("the object store reconstructs past states from its history", "[sim]")
 }
 
 TEST_CASE("timestamps and effective pod requests", "[sim]") {
-  auto t = ParseTime("2025-01-01T12:00:00Z");
-  REQUIRE(t);
-  CHECK(FormatTime(*t) == "2025-01-01T12:00:00Z");
-  auto micro = ParseTime("2025-01-01T12:00:08.123456Z");
-  REQUIRE(micro);
+  // kube-sim writes and reads timestamps with core's RFC 3339 functions.
+  auto t = ParseRfc3339("2025-01-01T12:00:00Z");
+  REQUIRE(t.ok());
+  CHECK(FormatRfc3339(*t) == "2025-01-01T12:00:00Z");
+  auto micro = ParseRfc3339("2025-01-01T12:00:08.123456Z");
+  REQUIRE(micro.ok());
   CHECK(*micro - *t > std::chrono::seconds(8));
-  CHECK(ParseTime("2025-01-01T13:00:00+01:00") == t);
-  CHECK_FALSE(ParseTime("yesterday"));
+  CHECK(*ParseRfc3339("2025-01-01T13:00:00+01:00") == *t);
+  CHECK_FALSE(ParseRfc3339("yesterday").ok());
   json pod = json::parse(R"j({"spec":{
     "containers":[{"resources":{"requests":{"cpu":"250m","memory":"64Mi"}}},
                   {"resources":{"requests":{"cpu":"0.25"}}}],

@@ -1,5 +1,5 @@
 // Helpers for kube-sim tests: a started ApiServer plus an authenticated httplib client, JSON
-// request shortcuts, bounded polling, and a background watch reader. Test-only.
+// request shortcuts, the wait timeout, and a background watch reader. Test-only.
 #pragma once
 
 #include <httplib.h>
@@ -16,22 +16,15 @@
 #include <vector>
 
 #include "sim/api_server.h"
+#include "test/testing/poll.h"
 
 namespace kb::sim::testing {
 
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-// Polls `cond` every 5 ms until it holds or `timeout` passes.
-inline bool WaitFor(const std::function<bool()>& cond,
-                    std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return cond();
-}
+// How long the kube-sim tests wait (kb::testing::PollUntil) for the server's asynchronous effects.
+inline constexpr std::chrono::milliseconds kWaitTimeout{3000};
 
 struct Reply {
   int status = 0;
@@ -208,12 +201,11 @@ class WatchReader {
     }
     return out;
   }
-  bool WaitForEvents(size_t n,
-                     std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
-    return WaitFor([&] { return Events().size() >= n; }, timeout);
+  bool WaitForEvents(size_t n, std::chrono::milliseconds timeout = kWaitTimeout) {
+    return kb::testing::PollUntil([&] { return Events().size() >= n; }, timeout);
   }
-  bool WaitForEnd(std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
-    return WaitFor(
+  bool WaitForEnd(std::chrono::milliseconds timeout = kWaitTimeout) {
+    return kb::testing::PollUntil(
         [&] {
           std::lock_guard<std::mutex> lock(mu_);
           return ended_;

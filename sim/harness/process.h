@@ -1,4 +1,4 @@
-// Child processes and scratch space for the demo and the e2e tests (issue 5): ChildProcess runs
+// Child processes and scratch space for the demo and the e2e tests: ChildProcess runs
 // a program with its output in a log file and always ends it by its PID (SIGTERM, then SIGKILL
 // after a grace period) when stopped or destroyed; the child also gets SIGKILL if this process
 // dies first (PR_SET_PDEATHSIG), so nothing is left behind. TempDir is a directory removed on

@@ -1,231 +1,33 @@
-#include "sim/plays.h"
+#include "sim/harness/plays.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "core/config.h"
+#include "core/model.h"
+#include "sim/harness/play.h"
+#include "sim/harness/testbed.h"
 #include "sim/k8s_json.h"
-#include "sim/log.h"
-#include "sim/testbed.h"
+#include "test/testing/poll.h"
 
 namespace kb::sim {
 namespace {
 
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
+using plays::Balanced;
+using plays::Clock;
+using plays::CountByNode;
+using plays::CountsText;
+using plays::Fmt;
+using plays::Label;
+using plays::Play;
+using plays::Running;
 using namespace std::chrono_literals;
 
-constexpr const char* kLaneLabel = "kube-balancer.io/lane";
-constexpr const char* kMaintenanceLabel = "scheduler.alpha.kubernetes.io/maintenance";
 constexpr double kCpuThreshold = 80.0;  // kube-balancer's default rescheduler.cpuThreshold
-
-std::string Fmt(double v, int decimals = 1) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.*f", decimals, v);
-  return buf;
-}
-
-bool Running(const json& pod) { return PodPhase(pod) == "Running" && !IsTerminating(pod); }
-
-std::string Label(const json& obj, const std::string& key) {
-  return StrAt(obj, {"metadata", "labels", key.c_str()});
-}
-
-// Everything a play needs: the testbed, the report, and small helpers over the cluster.
-class Play {
- public:
-  Play(std::string id, std::string title, std::string scenario, const PlayOptions& options)
-      : options_(options), start_(Clock::now()) {
-    report_.id = std::move(id);
-    report_.title = std::move(title);
-    report_.scenario_file = "sim/scenarios/" + scenario;
-  }
-
-  // Starts the testbed; false (with a failed "setup" check) when it cannot.
-  bool Setup(bool rescheduler) {
-    TestbedOptions o;
-    o.name = report_.id;
-    o.scenario_file = options_.source_dir + "/" + report_.scenario_file;
-    o.kube_balancer = options_.kube_balancer;
-    o.prometheus = options_.prometheus;
-    o.keep_work_dir = options_.keep_work_dirs;
-    o.verbosity = options_.verbosity;
-    o.rescheduler = rescheduler;
-    auto tb = Testbed::Start(o);
-    if (!tb.ok()) return SetupFailed(tb.status().message());
-    tb_ = std::move(*tb);
-    if (options_.keep_work_dirs) report_.work_dir = tb_->work_dir();
-    return true;
-  }
-
-  bool SetupFailed(const std::string& message) {
-    Add("setup", Check::Result::kFail, message);
-    if (tb_) report_.notes.push_back("kube-balancer log tail:\n" + tb_->KubeBalancerLog(25));
-    return false;
-  }
-
-  // Waits for Prometheus and kube-balancer to see the simulated load.
-  bool Metrics() {
-    Status st = tb_->WaitForMetrics(45s);
-    if (!st.ok()) return SetupFailed(st.message());
-    return true;
-  }
-
-  // For rescheduler plays: false (checks reported as not run) without a rescheduler.
-  bool Rescheduler(const std::vector<std::string>& checks) {
-    report_.needs_rescheduler = true;
-    // The metric families are registered when kube-balancer builds its rescheduler.
-    const bool exported = tb_->ReschedulerRunning(3s, /*wait_leader=*/false);
-    if (exported && tb_->ReschedulerRunning(20s, /*wait_leader=*/true)) return true;
-    const std::string why =
-        exported ? "kube-balancer runs a rescheduler but it did not become leader within 20s"
-                 : "this kube-balancer does not run the rescheduler (no "
-                   "kube_balancer_rescheduler_leader metric): it is not wired into the binary yet";
-    for (const std::string& c : checks) Add(c, Check::Result::kNotRun, "needs the rescheduler");
-    report_.notes.push_back(why);
-    return false;
-  }
-
-  bool WaitPods(const std::function<bool(const std::vector<json>&)>& ok,
-                std::chrono::milliseconds timeout) {
-    return WaitUntil([&] { return ok(api().ListObjects("pods")); }, timeout);
-  }
-
-  void Table(const std::string& title, const std::string& lane = "") {
-    NodeTable t;
-    t.title = title;
-    std::map<std::string, json> nodes;
-    for (const json& n : api().ListObjects("nodes")) nodes[Name(n)] = n;
-    for (const NodeSample& s : tb_->cluster().metrics().Samples()) {
-      const json& node = nodes[s.name];
-      std::string group = Label(node, kLaneLabel);
-      if (!lane.empty() && group != lane) continue;
-      if (Label(node, kMaintenanceLabel) == "true") group = "maintenance";
-      t.rows.push_back({s.name, group, s.CpuPercent(), s.MemoryPercent(), s.CpuRequestedPercent(),
-                        s.MemoryRequestedPercent(), s.pods});
-    }
-    report_.tables.push_back(std::move(t));
-  }
-
-  static double CpuSpread(const NodeTable& t) {
-    std::vector<double> v;
-    for (const NodeRow& r : t.rows) v.push_back(r.cpu_percent);
-    return StdDev(v);
-  }
-  static double MemorySpread(const NodeTable& t) {
-    std::vector<double> v;
-    for (const NodeRow& r : t.rows) v.push_back(r.memory_percent);
-    return StdDev(v);
-  }
-
-  void Add(const std::string& name, Check::Result r, const std::string& detail) {
-    report_.checks.push_back({name, r, detail});
-  }
-  void Expect(const std::string& name, bool ok, const std::string& detail) {
-    Add(name, ok ? Check::Result::kPass : Check::Result::kFail, detail);
-  }
-  void Figure(const std::string& name, double v) { report_.figures.emplace_back(name, v); }
-  void Note(const std::string& n) { report_.notes.push_back(n); }
-
-  // Time until Prometheus' CPU answer matches the simulated usage again (metrics lag).
-  double PrometheusCatchUp(std::chrono::milliseconds timeout) {
-    const auto start = Clock::now();
-    const std::string query = DefaultCpuQuery("node", "5s");
-    const bool ok = WaitUntil(
-        [&] {
-          auto cpu = tb_->QueryByNode(query);
-          if (!cpu.ok()) return false;
-          for (const NodeSample& s : tb_->cluster().metrics().Samples()) {
-            auto it = cpu->find(s.name);
-            if (it == cpu->end() || std::abs(it->second - s.CpuPercent()) > 2.0) return false;
-          }
-          return true;
-        },
-        timeout);
-    return ok ? std::chrono::duration<double>(Clock::now() - start).count() : -1;
-  }
-
-  // After a rebalance: no further move and the same balance over `quiet` (2+ cycles).
-  void ExpectSettled(const std::function<bool(const std::vector<json>&)>& balanced,
-                     std::chrono::milliseconds quiet) {
-    const size_t moves = tb_->observer().Moves().size();
-    std::this_thread::sleep_for(quiet);
-    const size_t after = tb_->observer().Moves().size();
-    const bool still = balanced(api().ListObjects("pods"));
-    Expect("the spread stays put (no further moves)", after == moves && still,
-           std::to_string(after - moves) + " move(s) in the " +
-               std::to_string(std::chrono::duration_cast<std::chrono::seconds>(quiet).count()) +
-               "s after balance" + (still ? "" : ", no longer balanced"));
-  }
-
-  void MoveChecks(const std::string& scope) {
-    std::vector<std::string> violations = tb_->observer().MoveViolations();
-    std::string detail =
-        std::to_string(tb_->observer().Moves().size()) + " move(s) by kube-balancer";
-    for (const std::string& v : violations) detail += "; " + v;
-    Expect("no pod evicted twice and no replacement back on its source node" + scope,
-           violations.empty(), detail);
-  }
-
-  PlayReport Finish() {
-    if (tb_ && !tb_->KubeBalancerRunning()) {
-      Add("kube-balancer stayed up", Check::Result::kFail,
-          "the kube-balancer process exited during the play");
-      Note("kube-balancer log tail:\n" + tb_->KubeBalancerLog(25));
-    }
-    tb_.reset();  // stops everything before the report is returned
-    report_.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
-    return std::move(report_);
-  }
-
-  ApiServer& api() { return tb_->cluster().api(); }
-  Testbed& tb() { return *tb_; }
-  PlayReport& report() { return report_; }
-  const PlayOptions& options() const { return options_; }
-
- private:
-  const PlayOptions& options_;
-  const Clock::time_point start_;
-  PlayReport report_;
-  std::unique_ptr<Testbed> tb_;
-};
-
-std::map<std::string, int> CountByNode(const std::vector<json>& pods,
-                                       const std::function<bool(const json&)>& select) {
-  std::map<std::string, int> out;
-  for (const json& p : pods) {
-    if (select(p) && Running(p)) ++out[StrAt(p, {"spec", "nodeName"})];
-  }
-  return out;
-}
-
-// `want` matching pods, all Running and none terminating, on all `nodes` nodes, none holding more
-// than 20% above the mean (kube-balancer's default imbalanceThreshold) nor less than half of it.
-bool Balanced(const std::vector<json>& pods, const std::function<bool(const json&)>& select,
-              int want, int nodes, std::map<std::string, int>* counts) {
-  *counts = CountByNode(pods, select);
-  int total = 0;
-  for (const json& p : pods) total += select(p) ? 1 : 0;  // terminating / pending count too
-  int running = 0;
-  for (const auto& [node, n] : *counts) running += n;
-  if (total != want || running != want || static_cast<int>(counts->size()) != nodes) return false;
-  const double mean = static_cast<double>(want) / nodes;
-  for (const auto& [node, n] : *counts) {
-    if (n < std::floor(mean * 0.5) || n > mean * 1.2 + 1e-9) return false;
-  }
-  return true;
-}
-
-std::string CountsText(const std::map<std::string, int>& counts) {
-  std::string s;
-  for (const auto& [node, n] : counts)
-    s += (s.empty() ? "" : ", ") + node + "=" + std::to_string(n);
-  return s.empty() ? "none" : s;
-}
 
 // The 20-replica workload of the pinned and pile-up plays.
 bool IsHeavy(const json& pod) { return Label(pod, "app") == "heavy-load"; }
@@ -251,10 +53,7 @@ PlayReport Seed002(const PlayOptions& options) {
   if (!play.Setup(false) || !play.Metrics()) return play.Finish();
   play.Table("before: kube-balancer lane", "balancer");
   play.Table("before: baseline lane (default-scheduler)", "baseline");
-  if (Status st = play.tb().cluster().ApplyStep("submit"); !st.ok()) {
-    play.SetupFailed(st.message());
-    return play.Finish();
-  }
+  if (!play.Step("submit")) return play.Finish();
   const bool all_running = play.WaitPods(
       [](const std::vector<json>& pods) {
         int running = 0;
@@ -298,10 +97,7 @@ PlayReport Burst(const PlayOptions& options) {
   if (!play.Setup(false) || !play.Metrics()) return play.Finish();
   play.Table("before");
   const auto submitted = Clock::now();
-  if (Status st = play.tb().cluster().ApplyStep("burst"); !st.ok()) {
-    play.SetupFailed(st.message());
-    return play.Finish();
-  }
+  if (!play.Step("burst")) return play.Finish();
   auto burst = [](const json& p) { return Label(p, "app") == "burst"; };
   double bind_seconds = -1;
   const bool bound = play.WaitPods(
@@ -366,7 +162,7 @@ PlayReport Pinned(const PlayOptions& options) {
   }
   bool stayed = true;
   std::string why;
-  WaitUntil(
+  kb::testing::PollUntil(
       [&] {
         for (const json& p : play.api().ListObjects("pods")) {
           if (IsHeavy(p) && (!pinned_uids.count(Uid(p)) || IsTerminating(p) ||
@@ -377,15 +173,12 @@ PlayReport Pinned(const PlayOptions& options) {
         }
         return !stayed;
       },
-      10s);
+      10s, 20ms);
   const auto moves_pinned = play.tb().observer().Moves();
   play.Expect("pinned pods never moved while pinned", stayed && moves_pinned.empty(),
               stayed ? std::to_string(moves_pinned.size()) + " move(s) in 10s (5 cycles)" : why);
 
-  if (Status st = play.tb().cluster().ApplyStep("unpin"); !st.ok()) {
-    play.SetupFailed(st.message());
-    return play.Finish();
-  }
+  if (!play.Step("unpin")) return play.Finish();
   std::map<std::string, int> counts;
   const bool balanced = play.WaitPods(
       [&](const std::vector<json>& pods) { return Balanced(pods, IsHeavy, 20, 3, &counts); },
@@ -420,10 +213,7 @@ PlayReport PileUp(const PlayOptions& options) {
       "no pod evicted twice and no replacement back on its source node"};
   if (!play.Rescheduler(checks)) return play.Finish();
   for (const char* step : {"uncordon-worker-2", "uncordon-worker-3"}) {
-    if (Status st = play.tb().cluster().ApplyStep(step); !st.ok()) {
-      play.SetupFailed(st.message());
-      return play.Finish();
-    }
+    if (!play.Step(step)) return play.Finish();
   }
   play.Table("before (worker-2 and worker-3 uncordoned)");
   std::map<std::string, int> counts;
@@ -471,10 +261,7 @@ PlayReport Maintenance(const PlayOptions& options) {
   if (!play.Rescheduler(checks)) return play.Finish();
 
   play.tb().observer().StartPdbWatch();
-  if (Status st = play.tb().cluster().ApplyStep("maintenance"); !st.ok()) {
-    play.SetupFailed(st.message());
-    return play.Finish();
-  }
+  if (!play.Step("maintenance")) return play.Finish();
   std::map<std::string, int> counts;
   const auto started = Clock::now();
   const bool drained = play.WaitPods(
@@ -532,10 +319,7 @@ PlayReport CpuHog(const PlayOptions& options) {
   std::this_thread::sleep_for(10s);
   play.Expect("hog not moved before it opted in", play.tb().observer().Moves().empty(),
               std::to_string(play.tb().observer().Moves().size()) + " move(s) in 10s");
-  if (Status st = play.tb().cluster().ApplyStep("opt-in"); !st.ok()) {
-    play.SetupFailed(st.message());
-    return play.Finish();
-  }
+  if (!play.Step("opt-in")) return play.Finish();
   std::string where;
   const auto started = Clock::now();
   const bool moved = play.WaitPods(
@@ -604,137 +388,6 @@ PlayReport RunPlay(const std::string& id, const PlayOptions& options) {
   r.id = id;
   r.checks.push_back({"setup", Check::Result::kFail, "unknown play \"" + id + "\""});
   return r;
-}
-
-std::string FormatReport(const PlayReport& r) {
-  std::ostringstream out;
-  out << "=== " << r.id << ": " << r.title << "  (" << Fmt(r.seconds) << "s, " << r.scenario_file
-      << ")\n";
-  for (const NodeTable& t : r.tables) {
-    out << "  -- " << t.title << "\n";
-    char line[200];
-    std::snprintf(line, sizeof(line), "    %-12s %-12s %7s %7s %9s %9s %5s\n", "node", "group",
-                  "cpu%", "mem%", "cpu-req%", "mem-req%", "pods");
-    out << line;
-    for (const NodeRow& row : t.rows) {
-      std::snprintf(line, sizeof(line), "    %-12s %-12s %7.1f %7.1f %9.1f %9.1f %5d\n",
-                    row.node.c_str(), row.group.c_str(), row.cpu_percent, row.memory_percent,
-                    row.cpu_requested_percent, row.memory_requested_percent, row.pods);
-      out << line;
-    }
-  }
-  for (const auto& [name, v] : r.figures) out << "  " << name << ": " << Fmt(v, 2) << "\n";
-  for (const Check& c : r.checks) {
-    const char* tag = c.result == Check::Result::kPass   ? "PASS"
-                      : c.result == Check::Result::kFail ? "FAIL"
-                                                         : "NOT RUN";
-    out << "  [" << tag << "] " << c.name << (c.detail.empty() ? "" : ": " + c.detail) << "\n";
-  }
-  for (const std::string& n : r.notes) out << "  note: " << n << "\n";
-  if (!r.work_dir.empty()) out << "  logs: " << r.work_dir << "\n";
-  return out.str();
-}
-
-namespace {
-
-std::string Html(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
-
-// One grouped bar chart: per node, CPU% / memory% bars (0..100) and the pod count as text.
-std::string Svg(const NodeTable& t) {
-  const int bar = 14, gap = 30, left = 40, top = 24, height = 140;
-  const int group_w = 2 * bar + gap;
-  const int width = left + static_cast<int>(t.rows.size()) * group_w + 20;
-  std::ostringstream s;
-  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << std::max(width, 260) << "' height='"
-    << top + height + 44 << "' font-family='sans-serif' font-size='10'>";
-  s << "<text x='4' y='14' font-size='12' font-weight='bold'>" << Html(t.title) << "</text>";
-  for (int pct : {0, 50, 80, 100}) {
-    const int y = top + height - pct * height / 100;
-    s << "<line x1='" << left - 4 << "' x2='" << width << "' y1='" << y << "' y2='" << y
-      << "' stroke='" << (pct == 80 ? "#d33" : "#ccc") << "' stroke-dasharray='"
-      << (pct == 80 ? "4,3" : "0") << "'/><text x='4' y='" << y + 3 << "'>" << pct << "%</text>";
-  }
-  int x = left;
-  for (const NodeRow& r : t.rows) {
-    const double cpu = std::clamp(r.cpu_percent, 0.0, 100.0);
-    const double mem = std::clamp(r.memory_percent, 0.0, 100.0);
-    const int hc = static_cast<int>(cpu * height / 100), hm = static_cast<int>(mem * height / 100);
-    s << "<rect x='" << x << "' y='" << top + height - hc << "' width='" << bar << "' height='"
-      << hc << "' fill='#3b7dd8'><title>" << Html(r.node) << " cpu " << Fmt(r.cpu_percent)
-      << "%</title></rect>";
-    s << "<rect x='" << x + bar << "' y='" << top + height - hm << "' width='" << bar
-      << "' height='" << hm << "' fill='#f0a030'><title>" << Html(r.node) << " memory "
-      << Fmt(r.memory_percent) << "%</title></rect>";
-    s << "<text x='" << x << "' y='" << top + height + 14 << "'>" << Html(r.node) << "</text>";
-    s << "<text x='" << x << "' y='" << top + height + 27 << "'>" << r.pods << " pods</text>";
-    x += group_w;
-  }
-  s << "<text x='" << left << "' y='" << top + height + 40
-    << "'><tspan fill='#3b7dd8'>&#9632; cpu</tspan> <tspan fill='#f0a030'>&#9632; memory</tspan>"
-       " <tspan fill='#d33'>- - 80% threshold</tspan></text>";
-  s << "</svg>";
-  return s.str();
-}
-
-}  // namespace
-
-std::string RenderHtml(const std::vector<PlayReport>& reports, const std::string& subtitle) {
-  std::ostringstream h;
-  h << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>kube-balancer demo</title>"
-       "<style>body{font-family:sans-serif;margin:24px;max-width:1200px}"
-       "section{border-top:1px solid #ccc;padding:8px 0}.charts{display:flex;flex-wrap:wrap;"
-       "gap:16px}.pass{color:#080}.fail{color:#c00}.notrun{color:#888}"
-       "td,th{padding:2px 8px;text-align:right}th{text-align:left}</style></head><body>";
-  h << "<h1>kube-balancer demo</h1><p>" << Html(subtitle) << "</p>";
-  for (const PlayReport& r : reports) {
-    h << "<section><h2>" << Html(r.id) << ": " << Html(r.title) << "</h2><p>"
-      << Html(r.scenario_file) << ", " << Fmt(r.seconds) << "s</p><div class='charts'>";
-    for (const NodeTable& t : r.tables) h << Svg(t);
-    h << "</div><ul>";
-    for (const Check& c : r.checks) {
-      const char* cls = c.result == Check::Result::kPass   ? "pass"
-                        : c.result == Check::Result::kFail ? "fail"
-                                                           : "notrun";
-      const char* tag = c.result == Check::Result::kPass   ? "PASS"
-                        : c.result == Check::Result::kFail ? "FAIL"
-                                                           : "NOT RUN";
-      h << "<li class='" << cls << "'><b>" << tag << "</b> " << Html(c.name)
-        << (c.detail.empty() ? "" : ": " + Html(c.detail)) << "</li>";
-    }
-    h << "</ul>";
-    if (!r.figures.empty()) {
-      h << "<table>";
-      for (const auto& [name, v] : r.figures) {
-        h << "<tr><th>" << Html(name) << "</th><td>" << Fmt(v, 2) << "</td></tr>";
-      }
-      h << "</table>";
-    }
-    for (const std::string& n : r.notes) h << "<p><i>" << Html(n) << "</i></p>";
-    h << "</section>";
-  }
-  h << "</body></html>\n";
-  return h.str();
 }
 
 }  // namespace kb::sim

@@ -1,4 +1,4 @@
-#include "sim/process.h"
+#include "sim/harness/process.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -17,9 +17,9 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
-#include "sim/log.h"
+#include "core/logging.h"
+#include "test/testing/poll.h"
 
 namespace kb::sim {
 
@@ -117,7 +117,7 @@ StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(const std::vector<st
   if (null_fd >= 0) ::close(null_fd);
   Register(pid);
   std::string name = std::filesystem::path(program).filename().string();
-  SimLog()->info("started process name={} pid={} log={}", name, pid, log_path);
+  Logger("kube-sim")->info("started process name={} pid={} log={}", name, pid, log_path);
   return std::unique_ptr<ChildProcess>(new ChildProcess(pid, name, log_path));
 }
 
@@ -139,12 +139,10 @@ bool ChildProcess::Running() {
 std::string ChildProcess::Stop(std::chrono::milliseconds grace) {
   if (!reaped_ && Running()) {
     Signal(pid_, SIGTERM);
-    const auto deadline = std::chrono::steady_clock::now() + grace;
-    while (Running() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    kb::testing::PollUntil([&] { return !Running(); }, grace, std::chrono::milliseconds(10));
     if (!reaped_) {
-      SimLog()->warn("process did not stop on SIGTERM, killing name={} pid={}", name_, pid_);
+      Logger("kube-sim")
+          ->warn("process did not stop on SIGTERM, killing name={} pid={}", name_, pid_);
       Signal(pid_, SIGKILL);
       int status = 0;
       if (::waitpid(pid_, &status, 0) == pid_) {
@@ -153,8 +151,9 @@ std::string ChildProcess::Stop(std::chrono::milliseconds grace) {
         Unregister(pid_);
       }
     }
-    SimLog()->info("stopped process name={} pid={} status={}", name_, pid_,
-                   WaitStatusText(wait_status_));
+    Logger("kube-sim")
+        ->info("stopped process name={} pid={} status={}", name_, pid_,
+               WaitStatusText(wait_status_));
   }
   return WaitStatusText(wait_status_);
 }

@@ -1,11 +1,11 @@
-// Testbed: the whole product on one machine for the demo and the e2e tests (issue 5): kube-sim
+// Testbed: the whole product on one machine for the demo and the e2e tests: kube-sim
 // in process (API server, scheduler driver, node metrics + node_exporter endpoint), a real
 // Prometheus scraping it every second with the node label set as kube-prometheus does, and a
 // real kube-balancer process (extender + rescheduler) talking to both. Everything binds
 // 127.0.0.1, lives in one temporary directory and is stopped by PID when the Testbed goes away.
-// ClusterObserver records what happened to pods (placements, evictions, moves, PDB health) as
-// ground truth for assertions.
-// Thread-safety: a Testbed is driven by one thread; ClusterObserver is internally synchronised.
+// Its ClusterObserver (sim/harness/observer.h) records what happened to pods as ground truth for
+// assertions.
+// Thread-safety: a Testbed is driven by one thread.
 #pragma once
 
 #include <chrono>
@@ -20,7 +20,8 @@
 #include <vector>
 
 #include "core/status.h"
-#include "sim/process.h"
+#include "sim/harness/observer.h"
+#include "sim/harness/process.h"
 #include "sim/sim_cluster.h"
 
 namespace kb::sim {
@@ -47,50 +48,6 @@ struct TestbedOptions {
   bool rescheduler = false;  // rescheduler.enabled
   int verbosity = 0;         // kube-balancer -v
   std::chrono::seconds startup_timeout{30};
-};
-
-// What happened to pods, from kube-sim's audit stream (requests kube-balancer made) and a sample
-// of the pod list on every controller pass.
-class ClusterObserver {
- public:
-  struct PodRecord {
-    std::string uid, ns, name, owner_uid;  // owner: controller ownerReference uid ("" = bare)
-    nlohmann::json labels;
-    std::string node;                  // last node seen ("" = not bound yet)
-    std::set<std::string> nodes;       // every node it was seen on
-    bool created_by_balancer = false;  // kube-balancer POSTed it (a bare-pod copy)
-    bool ready = false;                // Ready at the last sample
-    bool gone = false;                 // deleted / terminating
-    uint64_t first_pass = 0, gone_pass = 0;
-  };
-  struct Move {  // a pod kube-balancer evicted or deleted
-    std::string uid, ns, name, owner_uid, source_node, how;  // how: "eviction" | "delete"
-    uint64_t pass = 0;
-    std::string replacement_uid;  // linked replacement ("" = none seen yet)
-    std::string replacement_node;
-  };
-
-  explicit ClusterObserver(ApiServer& server);
-  // Registers the audit sink and the sampling control loop (safe to outlive the observer).
-  void Attach();
-
-  std::vector<PodRecord> Pods() const;
-  std::vector<Move> Moves() const;
-  // Successful evictions (HTTP 201) and pod deletions by kube-balancer, per pod name.
-  std::map<std::string, int> EvictionsPerPod() const;
-  int RefusedEvictions() const;  // 429s
-  // Starts checking every PDB on every pass: Ready, non-terminating pods matching the selector
-  // must stay >= status.desiredHealthy. Violations() lists each breach once per PDB.
-  void StartPdbWatch();
-  std::vector<std::string> PdbViolations() const;
-  // Problems in the move history: a pod evicted twice, a replacement placed back on the node its
-  // predecessor left, a replacement moved again.
-  std::vector<std::string> MoveViolations() const;
-  uint64_t passes() const;
-
- private:
-  struct State;
-  std::shared_ptr<State> state_;
 };
 
 class Testbed {
@@ -126,6 +83,9 @@ class Testbed {
  private:
   Testbed() = default;
   Status StartAll();
+  Status StartKubeSim();
+  Status StartPrometheus();
+  Status StartKubeBalancer();
   TestbedOptions options_;
   std::unique_ptr<TempDir> tmp_;
   std::string work_dir_;
@@ -136,11 +96,5 @@ class Testbed {
   int prometheus_port_ = 0;
   int balancer_port_ = 0;
 };
-
-// Waits (polling every 20 ms) until `condition` holds or `timeout` passes; returns the last result.
-bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
-
-// Population standard deviation.
-double StdDev(const std::vector<double>& values);
 
 }  // namespace kb::sim

@@ -7,7 +7,6 @@
 //   kube-balancer-demo --kube-balancer PATH [--source-dir DIR] [--out FILE] [--plays a,b]
 //                      [--parallel N] [--prometheus PATH] [--keep] [-v N]
 #include <signal.h>
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -19,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "sim/plays.h"
-#include "sim/process.h"
+#include "sim/harness/plays.h"
+#include "sim/harness/process.h"
 #include "sim/sim_cluster.h"
 
 namespace {
@@ -46,15 +45,18 @@ void OnSignal(int) {
   ::_exit(130);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+struct DemoFlags {
   kb::sim::PlayOptions options;
-  options.source_dir = KB_SOURCE_DIR;
-  options.kube_balancer = KB_DEFAULT_BALANCER;
   std::string out = "kube-balancer-demo.html";
   std::vector<std::string> plays = kb::sim::PlayIds();
   int parallel = 3;
+};
+
+// Parses the command line into *f. Returns the exit code when the program should end now (help,
+// a bad flag), else -1.
+int ParseFlags(int argc, char** argv, DemoFlags* f) {
+  f->options.source_dir = KB_SOURCE_DIR;
+  f->options.kube_balancer = KB_DEFAULT_BALANCER;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> std::string {
@@ -65,21 +67,21 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "--kube-balancer") {
-      options.kube_balancer = value();
+      f->options.kube_balancer = value();
     } else if (arg == "--source-dir") {
-      options.source_dir = value();
+      f->options.source_dir = value();
     } else if (arg == "--out") {
-      out = value();
+      f->out = value();
     } else if (arg == "--plays") {
-      plays = kb::sim::SplitCommaList(value());
+      f->plays = kb::sim::SplitCommaList(value());
     } else if (arg == "--parallel") {
-      parallel = std::max(1, std::atoi(value().c_str()));
+      f->parallel = std::max(1, std::atoi(value().c_str()));
     } else if (arg == "--prometheus") {
-      options.prometheus = value();
+      f->options.prometheus = value();
     } else if (arg == "--keep") {
-      options.keep_work_dirs = true;
+      f->options.keep_work_dirs = true;
     } else if (arg == "-v") {
-      options.verbosity = std::atoi(value().c_str());
+      f->options.verbosity = std::atoi(value().c_str());
     } else if (arg == "-h" || arg == "--help") {
       Usage();
       return 0;
@@ -89,37 +91,32 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  spdlog::set_level(options.verbosity > 0 ? spdlog::level::info : spdlog::level::warn);
-  struct sigaction action {};
-  action.sa_handler = OnSignal;
-  sigemptyset(&action.sa_mask);
-  ::sigaction(SIGINT, &action, nullptr);
-  ::sigaction(SIGTERM, &action, nullptr);
-  ::sigaction(SIGHUP, &action, nullptr);
+  return -1;
+}
 
-  const auto start = std::chrono::steady_clock::now();
-  std::cout << "kube-balancer demo: " << plays.size() << " plays, " << parallel
-            << " at a time; each starts kube-sim, Prometheus (scrape 1s) and kube-balancer on "
-               "127.0.0.1\n"
-            << "kube-balancer: " << options.kube_balancer << "\n"
-            << std::flush;
-  // Plays run in batches of `parallel`; each is independent (own ports, own temp directory).
+// Plays `f.plays` in batches of `f.parallel` (each independent: own ports, own temporary
+// directory), printing each report as it finishes.
+std::vector<kb::sim::PlayReport> PlayAll(const DemoFlags& f) {
   std::vector<kb::sim::PlayReport> reports;
-  for (size_t i = 0; i < plays.size(); i += static_cast<size_t>(parallel)) {
+  const size_t parallel = static_cast<size_t>(f.parallel);
+  for (size_t i = 0; i < f.plays.size(); i += parallel) {
     std::vector<std::future<kb::sim::PlayReport>> batch;
-    for (size_t j = i; j < plays.size() && j < i + static_cast<size_t>(parallel); ++j) {
-      std::cout << "  playing " << plays[j] << " ..." << std::endl;
+    for (size_t j = i; j < f.plays.size() && j < i + parallel; ++j) {
+      std::cout << "  playing " << f.plays[j] << " ..." << std::endl;
       batch.push_back(std::async(
-          std::launch::async, [id = plays[j], &options] { return kb::sim::RunPlay(id, options); }));
+          std::launch::async, [id = f.plays[j], &f] { return kb::sim::RunPlay(id, f.options); }));
     }
-    for (auto& f : batch) {
-      reports.push_back(f.get());
+    for (auto& future : batch) {
+      reports.push_back(future.get());
       std::cout << "\n" << kb::sim::FormatReport(reports.back()) << std::flush;
     }
   }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return reports;
+}
 
+// Prints the summary and writes the chart. Returns the exit code: 1 when a check failed.
+int Summarize(const std::vector<kb::sim::PlayReport>& reports, double seconds,
+              const std::string& out) {
   int passed = 0, failed = 0, not_run = 0;
   for (const auto& r : reports) {
     for (const auto& c : r.checks) {
@@ -149,4 +146,30 @@ int main(int argc, char** argv) {
   }
   std::cout << "processes still running: " << kb::sim::LiveChildren() << "\n";
   return failed > 0 ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  DemoFlags flags;
+  const int exit_code = ParseFlags(argc, argv, &flags);
+  if (exit_code >= 0) return exit_code;
+  kb::sim::SetLogLevel(flags.options.verbosity > 0 ? "info" : "warn");
+  struct sigaction action {};
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+  ::sigaction(SIGHUP, &action, nullptr);
+
+  const auto start = std::chrono::steady_clock::now();
+  std::cout << "kube-balancer demo: " << flags.plays.size() << " plays, " << flags.parallel
+            << " at a time; each starts kube-sim, Prometheus (scrape 1s) and kube-balancer on "
+               "127.0.0.1\n"
+            << "kube-balancer: " << flags.options.kube_balancer << "\n"
+            << std::flush;
+  const std::vector<kb::sim::PlayReport> reports = PlayAll(flags);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return Summarize(reports, seconds, flags.out);
 }
