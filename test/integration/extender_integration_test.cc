@@ -27,6 +27,7 @@
 
 #include "sim/api_server.h"
 #include "test/testing/builders.h"
+#include "test/testing/poll.h"
 
 namespace {
 
@@ -82,10 +83,7 @@ class ChildProcess {
     if (pid_ <= 0) return -1;
     if (!exited_) {
       ::kill(pid_, sig);
-      const auto deadline = SteadyClock::now() + timeout;
-      while (running() && SteadyClock::now() < deadline) {
-        std::this_thread::sleep_for(milliseconds(10));
-      }
+      kb::testing::PollUntil([this] { return !running(); }, timeout, milliseconds(10));
       if (!exited_) {
         ::kill(pid_, SIGKILL);
         int status = 0;
@@ -147,12 +145,7 @@ void WriteFile(const fs::path& path, const std::string& text) {
 // Polls `condition` every 100 ms until it holds or `timeout` passes.
 template <class F>
 bool WaitFor(F condition, milliseconds timeout) {
-  const auto deadline = SteadyClock::now() + timeout;
-  while (SteadyClock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-  return condition();
+  return kb::testing::PollUntil(condition, timeout, milliseconds(100));
 }
 
 struct NodeLoad {

@@ -1,7 +1,7 @@
 // Helpers shared by the rescheduler tests: a hand-built cluster (nodes, pods, PDBs, per-node
-// utilisation samples) turned into the immutable ClusterSnapshot + LoadSnapshot a cycle plans
-// over, via BuildSnapshot and scoring::BuildLoadSnapshot (the real load model). Header-only;
-// test code only.
+// utilisation samples, with the samples from test/testing/cluster_fixture.h) turned into the
+// immutable ClusterSnapshot + LoadSnapshot a cycle plans over, via BuildSnapshot and
+// scoring::BuildLoadSnapshot (the real load model). Header-only; test code only.
 #pragma once
 
 #include <map>
@@ -11,16 +11,17 @@
 #include <string>
 #include <vector>
 
+#include "core/cluster_snapshot.h"
 #include "core/config.h"
 #include "core/logging.h"
 #include "core/model.h"
-#include "kube/cluster_cache.h"
 #include "rescheduler/move_ledger.h"
 #include "rescheduler/strategy.h"
 #include "scoring/load_model.h"
 #include "scoring/metrics_refresher.h"
 #include "scoring/policy.h"
 #include "test/testing/builders.h"
+#include "test/testing/cluster_fixture.h"
 
 namespace kb::resched::test {
 
@@ -126,23 +127,7 @@ struct TestCluster {
     scoring::LoadInputs in;
     in.cache = cache;
     in.now = now;
-    if (metrics_enabled) {
-      auto m = std::make_shared<scoring::MetricsSnapshot>();
-      m->generation = 1;
-      m->refreshed_at = now;
-      m->max_age = Millis(120000);
-      for (const auto& [node, u] : usage) {
-        scoring::NodeMetrics nm;
-        const WallTime t = stale.count(node) != 0 ? now - std::chrono::minutes(10) : now;
-        nm.cpu_percent = u.first;
-        nm.cpu_time = t;
-        nm.memory_percent = u.second;
-        nm.memory_time = t;
-        nm.matched_by = "name";
-        m->nodes[node] = nm;
-      }
-      in.metrics = m;
-    }
+    if (metrics_enabled) in.metrics = kb::testing::UsageSnapshot(usage, now, 1, stale);
     scoring::LoadModelOptions o;
     o.metrics_enabled = metrics_enabled;
     o.max_age = Millis(120000);

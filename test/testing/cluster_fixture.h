@@ -130,6 +130,28 @@ class ClusterFixture {
   std::set<std::string> dirty_;  // nodes whose pods changed since the last snapshot
 };
 
+// Per-node utilisation samples (percent: cpu, memory), as the metrics refresher publishes them;
+// every sample taken at `sampled_at`, except the nodes in `stale`, sampled `stale_age` earlier.
+inline std::shared_ptr<scoring::MetricsSnapshot> UsageSnapshot(
+    const std::map<std::string, std::pair<double, double>>& usage, WallTime sampled_at,
+    uint64_t generation = 1, const std::set<std::string>& stale = {},
+    Millis stale_age = std::chrono::minutes(10)) {
+  auto snapshot = std::make_shared<scoring::MetricsSnapshot>();
+  snapshot->generation = generation;
+  snapshot->refreshed_at = sampled_at;
+  for (const auto& [node, u] : usage) {
+    const WallTime t = stale.count(node) != 0 ? sampled_at - stale_age : sampled_at;
+    scoring::NodeMetrics m;
+    m.cpu_percent = u.first;
+    m.cpu_time = t;
+    m.memory_percent = u.second;
+    m.memory_time = t;
+    m.matched_by = "name";
+    snapshot->nodes[node] = m;
+  }
+  return snapshot;
+}
+
 // A NodeLoad over `node` with the given utilisations (percent) and requests, as the load model
 // would publish it. `from_metrics` marks both utilisations as sampled; false models a node whose
 // configured metrics are missing or stale (degraded: requests fallback).
@@ -178,18 +200,7 @@ class LoadFixture {
   // Sets sampled utilisation in percent per node (cpu, memory), sampled "now"; nodes not listed
   // have no sample. Rebuilds.
   void SetUsage(const std::map<std::string, std::pair<double, double>>& usage) {
-    auto snapshot = std::make_shared<scoring::MetricsSnapshot>();
-    snapshot->generation = ++generation_;
-    snapshot->refreshed_at = clock_.WallNow();
-    for (const auto& [node, u] : usage) {
-      scoring::NodeMetrics m;
-      m.cpu_percent = u.first;
-      m.cpu_time = clock_.WallNow();
-      m.memory_percent = u.second;
-      m.memory_time = clock_.WallNow();
-      m.matched_by = "name";
-      snapshot->nodes[node] = m;
-    }
+    auto snapshot = UsageSnapshot(usage, clock_.WallNow(), ++generation_);
     {
       std::lock_guard<std::mutex> lock(mu_);
       metrics_ = std::move(snapshot);
