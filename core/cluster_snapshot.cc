@@ -96,24 +96,23 @@ size_t ClusterSnapshot::PodCount() const {
   return n;
 }
 
-std::shared_ptr<const ClusterSnapshot> BuildSnapshot(const std::vector<Node>& nodes,
-                                                     const std::vector<Pod>& pods,
-                                                     const std::vector<PodDisruptionBudget>& pdbs) {
-  auto node_map = std::make_shared<std::map<std::string, NodePtr>>();
-  for (const Node& n : nodes) (*node_map)[n.meta.name] = std::make_shared<const Node>(n);
-  std::map<std::string, PodSet> by_node, by_owner;
-  for (const Pod& p : pods) {
-    auto ptr = std::make_shared<const Pod>(p);
-    by_node[p.node_name].insert(ptr);
-    if (const std::string* uid = ControllerUid(p)) by_owner[*uid].insert(ptr);
-  }
-  auto to_lists = [](const std::map<std::string, PodSet>& in) {
-    auto out = std::make_shared<std::map<std::string, std::shared_ptr<const PodList>>>();
-    for (const auto& [k, set] : in) {
-      (*out)[k] = std::make_shared<const PodList>(set.begin(), set.end());
-    }
-    return out;
-  };
+std::string ObjectKey(const std::string& ns, const std::string& name) {
+  return ns.empty() ? name : ns + "/" + name;
+}
+
+std::string ObjectKey(const ObjectMeta& meta) { return ObjectKey(meta.namespace_, meta.name); }
+
+namespace {
+
+template <class T>
+std::shared_ptr<const ObjectMap<T>> MapOf(const std::vector<T>& objects) {
+  auto map = std::make_shared<ObjectMap<T>>();
+  for (const T& o : objects) (*map)[ObjectKey(o.meta)] = std::make_shared<const T>(o);
+  return map;
+}
+
+std::shared_ptr<const ClusterSnapshot::OwnerIndex> OwnerIndexOf(
+    const std::map<std::string, PodSet>& by_owner) {
   std::array<std::shared_ptr<ClusterSnapshot::OwnerIndex::Shard>,
              ClusterSnapshot::OwnerIndex::kShards>
       shards;
@@ -124,17 +123,47 @@ std::shared_ptr<const ClusterSnapshot> BuildSnapshot(const std::vector<Node>& no
   }
   auto owner_index = std::make_shared<ClusterSnapshot::OwnerIndex>();
   for (size_t i = 0; i < shards.size(); ++i) owner_index->shards[i] = std::move(shards[i]);
-  auto pdb_map = std::make_shared<std::map<std::string, PdbPtr>>();
-  for (const PodDisruptionBudget& b : pdbs) {
-    (*pdb_map)[NamespacedName(b.meta)] = std::make_shared<const PodDisruptionBudget>(b);
+  return owner_index;
+}
+
+}  // namespace
+
+std::shared_ptr<const ClusterSnapshot> BuildSnapshot(const ClusterObjects& objects) {
+  std::map<std::string, PodSet> by_node, by_owner;
+  for (const Pod& p : objects.pods) {
+    auto ptr = std::make_shared<const Pod>(p);
+    by_node[p.node_name].insert(ptr);
+    if (const std::string* uid = ControllerUid(p)) by_owner[*uid].insert(ptr);
+  }
+  auto pods_by_node = std::make_shared<std::map<std::string, std::shared_ptr<const PodList>>>();
+  for (const auto& [node, set] : by_node) {
+    (*pods_by_node)[node] = std::make_shared<const PodList>(set.begin(), set.end());
   }
   auto snap = std::make_shared<ClusterSnapshot>();
   snap->version = 1;
-  snap->nodes = node_map;
-  snap->pods_by_node = to_lists(by_node);
-  snap->owner_index = owner_index;
-  snap->pdbs = pdb_map;
+  snap->nodes = MapOf(objects.nodes);
+  snap->pods_by_node = std::move(pods_by_node);
+  snap->owner_index = OwnerIndexOf(by_owner);
+  snap->pdbs = MapOf(objects.pdbs);
+  snap->replicasets = MapOf(objects.replicasets);
+  snap->deployments = MapOf(objects.deployments);
+  snap->statefulsets = MapOf(objects.statefulsets);
+  snap->persistent_volumes = MapOf(objects.persistent_volumes);
+  snap->persistent_volume_claims = MapOf(objects.persistent_volume_claims);
+  snap->storage_classes = MapOf(objects.storage_classes);
+  snap->namespaces = MapOf(objects.namespaces);
+  snap->priority_classes = MapOf(objects.priority_classes);
   return snap;
+}
+
+std::shared_ptr<const ClusterSnapshot> BuildSnapshot(const std::vector<Node>& nodes,
+                                                     const std::vector<Pod>& pods,
+                                                     const std::vector<PodDisruptionBudget>& pdbs) {
+  ClusterObjects objects;
+  objects.nodes = nodes;
+  objects.pods = pods;
+  objects.pdbs = pdbs;
+  return BuildSnapshot(objects);
 }
 
 }  // namespace kb

@@ -260,6 +260,63 @@ struct Deployment {
   int32_t unavailable_replicas = 0;
 };
 
+// apps/v1 StatefulSet: the fields workload protections and planning read.
+struct StatefulSet {
+  ObjectMeta meta;
+  int32_t replicas = 1;  // spec.replicas (default 1)
+  LabelSelector selector;
+  // status
+  int64_t observed_generation = 0;
+  int32_t status_replicas = 0;
+  int32_t ready_replicas = 0;
+  int32_t available_replicas = 0;
+  int32_t updated_replicas = 0;
+};
+
+// core/v1 Namespace: its labels are what an inter-pod affinity term's namespaceSelector matches.
+struct Namespace {
+  ObjectMeta meta;
+  std::string phase;  // Active, Terminating
+};
+
+// scheduling.k8s.io/v1 PriorityClass.
+struct PriorityClass {
+  ObjectMeta meta;
+  int32_t value = 0;
+  bool global_default = false;
+};
+
+// core/v1 PersistentVolume: what VolumeBinding and VolumeZone read of a bound volume.
+struct PersistentVolume {
+  ObjectMeta meta;  // labels carry the zone / region (topology.kubernetes.io/zone, ...)
+  std::string storage_class_name;
+  // spec.nodeAffinity.required.nodeSelectorTerms (ORed); nullopt when the volume has no node
+  // affinity (usable from any node).
+  std::optional<std::vector<NodeSelectorTerm>> node_affinity;
+  std::string claim_namespace;  // spec.claimRef
+  std::string claim_name;
+  std::string claim_uid;
+  std::string phase;  // Available, Bound, Released, Failed, Pending
+};
+
+// core/v1 PersistentVolumeClaim.
+struct PersistentVolumeClaim {
+  ObjectMeta meta;
+  // spec.storageClassName: nullopt when unset (the default class applies), "" for "no class".
+  std::optional<std::string> storage_class_name;
+  std::string volume_name;  // spec.volumeName: the bound volume ("" while unbound)
+  std::string phase;        // Pending, Bound, Lost
+};
+
+// storage.k8s.io/v1 StorageClass.
+struct StorageClass {
+  ObjectMeta meta;
+  std::string provisioner;
+  std::string volume_binding_mode = "Immediate";  // or WaitForFirstConsumer
+  // allowedTopologies (ORed terms; each requirement is "key In values"); empty: anywhere.
+  std::vector<NodeSelectorTerm> allowed_topologies;
+};
+
 // coordination.k8s.io/v1 Lease.
 struct Lease {
   ObjectMeta meta;
@@ -288,6 +345,12 @@ StatusOr<PodDisruptionBudget> DecodePodDisruptionBudget(const nlohmann::json& j)
 StatusOr<ReplicaSet> DecodeReplicaSet(const nlohmann::json& j);
 StatusOr<Deployment> DecodeDeployment(const nlohmann::json& j);
 StatusOr<Lease> DecodeLease(const nlohmann::json& j);
+StatusOr<StatefulSet> DecodeStatefulSet(const nlohmann::json& j);
+StatusOr<Namespace> DecodeNamespace(const nlohmann::json& j);
+StatusOr<PriorityClass> DecodePriorityClass(const nlohmann::json& j);
+StatusOr<PersistentVolume> DecodePersistentVolume(const nlohmann::json& j);
+StatusOr<PersistentVolumeClaim> DecodePersistentVolumeClaim(const nlohmann::json& j);
+StatusOr<StorageClass> DecodeStorageClass(const nlohmann::json& j);
 
 // Encodes a Lease back to API JSON (apiVersion, kind, metadata incl. resourceVersion, spec).
 nlohmann::json EncodeLease(const Lease& lease);

@@ -109,6 +109,19 @@ Status DecodeNodeSelectorRequirements(const JsonReader& r,
   });
 }
 
+// core/v1 NodeSelector.nodeSelectorTerms (pod and volume node affinity).
+Status DecodeNodeSelectorTerms(const JsonReader& r, std::vector<NodeSelectorTerm>* out) {
+  return r.ForEach([out](const JsonReader& e, size_t) {
+    KB_RETURN_IF_ERROR(e.ExpectObject());
+    NodeSelectorTerm term;
+    KB_RETURN_IF_ERROR(
+        DecodeNodeSelectorRequirements(e.Field("matchExpressions"), &term.match_expressions));
+    KB_RETURN_IF_ERROR(DecodeNodeSelectorRequirements(e.Field("matchFields"), &term.match_fields));
+    out->push_back(std::move(term));
+    return Status::Ok();
+  });
+}
+
 // intstr.IntOrString restricted to what the API server accepts for PDBs and rollouts: an
 // integer or "<digits>%".
 Status DecodeIntOrPercent(const JsonReader& r, std::optional<IntOrPercent>* out) {
@@ -226,15 +239,8 @@ Status DecodePodSpec(const JsonReader& spec, Pod* p) {
   KB_RETURN_IF_ERROR(node_affinity.ExpectObject());
   JsonReader required = node_affinity.Field("requiredDuringSchedulingIgnoredDuringExecution");
   KB_RETURN_IF_ERROR(required.ExpectObject());
-  KB_RETURN_IF_ERROR(required.Field("nodeSelectorTerms").ForEach([p](const JsonReader& e, size_t) {
-    KB_RETURN_IF_ERROR(e.ExpectObject());
-    NodeSelectorTerm term;
-    KB_RETURN_IF_ERROR(
-        DecodeNodeSelectorRequirements(e.Field("matchExpressions"), &term.match_expressions));
-    KB_RETURN_IF_ERROR(DecodeNodeSelectorRequirements(e.Field("matchFields"), &term.match_fields));
-    p->required_node_affinity.push_back(std::move(term));
-    return Status::Ok();
-  }));
+  KB_RETURN_IF_ERROR(
+      DecodeNodeSelectorTerms(required.Field("nodeSelectorTerms"), &p->required_node_affinity));
 
   KB_RETURN_IF_ERROR(spec.Field("tolerations").ForEach([p](const JsonReader& e, size_t) {
     KB_RETURN_IF_ERROR(e.ExpectObject());
@@ -366,7 +372,119 @@ Status DecodeLeaseBody(const JsonReader& root, Lease* l) {
   return spec.Field("leaseTransitions").ReadInt32(&l->lease_transitions);
 }
 
+Status DecodeStatefulSetBody(const JsonReader& root, StatefulSet* s) {
+  JsonReader spec = root.Field("spec");
+  KB_RETURN_IF_ERROR(spec.ExpectObject());
+  KB_RETURN_IF_ERROR(spec.Field("replicas").ReadInt32(&s->replicas));
+  KB_RETURN_IF_ERROR(DecodeLabelSelector(spec.Field("selector"), &s->selector));
+  JsonReader status = root.Field("status");
+  KB_RETURN_IF_ERROR(status.ExpectObject());
+  KB_RETURN_IF_ERROR(status.Field("observedGeneration").ReadInt64(&s->observed_generation));
+  KB_RETURN_IF_ERROR(status.Field("replicas").ReadInt32(&s->status_replicas));
+  KB_RETURN_IF_ERROR(status.Field("readyReplicas").ReadInt32(&s->ready_replicas));
+  KB_RETURN_IF_ERROR(status.Field("availableReplicas").ReadInt32(&s->available_replicas));
+  return status.Field("updatedReplicas").ReadInt32(&s->updated_replicas);
+}
+
+Status DecodeNamespaceBody(const JsonReader& root, Namespace* n) {
+  JsonReader status = root.Field("status");
+  KB_RETURN_IF_ERROR(status.ExpectObject());
+  return status.Field("phase").ReadString(&n->phase);
+}
+
+Status DecodePriorityClassBody(const JsonReader& root, PriorityClass* p) {
+  KB_RETURN_IF_ERROR(root.Field("value").ReadInt32(&p->value));
+  return root.Field("globalDefault").ReadBool(&p->global_default);
+}
+
+Status DecodePersistentVolumeBody(const JsonReader& root, PersistentVolume* pv) {
+  JsonReader spec = root.Field("spec");
+  KB_RETURN_IF_ERROR(spec.ExpectObject());
+  KB_RETURN_IF_ERROR(spec.Field("storageClassName").ReadString(&pv->storage_class_name));
+  JsonReader node_affinity = spec.Field("nodeAffinity");
+  KB_RETURN_IF_ERROR(node_affinity.ExpectObject());
+  JsonReader required = node_affinity.Field("required");
+  KB_RETURN_IF_ERROR(required.ExpectObject());
+  if (!required.absent()) {
+    pv->node_affinity.emplace();
+    KB_RETURN_IF_ERROR(
+        DecodeNodeSelectorTerms(required.Field("nodeSelectorTerms"), &*pv->node_affinity));
+  }
+  JsonReader claim = spec.Field("claimRef");
+  KB_RETURN_IF_ERROR(claim.ExpectObject());
+  KB_RETURN_IF_ERROR(claim.Field("namespace").ReadString(&pv->claim_namespace));
+  KB_RETURN_IF_ERROR(claim.Field("name").ReadString(&pv->claim_name));
+  KB_RETURN_IF_ERROR(claim.Field("uid").ReadString(&pv->claim_uid));
+  JsonReader status = root.Field("status");
+  KB_RETURN_IF_ERROR(status.ExpectObject());
+  return status.Field("phase").ReadString(&pv->phase);
+}
+
+Status DecodePersistentVolumeClaimBody(const JsonReader& root, PersistentVolumeClaim* pvc) {
+  JsonReader spec = root.Field("spec");
+  KB_RETURN_IF_ERROR(spec.ExpectObject());
+  JsonReader sc = spec.Field("storageClassName");
+  if (!sc.absent()) {
+    std::string name;
+    KB_RETURN_IF_ERROR(sc.ReadString(&name));
+    pvc->storage_class_name = std::move(name);
+  }
+  KB_RETURN_IF_ERROR(spec.Field("volumeName").ReadString(&pvc->volume_name));
+  JsonReader status = root.Field("status");
+  KB_RETURN_IF_ERROR(status.ExpectObject());
+  return status.Field("phase").ReadString(&pvc->phase);
+}
+
+Status DecodeStorageClassBody(const JsonReader& root, StorageClass* sc) {
+  KB_RETURN_IF_ERROR(root.Field("provisioner").ReadString(&sc->provisioner));
+  std::string mode;
+  KB_RETURN_IF_ERROR(root.Field("volumeBindingMode").ReadString(&mode));
+  if (!mode.empty()) sc->volume_binding_mode = mode;
+  // allowedTopologies[].matchLabelExpressions[] = {key, values}: "key In values".
+  return root.Field("allowedTopologies").ForEach([sc](const JsonReader& t, size_t) {
+    KB_RETURN_IF_ERROR(t.ExpectObject());
+    NodeSelectorTerm term;
+    KB_RETURN_IF_ERROR(
+        t.Field("matchLabelExpressions").ForEach([&term](const JsonReader& e, size_t) {
+          KB_RETURN_IF_ERROR(e.ExpectObject());
+          NodeSelectorRequirement req;
+          req.op = "In";
+          KB_RETURN_IF_ERROR(e.Field("key").ReadString(&req.key));
+          KB_RETURN_IF_ERROR(e.Field("values").ReadStringList(&req.values));
+          term.match_expressions.push_back(std::move(req));
+          return Status::Ok();
+        }));
+    sc->allowed_topologies.push_back(std::move(term));
+    return Status::Ok();
+  });
+}
+
 }  // namespace
+
+StatusOr<StatefulSet> DecodeStatefulSet(const json& j) {
+  return DecodeObject<StatefulSet>(j, "StatefulSet", DecodeStatefulSetBody);
+}
+
+StatusOr<Namespace> DecodeNamespace(const json& j) {
+  return DecodeObject<Namespace>(j, "Namespace", DecodeNamespaceBody);
+}
+
+StatusOr<PriorityClass> DecodePriorityClass(const json& j) {
+  return DecodeObject<PriorityClass>(j, "PriorityClass", DecodePriorityClassBody);
+}
+
+StatusOr<PersistentVolume> DecodePersistentVolume(const json& j) {
+  return DecodeObject<PersistentVolume>(j, "PersistentVolume", DecodePersistentVolumeBody);
+}
+
+StatusOr<PersistentVolumeClaim> DecodePersistentVolumeClaim(const json& j) {
+  return DecodeObject<PersistentVolumeClaim>(j, "PersistentVolumeClaim",
+                                             DecodePersistentVolumeClaimBody);
+}
+
+StatusOr<StorageClass> DecodeStorageClass(const json& j) {
+  return DecodeObject<StorageClass>(j, "StorageClass", DecodeStorageClassBody);
+}
 
 StatusOr<Node> DecodeNode(const json& j) { return DecodeObject<Node>(j, "Node", DecodeNodeBody); }
 

@@ -3,7 +3,6 @@
 // checks that every request HttpKubeClient sends matches a row). Constant data; thread-safe.
 #pragma once
 
-#include <array>
 #include <string_view>
 
 namespace kb::kube {
@@ -32,7 +31,7 @@ struct ApiCall {
 // Every request HttpKubeClient (kube/http_kube_client.cc) can make. Adding a KubeClient method or
 // a new request means adding its row here, its rule in deploy/base/rbac.yaml and a call in
 // test/deploy/api_calls_test.cc; the tests fail until all three agree.
-inline constexpr std::array<ApiCall, 18> kApiCalls = {{
+inline constexpr ApiCall kApiCalls[] = {
     // ClusterCache informer (kube/cluster_cache.cc): paginated LIST then WATCH, all namespaces.
     {"GET", "/api/v1/nodes", "", "nodes", "list", false, "", "", "KubeClient::List",
      "kube/cluster_cache.cc informer: node list (initial sync, relist after 410)"},
@@ -46,6 +45,47 @@ inline constexpr std::array<ApiCall, 18> kApiCalls = {{
      "", "", "KubeClient::List", "kube/cluster_cache.cc informer: PDB list (rescheduler safety)"},
     {"GET", "/apis/policy/v1/poddisruptionbudgets?watch=1", "policy", "poddisruptionbudgets",
      "watch", true, "", "", "KubeClient::Watch", "kube/cluster_cache.cc informer: PDB watch"},
+    {"GET", "/apis/apps/v1/replicasets", "apps", "replicasets", "list", true, "", "",
+     "KubeClient::List",
+     "kube/cluster_cache.cc informer: replicasets list (workload resolution and protections)"},
+    {"GET", "/apis/apps/v1/replicasets?watch=1", "apps", "replicasets", "watch", true, "", "",
+     "KubeClient::Watch", "kube/cluster_cache.cc informer: replicasets watch"},
+    {"GET", "/apis/apps/v1/deployments", "apps", "deployments", "list", true, "", "",
+     "KubeClient::List",
+     "kube/cluster_cache.cc informer: deployments list (workload protections and surge restarts)"},
+    {"GET", "/apis/apps/v1/deployments?watch=1", "apps", "deployments", "watch", true, "", "",
+     "KubeClient::Watch", "kube/cluster_cache.cc informer: deployments watch"},
+    {"GET", "/apis/apps/v1/statefulsets", "apps", "statefulsets", "list", true, "", "",
+     "KubeClient::List",
+     "kube/cluster_cache.cc informer: statefulsets list (workload protections)"},
+    {"GET", "/apis/apps/v1/statefulsets?watch=1", "apps", "statefulsets", "watch", true, "", "",
+     "KubeClient::Watch", "kube/cluster_cache.cc informer: statefulsets watch"},
+    {"GET", "/api/v1/persistentvolumes", "", "persistentvolumes", "list", false, "", "",
+     "KubeClient::List",
+     "kube/cluster_cache.cc informer: persistentvolumes list (volume topology of bound claims)"},
+    {"GET", "/api/v1/persistentvolumes?watch=1", "", "persistentvolumes", "watch", false, "", "",
+     "KubeClient::Watch", "kube/cluster_cache.cc informer: persistentvolumes watch"},
+    {"GET", "/api/v1/persistentvolumeclaims", "", "persistentvolumeclaims", "list", true, "", "",
+     "KubeClient::List",
+     "kube/cluster_cache.cc informer: persistentvolumeclaims list (the volumes a pod needs)"},
+    {"GET", "/api/v1/persistentvolumeclaims?watch=1", "", "persistentvolumeclaims", "watch", true,
+     "", "", "KubeClient::Watch", "kube/cluster_cache.cc informer: persistentvolumeclaims watch"},
+    {"GET", "/apis/storage.k8s.io/v1/storageclasses", "storage.k8s.io", "storageclasses", "list",
+     false, "", "", "KubeClient::List",
+     "kube/cluster_cache.cc informer: storageclasses list (binding mode, allowed topologies)"},
+    {"GET", "/apis/storage.k8s.io/v1/storageclasses?watch=1", "storage.k8s.io", "storageclasses",
+     "watch", false, "", "", "KubeClient::Watch",
+     "kube/cluster_cache.cc informer: storageclasses watch"},
+    {"GET", "/api/v1/namespaces", "", "namespaces", "list", false, "", "", "KubeClient::List",
+     "kube/cluster_cache.cc informer: namespaces list (labels for namespaceSelector)"},
+    {"GET", "/api/v1/namespaces?watch=1", "", "namespaces", "watch", false, "", "",
+     "KubeClient::Watch", "kube/cluster_cache.cc informer: namespaces watch"},
+    {"GET", "/apis/scheduling.k8s.io/v1/priorityclasses", "scheduling.k8s.io", "priorityclasses",
+     "list", false, "", "", "KubeClient::List",
+     "kube/cluster_cache.cc informer: priorityclasses list (priority threshold by name)"},
+    {"GET", "/apis/scheduling.k8s.io/v1/priorityclasses?watch=1", "scheduling.k8s.io",
+     "priorityclasses", "watch", false, "", "", "KubeClient::Watch",
+     "kube/cluster_cache.cc informer: priorityclasses watch"},
     // Extender bind verb (server/extender.cc): POST pods/{name}/binding with the pod UID as guard.
     {"POST", "/api/v1/namespaces/{ns}/pods/{name}/binding", "", "pods/binding", "create", true, "",
      "", "KubeClient::BindPod", "server/extender.cc Extender::Bind (extender bindVerb)"},
@@ -91,7 +131,7 @@ inline constexpr std::array<ApiCall, 18> kApiCalls = {{
      "leases", "update", true, "rescheduler.leaderElection.leaseNamespace",
      "rescheduler.leaderElection.leaseName", "KubeClient::UpdateLease",
      "rescheduler/leader_elector.cc: acquire, renew, release on shutdown"},
-}};
+};
 
 // The row matching a request as sent on the wire: `target` is the path (without the server's
 // base path) plus the query string. Only the `watch` parameter matters (a watch is its own RBAC

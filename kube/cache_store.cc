@@ -94,36 +94,81 @@ ObjKey RawKey(const json& obj) { return {MetaOr(obj, "namespace"), MetaOr(obj, "
 
 std::string RawResourceVersion(const json& obj) { return MetaOr(obj, "resourceVersion"); }
 
-const std::string& Decoded::rv() const {
-  if (node) return node->meta.resource_version;
-  if (pod) return pod->meta.resource_version;
-  return pdb->meta.resource_version;
+const ObjectMeta& Decoded::meta() const {
+  return std::visit(
+      [](const auto& p) -> const ObjectMeta& {
+        if constexpr (std::is_same_v<std::decay_t<decltype(p)>, std::monostate>) {
+          static const ObjectMeta kNone;
+          return kNone;
+        } else {
+          return p->meta;
+        }
+      },
+      object);
 }
 
-StatusOr<Decoded> DecodeObject(ResourceKind kind, const json& obj) {
-  Decoded d;
-  switch (kind) {
-    case ResourceKind::kNodes: {
-      auto n = DecodeNode(obj);
-      if (!n.ok()) return n.status();
-      d.node = std::make_shared<const Node>(std::move(n).value());
-      break;
-    }
-    case ResourceKind::kPods: {
-      auto p = DecodePod(obj);
-      if (!p.ok()) return p.status();
-      d.pod = std::make_shared<const Pod>(std::move(p).value());
-      break;
-    }
-    case ResourceKind::kPodDisruptionBudgets: {
-      auto b = DecodePodDisruptionBudget(obj);
-      if (!b.ok()) return b.status();
-      d.pdb = std::make_shared<const PodDisruptionBudget>(std::move(b).value());
-      break;
-    }
-  }
-  return d;
+namespace {
+
+// The decoder of each kind, chosen by the type of the (unused) second argument.
+StatusOr<Node> DecodeAs(const json& j, const Node*) { return DecodeNode(j); }
+StatusOr<Pod> DecodeAs(const json& j, const Pod*) { return DecodePod(j); }
+StatusOr<PodDisruptionBudget> DecodeAs(const json& j, const PodDisruptionBudget*) {
+  return DecodePodDisruptionBudget(j);
 }
+StatusOr<ReplicaSet> DecodeAs(const json& j, const ReplicaSet*) { return DecodeReplicaSet(j); }
+StatusOr<Deployment> DecodeAs(const json& j, const Deployment*) { return DecodeDeployment(j); }
+StatusOr<StatefulSet> DecodeAs(const json& j, const StatefulSet*) { return DecodeStatefulSet(j); }
+StatusOr<PersistentVolume> DecodeAs(const json& j, const PersistentVolume*) {
+  return DecodePersistentVolume(j);
+}
+StatusOr<PersistentVolumeClaim> DecodeAs(const json& j, const PersistentVolumeClaim*) {
+  return DecodePersistentVolumeClaim(j);
+}
+StatusOr<StorageClass> DecodeAs(const json& j, const StorageClass*) {
+  return DecodeStorageClass(j);
+}
+StatusOr<Namespace> DecodeAs(const json& j, const Namespace*) { return DecodeNamespace(j); }
+StatusOr<PriorityClass> DecodeAs(const json& j, const PriorityClass*) {
+  return DecodePriorityClass(j);
+}
+
+// Calls `f` with a null shared_ptr<const T> of the object type T of `kind`, so generic code can
+// name T.
+template <class F>
+decltype(auto) WithKindType(ResourceKind kind, F&& f) {
+  switch (kind) {
+    case ResourceKind::kNodes:
+      return f(std::shared_ptr<const Node>());
+    case ResourceKind::kPods:
+      return f(std::shared_ptr<const Pod>());
+    case ResourceKind::kPodDisruptionBudgets:
+      return f(std::shared_ptr<const PodDisruptionBudget>());
+    case ResourceKind::kReplicaSets:
+      return f(std::shared_ptr<const ReplicaSet>());
+    case ResourceKind::kDeployments:
+      return f(std::shared_ptr<const Deployment>());
+    case ResourceKind::kStatefulSets:
+      return f(std::shared_ptr<const StatefulSet>());
+    case ResourceKind::kPersistentVolumes:
+      return f(std::shared_ptr<const PersistentVolume>());
+    case ResourceKind::kPersistentVolumeClaims:
+      return f(std::shared_ptr<const PersistentVolumeClaim>());
+    case ResourceKind::kStorageClasses:
+      return f(std::shared_ptr<const StorageClass>());
+    case ResourceKind::kNamespaces:
+      return f(std::shared_ptr<const Namespace>());
+    case ResourceKind::kPriorityClasses:
+      break;
+  }
+  return f(std::shared_ptr<const PriorityClass>());
+}
+
+template <class P>
+using TypeOf = std::remove_const_t<typename std::decay_t<P>::element_type>;
+template <class P>
+constexpr bool kKeyed = !std::is_same_v<TypeOf<P>, Pod>;  // every kind but pods is keyed
+
+}  // namespace
 
 // The pods, with the per-node and per-owner buckets and what was last published of them.
 struct CacheStore::Pods {
@@ -178,63 +223,65 @@ struct CacheStore::Pods {
   }
 };
 
+StatusOr<Decoded> DecodeObject(ResourceKind kind, const json& obj) {
+  return WithKindType(kind, [&obj](auto type) -> StatusOr<Decoded> {
+    using T = TypeOf<decltype(type)>;
+    StatusOr<T> decoded = DecodeAs(obj, static_cast<const T*>(nullptr));
+    if (!decoded.ok()) return decoded.status();
+    return Decoded{std::make_shared<const T>(std::move(decoded).value())};
+  });
+}
+
 CacheStore::CacheStore() : pods_(std::make_unique<Pods>()) {}
 CacheStore::~CacheStore() = default;
 
 std::optional<PodEvent> CacheStore::Upsert(ResourceKind kind, const ObjKey& key, const Decoded& d) {
-  switch (kind) {
-    case ResourceKind::kNodes:
-      if (nodes_.Upsert(key.name, d.node)) ++version_;
+  if (kind == ResourceKind::kPods) {
+    const PodPtr pod = d.As<Pod>();
+    auto it = pods_->all.find(KeyOf(key));
+    if (it != pods_->all.end() && (*it)->meta.uid == pod->meta.uid &&
+        (*it)->meta.resource_version == pod->meta.resource_version) {
       return std::nullopt;
-    case ResourceKind::kPodDisruptionBudgets:
-      if (pdbs_.Upsert(key.Flat(), d.pdb)) ++version_;
-      return std::nullopt;
-    case ResourceKind::kPods: {
-      auto it = pods_->all.find(KeyOf(key));
-      if (it != pods_->all.end() && (*it)->meta.uid == d.pod->meta.uid &&
-          (*it)->meta.resource_version == d.pod->meta.resource_version) {
-        return std::nullopt;
-      }
-      PodPtr old = pods_->Upsert(d.pod);
-      ++version_;
-      return PodEvent{old ? PodEventType::kModified : PodEventType::kAdded, old, d.pod};
     }
+    PodPtr old = pods_->Upsert(pod);
+    ++version_;
+    return PodEvent{old ? PodEventType::kModified : PodEventType::kAdded, old, pod};
   }
+  WithKindType(kind, [&](auto type) {
+    using T = TypeOf<decltype(type)>;
+    if constexpr (kKeyed<decltype(type)>) {
+      if (Store<T>().Upsert(key.Flat(), d.As<T>())) ++version_;
+    }
+  });
   return std::nullopt;
 }
 
 std::optional<PodEvent> CacheStore::Remove(ResourceKind kind, const ObjKey& key) {
-  switch (kind) {
-    case ResourceKind::kNodes:
-      if (nodes_.Remove(key.name)) ++version_;
-      return std::nullopt;
-    case ResourceKind::kPodDisruptionBudgets:
-      if (pdbs_.Remove(key.Flat())) ++version_;
-      return std::nullopt;
-    case ResourceKind::kPods: {
-      PodPtr old = pods_->Remove(key);
-      if (!old) return std::nullopt;
-      ++version_;
-      return PodEvent{PodEventType::kDeleted, old, nullptr};
-    }
+  if (kind == ResourceKind::kPods) {
+    PodPtr old = pods_->Remove(key);
+    if (!old) return std::nullopt;
+    ++version_;
+    return PodEvent{PodEventType::kDeleted, old, nullptr};
   }
+  WithKindType(kind, [&](auto type) {
+    if constexpr (kKeyed<decltype(type)>) {
+      if (Store<TypeOf<decltype(type)>>().Remove(key.Flat())) ++version_;
+    }
+  });
   return std::nullopt;
 }
 
 std::optional<Decoded> CacheStore::Find(ResourceKind kind, const ObjKey& key) const {
   Decoded out;
-  switch (kind) {
-    case ResourceKind::kNodes:
-      out.node = nodes_.Find(key.name);
-      break;
-    case ResourceKind::kPodDisruptionBudgets:
-      out.pdb = pdbs_.Find(key.Flat());
-      break;
-    case ResourceKind::kPods: {
-      auto it = pods_->all.find(KeyOf(key));
-      if (it != pods_->all.end()) out.pod = *it;
-      break;
-    }
+  if (kind == ResourceKind::kPods) {
+    auto it = pods_->all.find(KeyOf(key));
+    if (it != pods_->all.end()) out.object = *it;
+  } else {
+    WithKindType(kind, [&](auto type) {
+      if constexpr (kKeyed<decltype(type)>) {
+        if (auto found = Store<TypeOf<decltype(type)>>().Find(key.Flat())) out.object = found;
+      }
+    });
   }
   if (out.empty()) return std::nullopt;
   return out;
@@ -242,20 +289,18 @@ std::optional<Decoded> CacheStore::Find(ResourceKind kind, const ObjKey& key) co
 
 std::vector<ObjKey> CacheStore::Keys(ResourceKind kind) const {
   std::vector<ObjKey> keys;
-  switch (kind) {
-    case ResourceKind::kNodes:
-      for (const auto& [k, v] : nodes_.objects()) keys.push_back({"", k});
-      break;
-    case ResourceKind::kPodDisruptionBudgets:
-      for (const auto& [k, v] : pdbs_.objects()) {
+  if (kind == ResourceKind::kPods) {
+    keys.reserve(pods_->all.size());
+    for (const PodPtr& p : pods_->all) keys.push_back({p->meta.namespace_, p->meta.name});
+    return keys;
+  }
+  WithKindType(kind, [&](auto type) {
+    if constexpr (kKeyed<decltype(type)>) {
+      for (const auto& [k, v] : Store<TypeOf<decltype(type)>>().objects()) {
         keys.push_back({v->meta.namespace_, v->meta.name});
       }
-      break;
-    case ResourceKind::kPods:
-      keys.reserve(pods_->all.size());
-      for (const PodPtr& p : pods_->all) keys.push_back({p->meta.namespace_, p->meta.name});
-      break;
-  }
+    }
+  });
   return keys;
 }
 
@@ -305,10 +350,19 @@ std::shared_ptr<const ClusterSnapshot> CacheStore::Snapshot() {
   PublishPods();
   auto snap = std::make_shared<ClusterSnapshot>();
   snap->version = version_;
-  snap->nodes = nodes_.Publish();
+  snap->nodes = Store<Node>().Publish();
   snap->pods_by_node = pods_->pub_by_node;
-  snap->pdbs = pdbs_.Publish();
+  snap->pdbs = Store<PodDisruptionBudget>().Publish();
   snap->owner_index = pods_->pub_owners;
+  snap->replicasets = Store<ReplicaSet>().Publish();
+  snap->deployments = Store<Deployment>().Publish();
+  snap->statefulsets = Store<StatefulSet>().Publish();
+  snap->persistent_volumes = Store<PersistentVolume>().Publish();
+  snap->persistent_volume_claims = Store<PersistentVolumeClaim>().Publish();
+  snap->storage_classes = Store<StorageClass>().Publish();
+  snap->namespaces = Store<Namespace>().Publish();
+  snap->priority_classes = Store<PriorityClass>().Publish();
+
   cached_ = std::move(snap);
   return cached_;
 }

@@ -10,8 +10,10 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
+#include <variant>
 #include <vector>
 
 #include "core/cluster_snapshot.h"
@@ -31,13 +33,24 @@ ObjKey RawKey(const nlohmann::json& obj);
 // metadata.resourceVersion of raw API JSON ("" when absent).
 std::string RawResourceVersion(const nlohmann::json& obj);
 
-// A decoded object of any cached kind (exactly one member is set).
+// A decoded object of any cached kind (empty: none).
+using AnyObject =
+    std::variant<std::monostate, std::shared_ptr<const Node>, std::shared_ptr<const Pod>,
+                 std::shared_ptr<const PodDisruptionBudget>, std::shared_ptr<const ReplicaSet>,
+                 std::shared_ptr<const Deployment>, std::shared_ptr<const StatefulSet>,
+                 std::shared_ptr<const PersistentVolume>,
+                 std::shared_ptr<const PersistentVolumeClaim>, std::shared_ptr<const StorageClass>,
+                 std::shared_ptr<const Namespace>, std::shared_ptr<const PriorityClass>>;
 struct Decoded {
-  NodePtr node;
-  PodPtr pod;
-  PdbPtr pdb;
-  bool empty() const { return !node && !pod && !pdb; }
-  const std::string& rv() const;
+  AnyObject object;
+  bool empty() const { return object.index() == 0; }
+  const ObjectMeta& meta() const;  // not empty()
+  const std::string& rv() const { return meta().resource_version; }
+  template <class T>
+  std::shared_ptr<const T> As() const {
+    const auto* p = std::get_if<std::shared_ptr<const T>>(&object);
+    return p != nullptr ? *p : nullptr;
+  }
 };
 StatusOr<Decoded> DecodeObject(ResourceKind kind, const nlohmann::json& obj);
 
@@ -102,10 +115,22 @@ class CacheStore {
  private:
   struct Pods;  // the pod store and its buckets
   void PublishPods();
+  template <class T>
+  KeyedStore<T>& Store() {
+    return std::get<KeyedStore<T>>(keyed_);
+  }
+  template <class T>
+  const KeyedStore<T>& Store() const {
+    return std::get<KeyedStore<T>>(keyed_);
+  }
 
   uint64_t version_ = 0;
-  KeyedStore<Node> nodes_;                // by name
-  KeyedStore<PodDisruptionBudget> pdbs_;  // by "<ns>/<name>"
+  // Every kind but pods, by ObjectKey ("<ns>/<name>", or "<name>" when cluster-scoped).
+  std::tuple<KeyedStore<Node>, KeyedStore<PodDisruptionBudget>, KeyedStore<ReplicaSet>,
+             KeyedStore<Deployment>, KeyedStore<StatefulSet>, KeyedStore<PersistentVolume>,
+             KeyedStore<PersistentVolumeClaim>, KeyedStore<StorageClass>, KeyedStore<Namespace>,
+             KeyedStore<PriorityClass>>
+      keyed_;
   std::unique_ptr<Pods> pods_;
   std::shared_ptr<const ClusterSnapshot> cached_;  // valid while cached_->version == version_
 };

@@ -20,10 +20,6 @@ using nlohmann::json;
 
 std::shared_ptr<spdlog::logger> Log() { return Logger("kube"); }
 
-constexpr ResourceKind kKinds[] = {ResourceKind::kNodes, ResourceKind::kPods,
-                                   ResourceKind::kPodDisruptionBudgets};
-constexpr int kNumKinds = 3;
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -31,7 +27,10 @@ constexpr int kNumKinds = 3;
 
 struct ClusterCache::Impl {
   Impl(KubeClient& c, Clock& clk, ClusterCacheOptions opts)
-      : client(c), clock(clk), options(opts), rng(std::random_device{}()) {}
+      : client(c), clock(clk), options(opts), rng(std::random_device{}()) {
+    synced.fill(true);
+    for (ResourceKind kind : options.kinds) synced[static_cast<size_t>(kind)] = false;
+  }
 
   KubeClient& client;
   Clock& clock;
@@ -50,7 +49,8 @@ struct ClusterCache::Impl {
   // State below is guarded by mu. No I/O is done while holding it.
   mutable std::mutex mu;
   mutable std::condition_variable sync_cv;
-  bool synced[kNumKinds] = {false, false, false};
+  // Per kind (kResourceKinds order): listed at least once. Kinds not watched count as synced.
+  std::array<bool, kResourceKindCount> synced;
   ClusterCacheStats stats;
 
   CacheStore store;
@@ -169,7 +169,7 @@ struct ClusterCache::Impl {
     {
       // Synced only after the handlers saw the listed objects.
       std::lock_guard<std::mutex> lock(mu);
-      synced[static_cast<int>(kind)] = true;
+      synced[static_cast<size_t>(kind)] = true;
     }
     sync_cv.notify_all();
     *rv = *list_rv;
@@ -281,6 +281,12 @@ struct ClusterCache::Impl {
   }
 };
 
+std::vector<ResourceKind> ClusterCacheOptions::AllResourceKinds() {
+  std::vector<ResourceKind> kinds;
+  for (const ResourceKindInfo& info : kResourceKinds) kinds.push_back(info.kind);
+  return kinds;
+}
+
 ClusterCache::ClusterCache(KubeClient& client, Clock& clock, ClusterCacheOptions options)
     : impl_(std::make_unique<Impl>(client, clock, options)) {}
 
@@ -290,7 +296,7 @@ void ClusterCache::Start() {
   std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
   if (impl_->started) return;
   impl_->started = true;
-  for (ResourceKind kind : kKinds) {
+  for (ResourceKind kind : impl_->options.kinds) {
     impl_->threads.emplace_back([this, kind] { impl_->Run(kind); });
   }
 }

@@ -1,4 +1,5 @@
-// ClusterCache: a watch-fed cache (informer) of nodes, pods and PodDisruptionBudgets.
+// ClusterCache: a watch-fed cache (informer) of the kinds in kube_client.h's kResourceKinds
+// (nodes, pods, PDBs, workloads, volumes, storage classes, namespaces, priority classes).
 // It lists each kind with pagination, then watches from the list's resourceVersion with
 // bookmarks; on 410 it relists; on any other watch failure it re-watches from the last seen
 // resourceVersion with exponential backoff and jitter. Once synced it issues no LIST unless a
@@ -37,6 +38,11 @@ struct ClusterCacheOptions {
   // watch that delivered events.
   std::chrono::milliseconds backoff_initial{200};
   std::chrono::milliseconds backoff_max{30000};
+  // The kinds to mirror (each gets its own list/watch loop); default: every kind the snapshot
+  // holds. A kind not watched keeps an empty map in the snapshot.
+  std::vector<ResourceKind> kinds = AllResourceKinds();
+
+  static std::vector<ResourceKind> AllResourceKinds();
 };
 
 struct ClusterCacheStats {

@@ -33,18 +33,6 @@ using nlohmann::json;
 
 constexpr size_t kMaxErrorBody = 64 * 1024;
 
-std::string KindCollectionPath(ResourceKind kind) {
-  switch (kind) {
-    case ResourceKind::kNodes:
-      return "/api/v1/nodes";
-    case ResourceKind::kPods:
-      return "/api/v1/pods";
-    case ResourceKind::kPodDisruptionBudgets:
-      return "/apis/policy/v1/poddisruptionbudgets";
-  }
-  return "/";
-}
-
 class QueryBuilder {
  public:
   QueryBuilder& Add(std::string_view key, std::string_view value) {
@@ -96,7 +84,7 @@ StatusOr<RawList> HttpKubeClient::List(ResourceKind kind, const ListOptions& opt
       .AddIf(!options.continue_token.empty(), "continue", options.continue_token)
       .AddIf(!options.resource_version.empty(), "resourceVersion", options.resource_version);
   HttpCall call{"GET",
-                KindCollectionPath(kind) + q.str(),
+                std::string(KindInfo(kind).collection_path) + q.str(),
                 "",
                 "",
                 /*idempotent=*/true,
@@ -141,7 +129,8 @@ Status HttpKubeClient::Watch(ResourceKind kind, const WatchOptions& options,
       .AddIf(options.timeout_seconds > 0, "timeoutSeconds", std::to_string(options.timeout_seconds))
       .AddIf(!options.label_selector.empty(), "labelSelector", options.label_selector)
       .AddIf(!options.field_selector.empty(), "fieldSelector", options.field_selector);
-  const std::string path = impl_->server.path + KindCollectionPath(kind) + q.str();
+  const std::string path =
+      impl_->server.path + std::string(KindInfo(kind).collection_path) + q.str();
   auto read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::seconds(std::max(options.timeout_seconds, 0)) + impl_->options.watch_read_slack);
 

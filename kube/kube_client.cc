@@ -4,17 +4,12 @@
 
 namespace kb::kube {
 
-const char* ResourceKindName(ResourceKind kind) {
-  switch (kind) {
-    case ResourceKind::kNodes:
-      return "nodes";
-    case ResourceKind::kPods:
-      return "pods";
-    case ResourceKind::kPodDisruptionBudgets:
-      return "poddisruptionbudgets";
-  }
-  return "unknown";
+const ResourceKindInfo& KindInfo(ResourceKind kind) {
+  // kResourceKinds is in enum order (checked by the kube tests).
+  return kResourceKinds[static_cast<size_t>(kind)];
 }
+
+const char* ResourceKindName(ResourceKind kind) { return KindInfo(kind).name; }
 
 Status RetryOnConflict(int max_attempts, const std::function<Status()>& attempt) {
   Status last = Status::Aborted("RetryOnConflict: no attempt made");

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -27,8 +28,47 @@
 
 namespace kb::kube {
 
-enum class ResourceKind { kNodes, kPods, kPodDisruptionBudgets };
-const char* ResourceKindName(ResourceKind kind);  // "nodes", "pods", "poddisruptionbudgets"
+// The kinds the watch cache mirrors (the order of kResourceKinds).
+enum class ResourceKind {
+  kNodes,
+  kPods,
+  kPodDisruptionBudgets,
+  kReplicaSets,
+  kDeployments,
+  kStatefulSets,
+  kPersistentVolumes,
+  kPersistentVolumeClaims,
+  kStorageClasses,
+  kNamespaces,
+  kPriorityClasses,
+};
+struct ResourceKindInfo {
+  ResourceKind kind;
+  const char* name;             // plural resource name: "pods"
+  const char* group;            // API group: "" = core
+  const char* collection_path;  // the all-namespaces collection: "/api/v1/pods"
+  bool namespaced;
+};
+inline constexpr ResourceKindInfo kResourceKinds[] = {
+    {ResourceKind::kNodes, "nodes", "", "/api/v1/nodes", false},
+    {ResourceKind::kPods, "pods", "", "/api/v1/pods", true},
+    {ResourceKind::kPodDisruptionBudgets, "poddisruptionbudgets", "policy",
+     "/apis/policy/v1/poddisruptionbudgets", true},
+    {ResourceKind::kReplicaSets, "replicasets", "apps", "/apis/apps/v1/replicasets", true},
+    {ResourceKind::kDeployments, "deployments", "apps", "/apis/apps/v1/deployments", true},
+    {ResourceKind::kStatefulSets, "statefulsets", "apps", "/apis/apps/v1/statefulsets", true},
+    {ResourceKind::kPersistentVolumes, "persistentvolumes", "", "/api/v1/persistentvolumes", false},
+    {ResourceKind::kPersistentVolumeClaims, "persistentvolumeclaims", "",
+     "/api/v1/persistentvolumeclaims", true},
+    {ResourceKind::kStorageClasses, "storageclasses", "storage.k8s.io",
+     "/apis/storage.k8s.io/v1/storageclasses", false},
+    {ResourceKind::kNamespaces, "namespaces", "", "/api/v1/namespaces", false},
+    {ResourceKind::kPriorityClasses, "priorityclasses", "scheduling.k8s.io",
+     "/apis/scheduling.k8s.io/v1/priorityclasses", false},
+};
+inline constexpr size_t kResourceKindCount = std::size(kResourceKinds);
+const ResourceKindInfo& KindInfo(ResourceKind kind);
+const char* ResourceKindName(ResourceKind kind);  // "nodes", "pods", "poddisruptionbudgets", ...
 
 struct ListOptions {
   std::string label_selector;

@@ -11,6 +11,12 @@ const std::vector<ResourceInfo>& AllResources() {
       {"deployments", "apps", "v1", "Deployment", true, true, true},
       {"replicasets", "apps", "v1", "ReplicaSet", true, true, true},
       {"leases", "coordination.k8s.io", "v1", "Lease", true, false, false},
+      {"statefulsets", "apps", "v1", "StatefulSet", true, true, true},
+      {"persistentvolumes", "", "v1", "PersistentVolume", false, true, false},
+      {"persistentvolumeclaims", "", "v1", "PersistentVolumeClaim", true, true, false},
+      {"storageclasses", "storage.k8s.io", "v1", "StorageClass", false, false, false},
+      {"namespaces", "", "v1", "Namespace", false, true, false},
+      {"priorityclasses", "scheduling.k8s.io", "v1", "PriorityClass", false, false, false},
   };
   return kResources;
 }

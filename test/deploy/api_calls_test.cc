@@ -163,8 +163,8 @@ TEST_CASE("every request HttpKubeClient sends is in the api call table, and vice
 
   // One call of every KubeClient method (results are 404 errors; only the requests matter).
   // Adding a KubeClient method means adding it here and its row to kube/api_calls.h.
-  for (ResourceKind kind :
-       {ResourceKind::kNodes, ResourceKind::kPods, ResourceKind::kPodDisruptionBudgets}) {
+  for (const ResourceKindInfo& info : kResourceKinds) {
+    const ResourceKind kind = info.kind;
     CHECK_FALSE(client.List(kind, ListOptions{}).ok());
     WatchOptions watch;
     watch.resource_version = "1";

@@ -129,7 +129,10 @@ bool FakeKubeClient::RemoveLocked(const std::string& resource, const std::string
 
 void FakeKubeClient::LogEventLocked(const std::string& resource, kube::WatchEventType type,
                                     const json& object) {
-  if (resource != "nodes" && resource != "pods" && resource != "poddisruptionbudgets") return;
+  const bool watched =
+      std::any_of(std::begin(kube::kResourceKinds), std::end(kube::kResourceKinds),
+                  [&](const kube::ResourceKindInfo& k) { return resource == k.name; });
+  if (!watched) return;
   history_.push_back({resource, type, object, rv_});
   cv_.notify_all();
 }

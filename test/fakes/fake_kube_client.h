@@ -57,7 +57,7 @@ class FakeKubeClient final : public kube::KubeClient {
   FakeKubeClient();
   ~FakeKubeClient() override;
 
-  // --- State (not counted as calls; emits watch events for nodes, pods and PDBs) ---
+  // --- State (not counted as calls; emits watch events for every kind in kResourceKinds) ---
   // Creates or replaces the object. Missing metadata.uid is generated; resourceVersion is always
   // assigned. Returns the stored object.
   nlohmann::json Put(const std::string& resource, nlohmann::json object);

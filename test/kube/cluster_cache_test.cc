@@ -21,8 +21,10 @@ using kb::testing::PodBuilder;
 using kb::testing::PollUntil;
 using nlohmann::json;
 
+// The tests below count list calls of the kinds they seed: nodes, pods and PDBs.
 ClusterCacheOptions TestOptions() {
   ClusterCacheOptions o;
+  o.kinds = {ResourceKind::kNodes, ResourceKind::kPods, ResourceKind::kPodDisruptionBudgets};
   o.page_size = 2;
   o.backoff_initial = std::chrono::milliseconds(5);
   o.backoff_max = std::chrono::milliseconds(50);
@@ -233,6 +235,95 @@ TEST_CASE("cache retries failed lists with backoff and stops promptly", "[kube]"
   cache.Stop();
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
   cache.Stop();  // idempotent
+}
+
+TEST_CASE("resource kinds are listed in enum order with their API paths", "[kube]") {
+  for (size_t i = 0; i < kResourceKindCount; ++i) {
+    CAPTURE(i);
+    CHECK(static_cast<size_t>(kResourceKinds[i].kind) == i);
+    CHECK(&KindInfo(kResourceKinds[i].kind) == &kResourceKinds[i]);
+  }
+  CHECK(std::string(KindInfo(ResourceKind::kStorageClasses).collection_path) ==
+        "/apis/storage.k8s.io/v1/storageclasses");
+  CHECK(std::string(ResourceKindName(ResourceKind::kPersistentVolumeClaims)) ==
+        "persistentvolumeclaims");
+}
+
+TEST_CASE("by default the cache mirrors every kind into the snapshot", "[kube]") {
+  FakeKubeClient fake;
+  Seed(fake);
+  fake.Put("replicasets",
+           json{{"apiVersion", "apps/v1"},
+                {"kind", "ReplicaSet"},
+                {"metadata", {{"name", "web"}, {"namespace", "default"}, {"uid", "rs1"}}},
+                {"spec", {{"replicas", 2}}}});
+  fake.Put("deployments", json{{"apiVersion", "apps/v1"},
+                               {"kind", "Deployment"},
+                               {"metadata", {{"name", "web"}, {"namespace", "default"}}},
+                               {"spec", {{"replicas", 2}}}});
+  fake.Put("statefulsets", json{{"apiVersion", "apps/v1"},
+                                {"kind", "StatefulSet"},
+                                {"metadata", {{"name", "db"}, {"namespace", "default"}}},
+                                {"spec", {{"replicas", 3}}},
+                                {"status", {{"readyReplicas", 2}}}});
+  fake.Put("persistentvolumes",
+           json{{"apiVersion", "v1"},
+                {"kind", "PersistentVolume"},
+                {"metadata", {{"name", "pv-1"}}},
+                {"spec",
+                 {{"storageClassName", "local"},
+                  {"claimRef", {{"namespace", "default"}, {"name", "data-db-0"}}},
+                  {"nodeAffinity",
+                   {{"required",
+                     {{"nodeSelectorTerms",
+                       {{{"matchExpressions",
+                          {{{"key", "kubernetes.io/hostname"},
+                            {"operator", "In"},
+                            {"values", {"node-a"}}}}}}}}}}}}}},
+                {"status", {{"phase", "Bound"}}}});
+  fake.Put("persistentvolumeclaims",
+           json{{"apiVersion", "v1"},
+                {"kind", "PersistentVolumeClaim"},
+                {"metadata", {{"name", "data-db-0"}, {"namespace", "default"}}},
+                {"spec", {{"storageClassName", "local"}, {"volumeName", "pv-1"}}},
+                {"status", {{"phase", "Bound"}}}});
+  fake.Put("storageclasses", json{{"apiVersion", "storage.k8s.io/v1"},
+                                  {"kind", "StorageClass"},
+                                  {"metadata", {{"name", "local"}}},
+                                  {"provisioner", "rancher.io/local-path"},
+                                  {"volumeBindingMode", "WaitForFirstConsumer"}});
+  fake.Put("namespaces", json{{"apiVersion", "v1"},
+                              {"kind", "Namespace"},
+                              {"metadata", {{"name", "default"}, {"labels", {{"team", "a"}}}}}});
+  fake.Put("priorityclasses", json{{"apiVersion", "scheduling.k8s.io/v1"},
+                                   {"kind", "PriorityClass"},
+                                   {"metadata", {{"name", "high"}}},
+                                   {"value", 1000}});
+  FakeClock clock;
+  ClusterCacheOptions options = TestOptions();
+  options.kinds = ClusterCacheOptions::AllResourceKinds();
+  ClusterCache cache(fake, clock, options);
+  cache.Start();
+  REQUIRE(cache.WaitForSync(std::chrono::seconds(10)));
+  auto snap = cache.Snapshot();
+  CHECK(ClusterSnapshot::Find(snap->replicasets, "default/web")->replicas == 2);
+  CHECK(ClusterSnapshot::Find(snap->deployments, "default/web") != nullptr);
+  CHECK(ClusterSnapshot::Find(snap->statefulsets, "default/db")->ready_replicas == 2);
+  auto pv = ClusterSnapshot::Find(snap->persistent_volumes, "pv-1");
+  REQUIRE(pv != nullptr);
+  REQUIRE(pv->node_affinity.has_value());
+  CHECK(pv->node_affinity->at(0).match_expressions.at(0).values.at(0) == "node-a");
+  CHECK(pv->claim_name == "data-db-0");
+  CHECK(ClusterSnapshot::Find(snap->persistent_volume_claims, "default/data-db-0")->volume_name ==
+        "pv-1");
+  CHECK(ClusterSnapshot::Find(snap->storage_classes, "local")->volume_binding_mode ==
+        "WaitForFirstConsumer");
+  CHECK(ClusterSnapshot::Find(snap->namespaces, "default")->meta.labels.at("team") == "a");
+  CHECK(ClusterSnapshot::Find(snap->priority_classes, "high")->value == 1000);
+  // A kind's change shows in the next snapshot.
+  REQUIRE(fake.Remove("priorityclasses", "", "high"));
+  REQUIRE(PollUntil([&] { return cache.Snapshot()->priority_classes->empty(); }));
+  cache.Stop();
 }
 
 TEST_CASE("BuildSnapshot indexes plain objects like the cache", "[kube]") {

@@ -515,7 +515,9 @@ class Churn {
 
 uint64_t Lists(const ApiServer& sim) {
   auto c = sim.Counts();
-  return c.Get("list", "nodes") + c.Get("list", "pods") + c.Get("list", "poddisruptionbudgets");
+  uint64_t n = 0;
+  for (const kube::ResourceKindInfo& kind : kube::kResourceKinds) n += c.Get("list", kind.name);
+  return n;
 }
 
 ClusterCacheOptions AcceptanceCacheOptions() {

@@ -104,8 +104,8 @@ TEST_CASE("scenario errors name the entry and the key", "[sim]") {
         "nodes[0] (n): cpu: \"lots\" is not a valid quantity");
   CHECK(expand("pods: [{labels: {a: b}}]").message() == "pods[0]: name: is required");
   CHECK(expand("pdbs: [{name: p}]").message() == "pdbs[0] (p): selector: is required");
-  CHECK(expand("objects: [{kind: StatefulSet}]").message() ==
-        "objects[0]: kind \"StatefulSet\" is not served by kube-sim");
+  CHECK(expand("objects: [{kind: DaemonSet}]").message() ==
+        "objects[0]: kind \"DaemonSet\" is not served by kube-sim");
   CHECK(expand("extra: 1").message() == "scenario: unknown key \"extra\"");
   CHECK(expand("deployments: [{name: web, replicas: two}]").code() == StatusCode::kInvalidArgument);
 }
