@@ -26,7 +26,15 @@ struct ApiCall {
   std::string_view resource_name_key;
   std::string_view client_method;  // the KubeClient method that sends it
   std::string_view used_by;        // the code path that needs it
+  // The opt-in feature whose kustomize component (deploy/components/<feature>/) grants the rule;
+  // "" = the base grants it. Without the component the feature's moves are skipped (reported
+  // once as permission denied).
+  std::string_view feature = {};
 };
+
+// The opt-in features with their own RBAC component (deploy/components/<name>/).
+inline constexpr std::string_view kFeatureBarePodMigration = "bare-pod-migration";
+inline constexpr std::string_view kFeatureSurgeRestart = "surge-restart";
 
 // Every request HttpKubeClient (kube/http_kube_client.cc) can make. Adding a KubeClient method or
 // a new request means adding its row here, its rule in deploy/base/rbac.yaml and a call in
@@ -99,10 +107,12 @@ inline constexpr ApiCall kApiCalls[] = {
      "KubeClient::GetPod",
      "rescheduler/evictor.cc: re-read a pod (bare-pod copy readiness, 409 retries)"},
     {"POST", "/api/v1/namespaces/{ns}/pods", "", "pods", "create", true, "", "",
-     "KubeClient::CreatePod", "rescheduler/evictor.cc: bare-pod copy rescheduled-<name>-<suffix>"},
+     "KubeClient::CreatePod", "rescheduler/evictor.cc: bare-pod copy rescheduled-<name>-<suffix>",
+     kFeatureBarePodMigration},
     {"DELETE", "/api/v1/namespaces/{ns}/pods/{name}", "", "pods", "delete", true, "", "",
      "KubeClient::DeletePod",
-     "rescheduler/evictor.cc: delete the bare original once its copy is Ready (or the copy)"},
+     "rescheduler/evictor.cc: delete the bare original once its copy is Ready (or the copy)",
+     kFeatureBarePodMigration},
     // Rescheduler workload resolution (pod -> ReplicaSet -> Deployment) and the surge restart of a
     // single-replica Deployment (pod-template kubectl.kubernetes.io/restartedAt).
     {"GET", "/apis/apps/v1/namespaces/{ns}/deployments/{name}", "apps", "deployments", "get", true,
@@ -110,7 +120,8 @@ inline constexpr ApiCall kApiCalls[] = {
      "rescheduler/evictor.cc: owner resolution, replicas and rollout strategy"},
     {"PATCH", "/apis/apps/v1/namespaces/{ns}/deployments/{name}", "apps", "deployments", "patch",
      true, "", "", "KubeClient::PatchDeployment",
-     "rescheduler/evictor.cc: surge restart of a single-replica Deployment (restartedAt)"},
+     "rescheduler/evictor.cc: surge restart of a single-replica Deployment (restartedAt)",
+     kFeatureSurgeRestart},
     {"GET", "/apis/apps/v1/namespaces/{ns}/replicasets/{name}", "apps", "replicasets", "get", true,
      "", "", "KubeClient::GetReplicaSet",
      "rescheduler/evictor.cc: owner resolution pod -> ReplicaSet"},

@@ -21,6 +21,7 @@
 #include "server/extender.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
+#include "server/process_metrics.h"
 
 namespace kb::server {
 namespace {
@@ -34,6 +35,8 @@ struct App::Parts {
   Config config;
   Clock& clock = SystemClock::Instance();
   prometheus::Registry registry;
+  MetricsExposition exposition{registry};  // /metrics: the registry plus process_* series
+  std::unique_ptr<ConfigGauges> config_gauges;
   std::unique_ptr<kube::HttpKubeClient> client;
   std::unique_ptr<scoring::ScoringMetrics> scoring_metrics;
   std::unique_ptr<ExtenderMetrics> extender_metrics;
@@ -112,8 +115,8 @@ Status App::Parts::BuildServer() {
   extender =
       std::make_unique<Extender>(*model, *client, scoring::PolicyConfig::From(config),
                                  *extender_metrics, steering.get(), [&c] { return c.Snapshot(); });
-  server = std::make_unique<ExtenderServer>(*extender, registry, *extender_metrics, *server_options,
-                                            [&c] { return c.Synced(); });
+  server = std::make_unique<ExtenderServer>(*extender, exposition, *extender_metrics,
+                                            *server_options, [&c] { return c.Synced(); });
   return Status::Ok();
 }
 
@@ -170,6 +173,11 @@ StatusOr<std::unique_ptr<App>> App::Create(const Config& config, const AppOption
       config.prometheus.url.empty() ? "(none: requests-based scoring)" : config.prometheus.url,
       config.rescheduler.cpu_threshold, config.rescheduler.memory_threshold,
       config.rescheduler.enabled, config.rescheduler.dry_run);
+  // "kube-balancer 0.1.0" -> version label "0.1.0".
+  AddBuildInfo(parts->registry, options.version.substr(options.version.rfind(' ') + 1),
+               BuildRevision());
+  parts->config_gauges = std::make_unique<ConfigGauges>(parts->registry);
+  parts->config_gauges->Set(config);
   KB_RETURN_IF_ERROR(parts->BuildClient(options));
   parts->BuildScoring();
   KB_RETURN_IF_ERROR(parts->BuildServer());

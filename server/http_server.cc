@@ -43,7 +43,7 @@ StatusOr<ServerOptions> ServerOptions::FromConfig(const Config& config) {
   return o;
 }
 
-ExtenderServer::ExtenderServer(Extender& extender, prometheus::Registry& registry,
+ExtenderServer::ExtenderServer(Extender& extender, const prometheus::Collectable& registry,
                                ExtenderMetrics& metrics, ServerOptions options,
                                std::function<bool()> ready)
     : extender_(extender),

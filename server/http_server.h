@@ -54,10 +54,11 @@ using LatencyObserver =
 
 class ExtenderServer {
  public:
-  // `ready` answers /readyz (e.g. the cluster cache has synced). References must outlive the
-  // server.
-  ExtenderServer(Extender& extender, prometheus::Registry& registry, ExtenderMetrics& metrics,
-                 ServerOptions options, std::function<bool()> ready);
+  // `ready` answers /readyz (e.g. the cluster cache has synced); `/metrics` serves what `registry`
+  // collects (a prometheus::Registry, or the process's MetricsExposition). References must
+  // outlive the server.
+  ExtenderServer(Extender& extender, const prometheus::Collectable& registry,
+                 ExtenderMetrics& metrics, ServerOptions options, std::function<bool()> ready);
   ~ExtenderServer();  // Stops.
   ExtenderServer(const ExtenderServer&) = delete;
   ExtenderServer& operator=(const ExtenderServer&) = delete;
@@ -115,7 +116,7 @@ class ExtenderServer {
   void WriteStreamed(std::shared_ptr<FilterAnswer> streamed, int code, httplib::Response& res);
 
   Extender& extender_;
-  prometheus::Registry& registry_;
+  const prometheus::Collectable& registry_;
   ExtenderMetrics& metrics_;
   ServerOptions options_;
   std::function<bool()> ready_;

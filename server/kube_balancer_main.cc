@@ -18,6 +18,7 @@
 #include "core/config.h"
 #include "core/logging.h"
 #include "server/app.h"
+#include "server/http_server.h"
 
 namespace {
 
@@ -27,18 +28,22 @@ constexpr int kExitStartup = 1;  // environment problems at start (kubeconfig, p
 
 constexpr char kUsage[] =
     "Usage: kube-balancer --config FILE [--kubeconfig FILE] [-v N]\n"
+    "       kube-balancer --check-config FILE\n"
     "\n"
     "Load-aware Kubernetes scheduler extender (filter / prioritize / bind) and rescheduler.\n"
     "\n"
     "  --config FILE      YAML configuration (every key: docs/configuration.md)\n"
     "  --kubeconfig FILE  kubeconfig to use; default: in-cluster service account, then\n"
     "                     $KUBECONFIG, then ~/.kube/config\n"
+    "  --check-config FILE  validate FILE as --config would and exit: 0 valid, 2 invalid\n"
+    "                     (reads nothing else: no cluster, no Prometheus)\n"
     "  -v N, --v=N        log verbosity: 0 info (default), 1-3 debug, 4+ trace\n"
     "  --version          print the version and exit\n"
     "  -h, --help         print this help and exit\n";
 
 struct Flags {
   std::string config;
+  bool check_only = false;  // --check-config: validate `config` and exit
   std::string kubeconfig;
   int verbosity = 0;
 };
@@ -95,9 +100,13 @@ std::optional<int> ParseFlags(int argc, char** argv, Flags& flags) {
       std::cout << kVersion << "\n";
       return 0;
     }
-    if (arg == "--config") {
-      if (!take_value(arg) || value.empty()) return UsageError("--config needs a file");
+    if (arg == "--config" || arg == "--check-config") {
+      if (!take_value(arg) || value.empty()) return UsageError(arg + " needs a file");
+      if (!flags.config.empty() && flags.config != value) {
+        return UsageError("--config and --check-config name different files");
+      }
       flags.config = value;
+      flags.check_only |= arg == "--check-config";
     } else if (arg == "--kubeconfig") {
       if (!take_value(arg) || value.empty()) return UsageError("--kubeconfig needs a file");
       flags.kubeconfig = value;
@@ -131,7 +140,22 @@ bool InstallSignalHandlers(int pipe_fds[2]) {
   return true;
 }
 
+// --check-config: everything the server checks before it touches the cluster (the file, every
+// key, cross-field rules, the listen addresses and TLS settings).
+int CheckConfig(const std::string& path) {
+  kb::StatusOr<kb::Config> loaded = kb::LoadConfigFile(path);
+  kb::Status status = loaded.status();
+  if (status.ok()) status = kb::server::ServerOptions::FromConfig(*loaded).status();
+  if (!status.ok()) {
+    std::cerr << "kube-balancer: invalid configuration: " << status.message() << "\n";
+    return kExitUsage;
+  }
+  std::cout << "kube-balancer: configuration " << path << " is valid\n";
+  return 0;
+}
+
 int Run(const Flags& flags) {
+  if (flags.check_only) return CheckConfig(flags.config);
   kb::StatusOr<kb::Config> loaded = kb::LoadConfigFile(flags.config);
   if (!loaded.ok()) {
     std::cerr << "kube-balancer: invalid configuration: " << loaded.status().message() << "\n";

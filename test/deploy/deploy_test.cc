@@ -456,6 +456,23 @@ std::string ConfigValue(const Config& config, std::string_view key) {
 }
 
 // Does `g` grant exactly what `call` needs, in the scope the table allows?
+// The opt-in features (deploy/components/<feature>/) a kustomization includes, following its
+// resources into other kustomizations (an overlay's ../../base).
+std::set<std::string> EnabledFeatures(const fs::path& dir) {
+  std::set<std::string> out;
+  const fs::path file = dir / "kustomization.yaml";
+  if (!fs::exists(file)) return out;
+  const YAML::Node k = YAML::LoadFile(file.string());
+  for (const YAML::Node& c : k["components"]) {
+    out.insert(fs::path(Str(c)).lexically_normal().filename().string());
+  }
+  for (const YAML::Node& r : k["resources"]) {
+    const fs::path sub = (dir / Str(r)).lexically_normal();
+    if (fs::is_directory(sub)) out.merge(EnabledFeatures(sub));
+  }
+  return out;
+}
+
 bool Covers(const Grant& g, const kube::ApiCall& call, const Config& config) {
   if (g.group != call.group || g.resource != call.resource || g.verb != call.verb) return false;
   const std::string want_ns =
@@ -535,27 +552,67 @@ TEST_CASE("RBAC grants exactly the API calls the code makes", "[deploy]") {
                     << "]: not a call in kube/api_calls.h (or wider than its scope)");
         CHECK(known);
       }
-      // Everything the code calls is granted to kube-balancer, in scope.
+      // Everything the code calls is granted to kube-balancer, in scope; an opt-in feature's
+      // calls exactly when the kustomization includes the feature's component.
+      const std::set<std::string> features = EnabledFeatures(kSourceDir / dir);
       for (const kube::ApiCall& call : kube::kApiCalls) {
         bool granted = false;
         for (const Grant& g : balancer.grants) granted |= Covers(g, call, w.config);
+        const bool wanted = call.feature.empty() || features.count(std::string(call.feature)) > 0;
+        const std::string may =
+            wanted ? " may not " : " may (without component " + std::string(call.feature) + ") ";
         INFO("kube-balancer's ServiceAccount "
-             << ns << "/" << balancer_sa << " may not " << call.verb << " " << call.group << "/"
+             << ns << "/" << balancer_sa << may << call.verb << " " << call.group << "/"
              << call.resource << " (" << call.client_method << ", " << call.used_by << ")");
-        CHECK(granted);
+        CHECK(granted == wanted);
       }
     }
   }
 }
 
-TEST_CASE("deploy/base/rbac.yaml names the KubeClient method behind every rule", "[deploy]") {
-  const std::string rbac = ReadFile(kSourceDir / "deploy" / "base" / "rbac.yaml");
-  REQUIRE(!rbac.empty());
+TEST_CASE("each RBAC file names the KubeClient method behind every rule", "[deploy]") {
   for (const kube::ApiCall& call : kube::kApiCalls) {
+    const fs::path file = call.feature.empty() ? kSourceDir / "deploy" / "base" / "rbac.yaml"
+                                               : kSourceDir / "deploy" / "components" /
+                                                     std::string(call.feature) / "rbac.yaml";
+    const std::string rbac = ReadFile(file);
     std::string method(call.client_method);
     method = method.substr(0, method.find(' '));
-    INFO("no comment in deploy/base/rbac.yaml mentions " << method);
+    INFO("no comment in " << file.string() << " mentions " << method);
     CHECK(rbac.find(method) != std::string::npos);
+  }
+}
+
+// Each opt-in feature's component grants exactly its rows of kube/api_calls.h (the kind overlay
+// renders both on top of the base; the RBAC test above checks the result both ways).
+TEST_CASE("every RBAC component grants only its feature's calls", "[deploy]") {
+  for (const std::string_view feature :
+       {kube::kFeatureBarePodMigration, kube::kFeatureSurgeRestart}) {
+    const fs::path dir = kSourceDir / "deploy" / "components" / std::string(feature);
+    REQUIRE(fs::exists(dir / "kustomization.yaml"));
+    std::vector<YAML::Node> all = YAML::LoadAllFromFile((dir / "rbac.yaml").string());
+    int rules = 0;
+    for (const YAML::Node& doc : all) {
+      if (Str(doc["kind"]) != "ClusterRole") continue;
+      for (const YAML::Node& rule : doc["rules"]) {
+        for (const YAML::Node& resource : rule["resources"]) {
+          for (const YAML::Node& verb : rule["verbs"]) {
+            ++rules;
+            bool known = false;
+            for (const kube::ApiCall& call : kube::kApiCalls) {
+              known |= call.feature == feature && call.resource == Str(resource) &&
+                       call.verb == Str(verb) && call.group == Str(rule["apiGroups"][0]);
+            }
+            INFO(feature << " grants " << Str(verb) << " " << Str(resource)
+                         << ", which is no call of that feature in kube/api_calls.h");
+            CHECK(known);
+          }
+        }
+      }
+    }
+    int calls = 0;
+    for (const kube::ApiCall& call : kube::kApiCalls) calls += call.feature == feature;
+    CHECK(rules == calls);
   }
 }
 
@@ -734,6 +791,68 @@ TEST_CASE("examples: kind cluster, the 12 test pods and the seed scenarios", "[d
   }
 }
 
+// The kind demo cluster pins its node image, and the stock kube-scheduler the manifests run is the
+// same Kubernetes version (a scheduler newer than the API server is outside the skew policy).
+TEST_CASE("kind's node image and the kube-scheduler image are the same Kubernetes version",
+          "[deploy]") {
+  static const std::regex kind_image(R"(kindest/node:(v\d+\.\d+\.\d+)@sha256:[0-9a-f]{64})");
+  std::set<std::string> node_versions;
+  for (const YAML::Node& d : LoadExample("kind-config.yaml")) {
+    for (const YAML::Node& node : d["nodes"]) {
+      std::smatch m;
+      const std::string image = Str(node["image"]);
+      INFO("kind node " << Str(node["role"]) << " image '" << image
+                        << "' is not kindest/node:vX.Y.Z@sha256:<digest>");
+      REQUIRE(std::regex_match(image, m, kind_image));
+      node_versions.insert(m[1].str());
+    }
+  }
+  REQUIRE(node_versions.size() == 1);
+  const std::string version = *node_versions.begin();
+  for (const std::string dir :
+       {"deploy/base", "deploy/overlays/kind", "deploy/overlays/standalone"}) {
+    const Rendering& r = Render(dir);
+    int schedulers = 0;
+    for (const YAML::Node& deployment : r.OfKind("Deployment")) {
+      for (const YAML::Node& c : deployment["spec"]["template"]["spec"]["containers"]) {
+        const std::string image = Str(c["image"]);
+        if (image.find("kube-scheduler") == std::string::npos) continue;
+        ++schedulers;
+        INFO(dir << ": " << image << " is not the kind node version " << version);
+        CHECK(image == "registry.k8s.io/kube-scheduler:" + version);
+      }
+    }
+    INFO(dir << " renders no kube-scheduler container");
+    CHECK(schedulers == 1);
+  }
+}
+
+// Every kube_balancer_* family named in `exprs` (PromQL) is defined somewhere in the code as a
+// string literal.
+void CheckMetricsDefined(const std::string& exprs, const std::string& who) {
+  std::string sources;
+  for (const char* module : {"server", "scoring", "rescheduler", "kube", "core"}) {
+    if (!fs::exists(kSourceDir / module)) continue;
+    for (const auto& entry : fs::directory_iterator(kSourceDir / module)) {
+      if (entry.path().extension() == ".cc" || entry.path().extension() == ".h") {
+        sources += ReadFile(entry.path());
+      }
+    }
+  }
+  static const std::regex metric(R"(kube_balancer_[a-z_]+)");
+  for (auto it = std::sregex_iterator(exprs.begin(), exprs.end(), metric);
+       it != std::sregex_iterator(); ++it) {
+    std::string name = it->str();
+    for (const char* suffix : {"_bucket", "_count", "_sum"}) {
+      const std::string s(suffix);
+      if (name.size() > s.size() && name.ends_with(s)) name.resize(name.size() - s.size());
+    }
+    INFO(who << " queries " << name << ", which no server/scoring/rescheduler source "
+             << "defines as \"" << name << "\"");
+    CHECK(sources.find("\"" + name + "\"") != std::string::npos);
+  }
+}
+
 TEST_CASE("the Grafana dashboard queries metrics the code exports", "[deploy]") {
   const fs::path path =
       kSourceDir / "deploy" / "components" / "monitoring" / "kube-balancer-dashboard.json";
@@ -755,28 +874,54 @@ TEST_CASE("the Grafana dashboard queries metrics the code exports", "[deploy]") 
     INFO("dashboard lacks " << needed);
     CHECK(exprs.find(needed) != std::string::npos);
   }
-  // Every kube_balancer_* family the dashboard uses is defined somewhere in the code.
-  std::string sources;
-  for (const char* module : {"server", "scoring", "rescheduler", "kube", "core"}) {
-    if (!fs::exists(kSourceDir / module)) continue;
-    for (const auto& entry : fs::directory_iterator(kSourceDir / module)) {
-      if (entry.path().extension() == ".cc" || entry.path().extension() == ".h") {
-        sources += ReadFile(entry.path());
-      }
+  CheckMetricsDefined(exprs, "the dashboard");
+}
+
+// The shipped PrometheusRule: valid for promtool, its unit tests (test/deploy/alerts_test.yaml)
+// pass, every alert is documented in docs/operations.md, and it only queries exported metrics.
+TEST_CASE("the PrometheusRule passes promtool check rules and test rules", "[deploy]") {
+  const fs::path rule_path =
+      kSourceDir / "deploy" / "components" / "monitoring" / "prometheusrule.yaml";
+  const YAML::Node rule = YAML::LoadFile(rule_path.string());
+  REQUIRE(Str(rule["kind"]) == "PrometheusRule");
+  const YAML::Node kustomization =
+      YAML::LoadFile((kSourceDir / "deploy/components/monitoring/kustomization.yaml").string());
+  bool listed = false;
+  for (const YAML::Node& r : kustomization["resources"]) listed |= Str(r) == "prometheusrule.yaml";
+  CHECK(listed);
+
+  const fs::path dir = fs::temp_directory_path() / ("kb_alerts_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  {
+    YAML::Emitter out;
+    out << rule["spec"];
+    std::ofstream(dir / "kube-balancer-rules.yaml") << out.c_str() << "\n";
+  }
+  fs::copy_file(kSourceDir / "test" / "deploy" / "alerts_test.yaml", dir / "alerts_test.yaml",
+                fs::copy_options::overwrite_existing);
+  const CommandResult check =
+      Run("cd '" + dir.string() + "' && promtool check rules kube-balancer-rules.yaml");
+  INFO(check.out << check.err);
+  CHECK(check.exit_code == 0);
+  const CommandResult test =
+      Run("cd '" + dir.string() + "' && promtool test rules alerts_test.yaml");
+  INFO(test.out << test.err);
+  CHECK(test.exit_code == 0);
+  fs::remove_all(dir);
+
+  std::string exprs;
+  const std::string ops = ReadFile(kSourceDir / "docs" / "operations.md");
+  const std::string tests = ReadFile(kSourceDir / "test" / "deploy" / "alerts_test.yaml");
+  for (const YAML::Node& group : rule["spec"]["groups"]) {
+    for (const YAML::Node& r : group["rules"]) {
+      const std::string alert = Str(r["alert"]);
+      exprs += Str(r["expr"]) + "\n";
+      INFO("alert " << alert << " is not documented in docs/operations.md or has no promtool test");
+      CHECK(ops.find(alert) != std::string::npos);
+      CHECK(tests.find("alertname: " + alert) != std::string::npos);
     }
   }
-  static const std::regex metric(R"(kube_balancer_[a-z_]+)");
-  for (auto it = std::sregex_iterator(exprs.begin(), exprs.end(), metric);
-       it != std::sregex_iterator(); ++it) {
-    std::string name = it->str();
-    for (const char* suffix : {"_bucket", "_count", "_sum"}) {
-      const std::string s(suffix);
-      if (name.size() > s.size() && name.ends_with(s)) name.resize(name.size() - s.size());
-    }
-    INFO("the dashboard queries " << name << ", which no server/scoring/rescheduler source "
-                                  << "defines as \"" << name << "\"");
-    CHECK(sources.find("\"" + name + "\"") != std::string::npos);
-  }
+  CheckMetricsDefined(exprs, "the PrometheusRule");
 }
 
 }  // namespace

@@ -443,4 +443,42 @@ TEST_CASE("kube-balancer exits 2 naming the key on a bad config, before serving"
   CHECK_THAT(flags.Log(), Catch::Matchers::Contains("--frobnicate"));
 }
 
+TEST_CASE("kube-balancer --check-config validates a file and exits 0 or 2", "[integration]") {
+  const std::string binary = std::string(KB_BINARY_DIR) + "/server/kube-balancer";
+  REQUIRE(fs::exists(binary));
+  TempDir dir;
+  // Points at an API server and a Prometheus that do not exist: --check-config reads neither.
+  WriteFile(dir.path / "good.yaml",
+            "listen: 127.0.0.1:1\nprometheus:\n  url: http://127.0.0.1:1\n"
+            "rescheduler:\n  cpuThreshold: 70\n");
+  WriteFile(dir.path / "bad-key.yaml", "rescheduler:\n  cpuThresold: 80\n");
+  WriteFile(dir.path / "bad-listen.yaml", "listen: \"127.0.0.1:99999\"\n");
+  const auto run = [&](const std::vector<std::string>& args, const std::string& log) {
+    std::vector<std::string> argv{binary};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto p = std::make_unique<ChildProcess>(argv, (dir.path / log).string());
+    REQUIRE(WaitFor([&] { return !p->running(); }, seconds(10)));
+    const int status = p->Stop(SIGTERM, seconds(1));
+    REQUIRE(WIFEXITED(status));
+    return std::make_pair(WEXITSTATUS(status), p->Log());
+  };
+  const auto [good, good_log] =
+      run({"--check-config", (dir.path / "good.yaml").string(), "--kubeconfig", "/nonexistent"},
+          "good.log");
+  CHECK(good == 0);
+  CHECK_THAT(good_log, Catch::Matchers::Contains("is valid"));
+  const auto [bad, bad_log] =
+      run({"--check-config", (dir.path / "bad-key.yaml").string()}, "b.log");
+  CHECK(bad == 2);
+  CHECK_THAT(bad_log, Catch::Matchers::Contains("rescheduler.cpuThresold"));
+  const auto [listen, listen_log] =
+      run({"--check-config=" + (dir.path / "bad-listen.yaml").string()}, "l.log");
+  CHECK(listen == 2);
+  CHECK_THAT(listen_log, Catch::Matchers::Contains("listen"));
+  const auto [missing, missing_log] =
+      run({"--check-config", (dir.path / "missing.yaml").string()}, "m.log");
+  CHECK(missing == 2);
+  CHECK_THAT(missing_log, Catch::Matchers::Contains("missing.yaml"));
+}
+
 }  // namespace
