@@ -100,19 +100,19 @@ struct NamespaceScope {
 // rescheduler.priorityThreshold: only pods of a lower priority move. At most one of the two is set
 // (the loader rejects both); `name` is resolved against the cluster's PriorityClasses each cycle.
 struct PriorityThreshold {
-  std::optional<int32_t> value;  // value
-  std::string name;              // name: a PriorityClass
+  std::optional<int32_t> value;  // priorityThreshold.value
+  std::string name;              // priorityThreshold.name: a PriorityClass
   bool Set() const { return value.has_value() || !name.empty(); }
 };
 
 // rescheduler.nodeGroups[i]: nodes matching `node_selector` are balanced among themselves, with
 // their own thresholds (unset = the top-level rescheduler value).
 struct NodeGroup {
-  std::string name;                           // name
-  LabelSelector node_selector;                // nodeSelector: matchLabels + matchExpressions
-  std::optional<double> cpu_threshold;        // cpuThreshold
-  std::optional<double> memory_threshold;     // memoryThreshold
-  std::optional<double> imbalance_threshold;  // imbalanceThreshold
+  std::string name;                           // nodeGroups[].name
+  LabelSelector node_selector;                // nodeGroups[].nodeSelector: a label selector
+  std::optional<double> cpu_threshold;        // nodeGroups[].cpuThreshold
+  std::optional<double> memory_threshold;     // nodeGroups[].memoryThreshold
+  std::optional<double> imbalance_threshold;  // nodeGroups[].imbalanceThreshold
 };
 
 // rescheduler.breaker: pauses every strategy but NodeMaintenance when moves keep failing.
@@ -155,19 +155,18 @@ struct ReschedulerConfig {
   Millis replacement_timeout{300000};   // replacementTimeout: 5m
   int64_t eviction_grace_seconds = -1;  // evictionGracePeriodSeconds: -1 = the pod's own
   // Scope: which pods may move. Pods outside it still count as load and capacity.
-  // schedulerNames: default [<schedulerName>] (the loader fills it from the top-level key).
-  std::vector<std::string> scheduler_names{"kube-balancer"};
-  NamespaceScope namespaces;             // namespaces: {include, exclude}
-  LabelSelector pod_selector;            // podSelector: empty = every pod
+  std::vector<std::string> scheduler_names{"kube-balancer"};  // schedulerNames: default
+                                                              // [<schedulerName>] (the loader)
+  NamespaceScope namespaces;                                  // namespaces: {include, exclude}
+  LabelSelector pod_selector;                                 // podSelector: empty = every pod
   PriorityThreshold priority_threshold;  // priorityThreshold: {value: N} or {name: <class>}
   std::vector<NodeGroup> node_groups;    // nodeGroups: first matching group wins
-  // maxEvictionsPerHour: rolling budget of moves over any hour; -1 = 6 * maxReschedulePods
-  // (resolved by the loader, see EvictionsPerHour()).
-  int max_evictions_per_hour = -1;
-  BreakerConfig breaker;  // breaker
-  // maxCacheAge: a watched kind not confirmed current (list, event or clean watch end) within
-  // this time, or disconnected, makes a cycle skip.
-  Millis max_cache_age{600000};
+  int max_evictions_per_hour = -1;       // maxEvictionsPerHour: rolling budget of moves over any
+                                         // hour; -1 = 6 * maxReschedulePods (EvictionsPerHour())
+  BreakerConfig breaker;                 // breaker
+  Millis max_cache_age{600000};          // maxCacheAge: 10m; a watched kind not confirmed current
+                                         // (list, event or clean watch end) within it, or
+                                         // disconnected, makes a cycle skip
   ProtectionsConfig protections;         // protections
   LeaderElectionConfig leader_election;  // leaderElection
 

@@ -228,10 +228,11 @@ std::optional<NotMovable> PlanContext::CheckPlannable(const Pod& pod, bool ignor
   }
   if (!ignore_cooldown) {
     if (ledger.PodCoolingDown(pod.meta.uid, ledger.now())) {
-      return NotMovable{"moved within cooldown", Protection::kNone, true};
+      return NotMovable{"moved within cooldown", Protection::kNone, true, false, false, true};
     }
     if (ledger.WorkloadCoolingDown(key, ledger.now())) {
-      return NotMovable{"workload rebalanced within cooldown", Protection::kNone, true};
+      return NotMovable{
+          "workload rebalanced within cooldown", Protection::kNone, true, false, false, true};
     }
   }
   if (input_.config.protections.pdb_precheck) {
@@ -392,7 +393,10 @@ PlanContext::Tried PlanContext::TryMove(const PodPtr& pod, const MoveAttempt& at
     if (nm->planned || (attempt.drain && StaysWithNode(nm->protection))) return Tried::kNotMoved;
     // Pods outside the scope are not ours: listed, never reported on the node.
     const bool report = attempt.drain && !nm->transient && !IsScopeRule(nm->protection);
-    UnmovablePod u{attempt.strategy, pod, attempt.source, nm->reason, report, nm->transient};
+    // A transient refusal keeps the workload's rebalancing open (no cooldown starts); a pod
+    // cooling down does not.
+    UnmovablePod u{attempt.strategy, pod,    attempt.source,
+                   nm->reason,       report, nm->transient && !nm->cooldown};
     if (nm->loop) u.result = Result::kLoopBlocked;
     AddUnmovable(plan, std::move(u), left_out);
     return Tried::kNotMoved;

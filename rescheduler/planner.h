@@ -22,8 +22,9 @@ struct NotMovable {
   std::string reason;
   Protection protection = Protection::kNone;  // kNone for transient reasons (busy, PDB, ...)
   bool transient = false;                     // in flight, cooldown, PDB, already moving
-  bool planned = false;  // already moving this cycle: skip silently (not an unmovable pod)
-  bool loop = false;     // loop guard (MoveLedger::LoopGuarded): blocked for every strategy
+  bool planned = false;   // already moving this cycle: skip silently (not an unmovable pod)
+  bool loop = false;      // loop guard (MoveLedger::LoopGuarded): blocked for every strategy
+  bool cooldown = false;  // a cooldown: transient, but the rebalancing is not held open by it
 };
 
 struct TargetOptions {

@@ -300,7 +300,8 @@ TEST_CASE("a maintenance drain whose replacement lands back is not evicted again
   CHECK(blocked_events >= 1);
   CHECK(blocked_events <= 2);  // a-1 and a-back
   bool stock_listed = false;
-  for (const json& u : r.PlanJson()["unmovable"]) {
+  const json plan = r.PlanJson();
+  for (const json& u : plan["unmovable"]) {
     if (u["pod"] == "default/stock-0") {
       stock_listed = true;
       CHECK(u["reported"] == false);
@@ -364,7 +365,8 @@ TEST_CASE("how each move ended is in /debug/plan and the replacements metric",
   Rescheduler& r = h.Make();
   REQUIRE(r.RunOnce().results["success"] == 2);
   std::map<std::string, std::string> targets;
-  for (const json& m : r.PlanJson()["moves"]) targets[m["pod"]] = m["target"];
+  const json first = r.PlanJson();
+  for (const json& m : first["moves"]) targets[m["pod"]] = m["target"];
   // a's replacement lands on its planned target, b's elsewhere.
   std::erase_if(h.cluster.pods, [](const Pod& p) { return p.node_name == "m"; });
   h.cluster.Add(test::RsPod("a-new", "a", targets["default/a-0"]));
@@ -376,7 +378,8 @@ TEST_CASE("how each move ended is in /debug/plan and the replacements metric",
   CHECK(Counter(h.registry, "kube_balancer_rescheduler_replacements_total",
                 {{"outcome", "other_node"}}) == 1);
   std::set<std::string> outcomes;
-  for (const json& o : r.PlanJson()["outcomes"]) outcomes.insert(o["outcome"]);
+  const json plan = r.PlanJson();
+  for (const json& o : plan["outcomes"]) outcomes.insert(o["outcome"]);
   CHECK(outcomes == std::set<std::string>{"on_target", "other_node"});
 }
 
