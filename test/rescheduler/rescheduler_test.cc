@@ -315,6 +315,42 @@ TEST_CASE("a maintenance drain whose replacement lands back is not evicted again
   CHECK(h.fake.Evictions().size() == 2);
 }
 
+TEST_CASE("a PDB that lags a Ready replacement does not start the workload's cooldown",
+          "[rescheduler][cycle][loop]") {
+  Harness h;
+  h.config.enabled_strategies = {kLoadBalancing};
+  h.cluster.Add(test::MakeNode("w1")).Add(test::MakeNode("w2")).Add(test::MakeNode("w3"));
+  h.AddReplicaSet("a", {"w1", "w1", "w1", "w1", "w1", "w1"});
+  auto pdb = [](int allowed) {
+    return kb::testing::PdbBuilder("default", "a")
+        .Selector("app", "a")
+        .MinAvailable(5)
+        .Generation(1)
+        .ObservedGeneration(1)
+        .DisruptionsAllowed(allowed)
+        .Build();
+  };
+  h.cluster.pdbs = {pdb(1)};
+  Rescheduler& r = h.Make();
+  REQUIRE(r.RunOnce().results["success"] == 1);
+  const std::string first = h.fake.Evictions()[0].name;
+
+  // The replacement is Ready elsewhere, but the disruption controller has not caught up yet.
+  std::erase_if(h.cluster.pods, [&](const Pod& p) { return p.meta.name == first; });
+  h.cluster.Add(test::RsPod("a-new", "a", "w2"));
+  h.cluster.pdbs = {pdb(0)};
+  h.clock.Advance(2s);
+  CycleReport lagging = r.RunOnce(CycleKind::kEarly);
+  CHECK(lagging.results["success"] == 0);
+  CHECK(lagging.unmovable >= 1);
+
+  // The PDB catches up a moment later: the rebalancing continues, no 10-minute cooldown.
+  h.cluster.pdbs = {pdb(1)};
+  h.clock.Advance(2s);
+  CHECK(r.RunOnce(CycleKind::kEarly).results["success"] == 1);
+  CHECK(h.fake.Evictions().size() == 2);
+}
+
 TEST_CASE("a cycle acts only on a synced world", "[rescheduler][cycle][sync]") {
   Harness h;
   h.cluster.Add(kb::testing::NodeBuilder("m").Maintenance().Build()).Add(test::MakeNode("w2"));
