@@ -351,6 +351,29 @@ TEST_CASE("a PDB that lags a Ready replacement does not start the workload's coo
   CHECK(h.fake.Evictions().size() == 2);
 }
 
+TEST_CASE("a node group with no node is allowed, noted and logged once while empty",
+          "[rescheduler][cycle][node_groups]") {
+  Harness h;
+  NodeGroup gpu;
+  gpu.name = "gpu";
+  gpu.node_selector.match_labels = {{"pool", "gpu"}};
+  h.config.node_groups = {gpu};
+  h.cluster.Add(test::MakeNode("w1")).Add(test::MakeNode("w2"));
+  test::LogCapture logs;
+  Rescheduler& r = h.Make();
+  for (int i = 0; i < 3; ++i) {
+    h.clock.Advance(30s);
+    REQUIRE(r.RunOnce().ran);
+  }
+  CHECK(logs.Count({"node group matches no node", "group=gpu"}, "warning") == 1);
+  bool noted = false;
+  const json plan = r.PlanJson();
+  for (const json& n : plan["notes"]) {
+    noted = noted || n["note"] == "node group gpu matches no node";
+  }
+  CHECK(noted);
+}
+
 TEST_CASE("a cycle acts only on a synced world", "[rescheduler][cycle][sync]") {
   Harness h;
   h.cluster.Add(kb::testing::NodeBuilder("m").Maintenance().Build()).Add(test::MakeNode("w2"));
