@@ -103,7 +103,7 @@ kb::Pod MakePod(int i, const std::string& node, const std::string& ns, const std
   p.meta.owner_references = {{"apps/v1", "ReplicaSet", rs, rs_uid, true}};
   p.meta.creation_timestamp = t0 - std::chrono::hours(1 + i % 100);
   p.node_name = node;
-  p.scheduler_name = "default-scheduler";
+  p.scheduler_name = "kube-balancer";  // inside the default scope (schedulerNames)
   p.priority = 0;
   p.tolerations = {{"node.kubernetes.io/not-ready", "Exists", "", "NoExecute"},
                    {"node.kubernetes.io/unreachable", "Exists", "", "NoExecute"}};

@@ -20,7 +20,10 @@ namespace {
 using config_internal::InRange;
 using config_internal::Invalid;
 using config_internal::OutOfRange;
+using config_internal::ParseInteger;
+using config_internal::ParseNumber;
 using config_internal::Quote;
+using config_internal::ScalarText;
 
 // One accepted leaf key: its dotted path and how to store a YAML value into the Config.
 using Setter = std::function<Status(const YAML::Node& node, const std::string& key, Config& c)>;
@@ -36,50 +39,11 @@ const std::set<std::string>& Sections() {
                                                   "scoring",
                                                   "rescheduler",
                                                   "rescheduler.protections",
+                                                  "rescheduler.namespaces",
+                                                  "rescheduler.breaker",
                                                   "rescheduler.leaderElection",
                                                   "kubeClient"};
   return kSections;
-}
-
-// A scalar's text, or an error naming the key when the node is a mapping or a sequence.
-StatusOr<std::string> ScalarText(const YAML::Node& node, const std::string& key,
-                                 const std::string& expected) {
-  if (!node.IsScalar()) {
-    return Invalid(key, node.IsMap() ? "<mapping>" : "<sequence>", expected);
-  }
-  return node.Scalar();
-}
-
-StatusOr<double> ParseNumber(const YAML::Node& node, const std::string& key) {
-  static const std::string kExpected = "expected a number";
-  KB_ASSIGN_OR_RETURN(std::string text, ScalarText(node, key, kExpected));
-  std::string_view sv = text;
-  if (!sv.empty() && sv.front() == '+') sv.remove_prefix(1);
-  double value = 0;
-  auto [ptr, ec] = std::from_chars(sv.data(), sv.data() + sv.size(), value);
-  if (sv.empty() || ec != std::errc() || ptr != sv.data() + sv.size() || !std::isfinite(value)) {
-    return Invalid(key, text, kExpected);
-  }
-  return value;
-}
-
-StatusOr<int64_t> ParseInteger(const YAML::Node& node, const std::string& key, int64_t min,
-                               int64_t max) {
-  static const std::string kExpected = "expected an integer";
-  KB_ASSIGN_OR_RETURN(std::string text, ScalarText(node, key, kExpected));
-  std::string_view sv = text;
-  if (!sv.empty() && sv.front() == '+') sv.remove_prefix(1);
-  int64_t value = 0;
-  auto [ptr, ec] = std::from_chars(sv.data(), sv.data() + sv.size(), value);
-  if (sv.empty() || ec != std::errc() || ptr != sv.data() + sv.size()) {
-    return Invalid(key, text, kExpected);
-  }
-  if (value < min || value > max) {
-    return Invalid(
-        key, text,
-        "expected an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
-  }
-  return value;
 }
 
 // YAML 1.1 booleans as sigs.k8s.io/yaml accepts them (true/false, yes/no, on/off).
@@ -239,6 +203,22 @@ std::vector<FieldSpec> ReschedulerFields() {
                       rescheduler.replacement_timeout),
       KB_CONFIG_FIELD(IntField, "rescheduler.evictionGracePeriodSeconds",
                       rescheduler.eviction_grace_seconds),
+      KB_CONFIG_FIELD(StringListField, "rescheduler.schedulerNames", rescheduler.scheduler_names),
+      KB_CONFIG_FIELD(StringListField, "rescheduler.namespaces.include",
+                      rescheduler.namespaces.include),
+      KB_CONFIG_FIELD(StringListField, "rescheduler.namespaces.exclude",
+                      rescheduler.namespaces.exclude),
+      KB_CONFIG_FIELD(config_internal::LabelSelectorField, "rescheduler.podSelector",
+                      rescheduler.pod_selector),
+      KB_CONFIG_FIELD(config_internal::PriorityThresholdField, "rescheduler.priorityThreshold",
+                      rescheduler.priority_threshold),
+      KB_CONFIG_FIELD(config_internal::NodeGroupsField, "rescheduler.nodeGroups",
+                      rescheduler.node_groups),
+      KB_CONFIG_FIELD(IntField, "rescheduler.maxEvictionsPerHour",
+                      rescheduler.max_evictions_per_hour),
+      KB_CONFIG_FIELD(IntField, "rescheduler.breaker.failures", rescheduler.breaker.failures),
+      KB_CONFIG_FIELD(DurationField, "rescheduler.breaker.coolOff", rescheduler.breaker.cool_off),
+      KB_CONFIG_FIELD(DurationField, "rescheduler.maxCacheAge", rescheduler.max_cache_age),
   };
 }
 
@@ -266,6 +246,8 @@ std::vector<FieldSpec> ProtectionsFields() {
                       rescheduler.protections.single_replica_workloads),
       KB_CONFIG_FIELD(BoolField, "rescheduler.protections.pdbPrecheck",
                       rescheduler.protections.pdb_precheck),
+      KB_CONFIG_FIELD(BoolField, "rescheduler.protections.pvcPods",
+                      rescheduler.protections.pvc_pods),
   };
 }
 
@@ -388,6 +370,47 @@ Status ApplyMapping(const YAML::Node& map, const std::string& prefix, Config& co
 }  // namespace
 
 namespace config_internal {
+
+// A scalar's text, or an error naming the key when the node is a mapping or a sequence.
+StatusOr<std::string> ScalarText(const YAML::Node& node, const std::string& key,
+                                 const std::string& expected) {
+  if (!node.IsScalar()) {
+    return Invalid(key, node.IsMap() ? "<mapping>" : "<sequence>", expected);
+  }
+  return node.Scalar();
+}
+
+StatusOr<double> ParseNumber(const YAML::Node& node, const std::string& key) {
+  static const std::string kExpected = "expected a number";
+  KB_ASSIGN_OR_RETURN(std::string text, ScalarText(node, key, kExpected));
+  std::string_view sv = text;
+  if (!sv.empty() && sv.front() == '+') sv.remove_prefix(1);
+  double value = 0;
+  auto [ptr, ec] = std::from_chars(sv.data(), sv.data() + sv.size(), value);
+  if (sv.empty() || ec != std::errc() || ptr != sv.data() + sv.size() || !std::isfinite(value)) {
+    return Invalid(key, text, kExpected);
+  }
+  return value;
+}
+
+StatusOr<int64_t> ParseInteger(const YAML::Node& node, const std::string& key, int64_t min,
+                               int64_t max) {
+  static const std::string kExpected = "expected an integer";
+  KB_ASSIGN_OR_RETURN(std::string text, ScalarText(node, key, kExpected));
+  std::string_view sv = text;
+  if (!sv.empty() && sv.front() == '+') sv.remove_prefix(1);
+  int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(sv.data(), sv.data() + sv.size(), value);
+  if (sv.empty() || ec != std::errc() || ptr != sv.data() + sv.size()) {
+    return Invalid(key, text, kExpected);
+  }
+  if (value < min || value > max) {
+    return Invalid(
+        key, text,
+        "expected an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+  }
+  return value;
+}
 
 std::string Quote(const std::string& s) {
   std::string out = "\"";
@@ -559,6 +582,12 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text) {
     }
   } catch (const YAML::Exception& e) {
     return Status::InvalidArgument("invalid YAML: " + e.msg);
+  }
+  // rescheduler.schedulerNames defaults to the scheduler this extender serves.
+  if (!(root.IsMap() && root["rescheduler"].IsMap() &&
+        root["rescheduler"]["schedulerNames"].IsDefined() &&
+        !root["rescheduler"]["schedulerNames"].IsNull())) {
+    config.rescheduler.scheduler_names = {config.scheduler_name};
   }
   KB_RETURN_IF_ERROR(ValidateConfig(config));
   if (config.prometheus.cpu_query.empty()) {

@@ -9,11 +9,13 @@
 #include <chrono>
 #include <cstdint>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "core/model.h"
 #include "core/status.h"
 
 namespace kb {
@@ -86,6 +88,37 @@ struct ProtectionsConfig {
                                          // moves only by a surge restart (else skipped)
   bool pdb_precheck = true;  // pdbPrecheck: true; skip pods whose PDB allows no disruption now
                              // (from the cache) instead of asking the API server for a 429
+  bool pvc_pods = false;     // pvcPods: false; never move pods with a PersistentVolumeClaim
+};
+
+// rescheduler.namespaces: which namespaces' pods may move. Empty `include` = every namespace.
+struct NamespaceScope {
+  std::vector<std::string> include;  // include
+  std::vector<std::string> exclude;  // exclude (same meaning as rescheduler.excludedNamespaces)
+};
+
+// rescheduler.priorityThreshold: only pods of a lower priority move. At most one of the two is set
+// (the loader rejects both); `name` is resolved against the cluster's PriorityClasses each cycle.
+struct PriorityThreshold {
+  std::optional<int32_t> value;  // priorityThreshold.value
+  std::string name;              // priorityThreshold.name: a PriorityClass
+  bool Set() const { return value.has_value() || !name.empty(); }
+};
+
+// rescheduler.nodeGroups[i]: nodes matching `node_selector` are balanced among themselves, with
+// their own thresholds (unset = the top-level rescheduler value).
+struct NodeGroup {
+  std::string name;                           // nodeGroups[].name
+  LabelSelector node_selector;                // nodeGroups[].nodeSelector: a label selector
+  std::optional<double> cpu_threshold;        // nodeGroups[].cpuThreshold
+  std::optional<double> memory_threshold;     // nodeGroups[].memoryThreshold
+  std::optional<double> imbalance_threshold;  // nodeGroups[].imbalanceThreshold
+};
+
+// rescheduler.breaker: pauses every strategy but NodeMaintenance when moves keep failing.
+struct BreakerConfig {
+  int failures = 3;         // failures: consecutive replacement timeouts / API errors that open it
+  Millis cool_off{600000};  // coolOff: 10m; open this long, then closed again
 };
 
 // The rescheduler's strategies (rescheduler.enabledStrategies), in the order a cycle runs them:
@@ -117,12 +150,30 @@ struct ReschedulerConfig {
   bool dry_run = false;                                                        // dryRun
   int consecutive_cycles = 3;                                                  // consecutiveCycles
   Millis cooldown{600000};                                                     // cooldown: 10m
-  double min_score_gain = 2.0;           // minScoreGain: on the 0..10 extender scale
-  Millis steer_window{300000};           // steerWindow: 5m
-  Millis replacement_timeout{300000};    // replacementTimeout: 5m
-  int64_t eviction_grace_seconds = -1;   // evictionGracePeriodSeconds: -1 = the pod's own
+  double min_score_gain = 2.0;          // minScoreGain: on the 0..10 extender scale
+  Millis steer_window{300000};          // steerWindow: 5m
+  Millis replacement_timeout{300000};   // replacementTimeout: 5m
+  int64_t eviction_grace_seconds = -1;  // evictionGracePeriodSeconds: -1 = the pod's own
+  // Scope: which pods may move. Pods outside it still count as load and capacity.
+  std::vector<std::string> scheduler_names{"kube-balancer"};  // schedulerNames: default
+                                                              // [<schedulerName>] (the loader)
+  NamespaceScope namespaces;                                  // namespaces: {include, exclude}
+  LabelSelector pod_selector;                                 // podSelector: empty = every pod
+  PriorityThreshold priority_threshold;  // priorityThreshold: {value: N} or {name: <class>}
+  std::vector<NodeGroup> node_groups;    // nodeGroups: first matching group wins
+  int max_evictions_per_hour = -1;       // maxEvictionsPerHour: rolling budget of moves over any
+                                         // hour; -1 = 6 * maxReschedulePods (EvictionsPerHour())
+  BreakerConfig breaker;                 // breaker
+  Millis max_cache_age{600000};          // maxCacheAge: 10m; a watched kind not confirmed current
+                                         // (list, event or clean watch end) within it, or
+                                         // disconnected, makes a cycle skip
   ProtectionsConfig protections;         // protections
   LeaderElectionConfig leader_election;  // leaderElection
+
+  // maxEvictionsPerHour, or its default 6 * maxReschedulePods (one busy cycle per 10 minutes).
+  int EvictionsPerHour() const {
+    return max_evictions_per_hour >= 0 ? max_evictions_per_hour : 6 * max_reschedule_pods;
+  }
 };
 
 struct KubeClientConfig {

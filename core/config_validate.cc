@@ -117,11 +117,39 @@ Status ValidateReschedulerScope(const ReschedulerConfig& r) {
   for (const auto& [key, v] : limits) {
     if (v < 0) return OutOfRange(key, v, "must be >= 0");
   }
-  for (size_t i = 0; i < r.excluded_namespaces.size(); ++i) {
-    if (r.excluded_namespaces[i].empty()) {
-      return Invalid("rescheduler.excludedNamespaces[" + std::to_string(i) + "]", "",
-                     "must not be empty");
+  const std::pair<const char*, const std::vector<std::string>*> lists[] = {
+      {"rescheduler.excludedNamespaces", &r.excluded_namespaces},
+      {"rescheduler.namespaces.include", &r.namespaces.include},
+      {"rescheduler.namespaces.exclude", &r.namespaces.exclude},
+      {"rescheduler.schedulerNames", &r.scheduler_names}};
+  for (const auto& [key, list] : lists) {
+    for (size_t i = 0; i < list->size(); ++i) {
+      if ((*list)[i].empty()) {
+        return Invalid(std::string(key) + "[" + std::to_string(i) + "]", "", "must not be empty");
+      }
     }
+  }
+  if (r.scheduler_names.empty()) {
+    return Invalid("rescheduler.schedulerNames", "[]",
+                   "must name at least one scheduler (default: [<schedulerName>])");
+  }
+  return Status::Ok();
+}
+
+Status ValidateReschedulerSafety(const ReschedulerConfig& r) {
+  if (r.max_evictions_per_hour < -1) {
+    return OutOfRange("rescheduler.maxEvictionsPerHour", r.max_evictions_per_hour,
+                      "must be >= 0, or -1 for 6 * maxReschedulePods");
+  }
+  if (r.breaker.failures < 1) {
+    return OutOfRange("rescheduler.breaker.failures", r.breaker.failures, "must be >= 1");
+  }
+  if (r.breaker.cool_off.count() <= 0) {
+    return Invalid("rescheduler.breaker.coolOff", FormatDuration(r.breaker.cool_off),
+                   "must be > 0");
+  }
+  if (r.max_cache_age.count() <= 0) {
+    return Invalid("rescheduler.maxCacheAge", FormatDuration(r.max_cache_age), "must be > 0");
   }
   return Status::Ok();
 }
@@ -195,6 +223,7 @@ Status ValidateConfig(const Config& c) {
   KB_RETURN_IF_ERROR(ValidateScoring(c.scoring));
   KB_RETURN_IF_ERROR(ValidateReschedulerScope(c.rescheduler));
   KB_RETURN_IF_ERROR(ValidateReschedulerTiming(c.rescheduler));
+  KB_RETURN_IF_ERROR(ValidateReschedulerSafety(c.rescheduler));
   KB_RETURN_IF_ERROR(ValidateLeaderElection(c.rescheduler.leader_election));
   return ValidateKubeClient(c.kube_client);
 }

@@ -51,6 +51,9 @@ struct ClusterCache::Impl {
   mutable std::condition_variable sync_cv;
   // Per kind (kResourceKinds order): listed at least once. Kinds not watched count as synced.
   std::array<bool, kResourceKindCount> synced;
+  // Per kind: no failure since `confirmed` (see KindSyncState).
+  std::array<bool, kResourceKindCount> connected{};
+  std::array<SteadyTime, kResourceKindCount> confirmed{};
   ClusterCacheStats stats;
 
   CacheStore store;
@@ -170,6 +173,7 @@ struct ClusterCache::Impl {
       // Synced only after the handlers saw the listed objects.
       std::lock_guard<std::mutex> lock(mu);
       synced[static_cast<size_t>(kind)] = true;
+      Confirm(kind);
     }
     sync_cv.notify_all();
     *rv = *list_rv;
@@ -187,9 +191,24 @@ struct ClusterCache::Impl {
                 ResourceKindName(kind), key, st.message());
   }
 
+  // The kind's data is current now. Requires mu.
+  void Confirm(ResourceKind kind) {
+    connected[static_cast<size_t>(kind)] = true;
+    confirmed[static_cast<size_t>(kind)] = clock.Now();
+  }
+  void SetConfirmed(ResourceKind kind) {
+    std::lock_guard<std::mutex> lock(mu);
+    Confirm(kind);
+  }
+  void SetDisconnected(ResourceKind kind) {
+    std::lock_guard<std::mutex> lock(mu);
+    connected[static_cast<size_t>(kind)] = false;
+  }
+
   // Applies one watch event; returns false to end the watch.
   bool OnEvent(ResourceKind kind, WatchEvent&& ev, std::string* rv, uint64_t* received) {
     ++*received;
+    if (ev.type != WatchEventType::kError) SetConfirmed(kind);
     std::string ev_rv = RawResourceVersion(ev.object);
     if (ev.type == WatchEventType::kBookmark) {
       if (!ev_rv.empty()) *rv = ev_rv;
@@ -228,6 +247,7 @@ struct ClusterCache::Impl {
         Status st = ListAndReplace(kind, &rv);
         if (stop) break;
         if (!st.ok()) {
+          SetDisconnected(kind);
           Log()->warn("list failed kind={} error=\"{}\" retry_in_ms={}", kind_name, st.message(),
                       backoff.count());
           SleepBackoff(&backoff);
@@ -246,8 +266,13 @@ struct ClusterCache::Impl {
       wo.allow_bookmarks = true;
       wo.timeout_seconds = options.watch_timeout_seconds;
       uint64_t received = 0;
+      bool stream_error = false;  // the watch ended with an in-stream ERROR event
       Status st = client.Watch(
-          kind, wo, [&](WatchEvent&& ev) { return OnEvent(kind, std::move(ev), &rv, &received); },
+          kind, wo,
+          [&](WatchEvent&& ev) {
+            stream_error = stream_error || ev.type == WatchEventType::kError;
+            return OnEvent(kind, std::move(ev), &rv, &received);
+          },
           &stop);
       if (stop) break;
       {
@@ -262,9 +287,16 @@ struct ClusterCache::Impl {
           stats.relists++;
         }
         need_list = true;
+        SetDisconnected(kind);  // current again once relisted
         continue;
       }
       if (st.ok()) {
+        // The server ended a working watch (an ERROR event ends a broken one).
+        if (stream_error) {
+          SetDisconnected(kind);
+        } else {
+          SetConfirmed(kind);
+        }
         Log()->debug("watch ended kind={} resource_version={} events={}", kind_name, rv, received);
         if (received > 0) {
           backoff = options.backoff_initial;
@@ -273,6 +305,7 @@ struct ClusterCache::Impl {
         }
         continue;
       }
+      SetDisconnected(kind);
       Log()->warn("watch failed kind={} resource_version={} error=\"{}\" retry_in_ms={}", kind_name,
                   rv, st.message(), backoff.count());
       if (received > 0) backoff = options.backoff_initial;
@@ -330,6 +363,16 @@ bool ClusterCache::WaitForSync(std::chrono::milliseconds timeout) const {
 std::shared_ptr<const ClusterSnapshot> ClusterCache::Snapshot() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->store.Snapshot();
+}
+
+std::vector<KindSyncState> ClusterCache::SyncStates() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  std::vector<KindSyncState> out;
+  for (ResourceKind kind : impl_->options.kinds) {
+    const size_t i = static_cast<size_t>(kind);
+    out.push_back({kind, impl_->synced[i], impl_->connected[i], impl_->confirmed[i]});
+  }
+  return out;
 }
 
 void ClusterCache::AddPodHandler(std::function<void(const PodEvent&)> handler) {

@@ -53,6 +53,14 @@ struct ClusterCacheStats {
   uint64_t events = 0;          // watch events applied
 };
 
+// Whether one watched kind's data is known to be current.
+struct KindSyncState {
+  ResourceKind kind;
+  bool listed = false;     // the initial list completed
+  bool connected = false;  // no list / watch failure since `confirmed`
+  SteadyTime confirmed{};  // last successful list, watch event (bookmarks too) or clean watch end
+};
+
 class ClusterCache {
  public:
   ClusterCache(KubeClient& client, Clock& clock, ClusterCacheOptions options = {});
@@ -71,6 +79,9 @@ class ClusterCache {
   bool WaitForSync(std::chrono::milliseconds timeout) const;
 
   std::shared_ptr<const ClusterSnapshot> Snapshot() const;
+
+  // One entry per watched kind (options.kinds order). Times are from the cache's Clock.
+  std::vector<KindSyncState> SyncStates() const;
 
   // Called on the watch thread after each pod change is applied (and for each pod of a relist
   // that differs from the cache). Handlers must be quick and must not call back into the cache's

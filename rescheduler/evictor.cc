@@ -28,13 +28,14 @@ json PodObjectRef(const PodRef& pod) {
 // Results a pod can get again every cycle: logged at info once per cooldown.
 bool IsRepeatable(Result r) {
   return r == Result::kPdbBlocked || r == Result::kProtected || r == Result::kSingleReplica ||
-         r == Result::kUnmovable;
+         r == Result::kUnmovable || r == Result::kLoopBlocked || r == Result::kBudget;
 }
 
 // Failures worth a RescheduleFailed Event on the pod (once per cooldown).
 bool IsLastingFailure(Result r) {
   return r == Result::kError || r == Result::kSingleReplica || r == Result::kLandedBack ||
-         r == Result::kReplacementTimeout || r == Result::kReplacementFailed;
+         r == Result::kReplacementTimeout || r == Result::kReplacementFailed ||
+         r == Result::kLoopBlocked;
 }
 
 // The log level of a result; `first`: the first of its kind for the pod within the cooldown.
@@ -56,7 +57,10 @@ spdlog::level::level_enum LogLevel(Result r, bool first) {
     case Result::kProtected:
     case Result::kSingleReplica:
     case Result::kUnmovable:
+    case Result::kBudget:
       return first ? spdlog::level::info : spdlog::level::debug;
+    case Result::kLoopBlocked:
+      return first ? spdlog::level::warn : spdlog::level::debug;
     default:
       return spdlog::level::info;
   }
@@ -130,9 +134,27 @@ void Evictor::CreateEvent(const std::string& ns, const json& involved, bool warn
   }
 }
 
+void Evictor::NoteApiCall(const Status& s, const PodRef& pod) {
+  if (ledger_.NoteApiCall(s, clock_.Now())) BreakerOpened(pod);
+}
+
+void Evictor::BreakerOpened(const PodRef& pod) {
+  if (metrics_ != nullptr) metrics_->breaker_open.Set(1);
+  const std::string message = "rescheduler paused for " + FormatDuration(config_.breaker.cool_off) +
+                              ": " + ledger_.breaker_reason() +
+                              "; only NodeMaintenance acts until the breaker closes";
+  Log()->warn("breaker open reason=\"{}\" cool_off={} last_pod={}/{}", ledger_.breaker_reason(),
+              FormatDuration(config_.breaker.cool_off), pod.ns, pod.name);
+  CreateEvent(pod.ns, PodObjectRef(pod), true, "ReschedulerPaused", message);
+}
+
 void Evictor::Record(const std::string& strategy, const PodRef& pod, const std::string& source,
                      const std::string& target, Result result, const std::string& message) {
   const char* name = ResultName(result);
+  if (IsCompletion(result)) {
+    RememberOutcome(strategy, pod, source, target, result, message);
+    if (ledger_.NoteReplacement(result, clock_.Now())) BreakerOpened(pod);
+  }
   if (metrics_ != nullptr) {
     if (IsCompletion(result)) {
       metrics_->CountReplacement(strategy, name);
@@ -159,6 +181,13 @@ void Evictor::Record(const std::string& strategy, const PodRef& pod, const std::
   }
 }
 
+void Evictor::RememberOutcome(const std::string& strategy, const PodRef& pod,
+                              const std::string& source, const std::string& target, Result result,
+                              const std::string& message) {
+  outcomes_.push_back({strategy, pod, source, target, result, message, clock_.WallNow()});
+  while (outcomes_.size() > kMaxOutcomes) outcomes_.pop_front();
+}
+
 Outcome Evictor::Finish(const PlannedMove& move, Result result, std::string message) {
   Record(move.strategy, PodRef::Of(*move.pod), move.source, move.target, result, message);
   return Outcome{result, std::move(message)};
@@ -166,7 +195,7 @@ Outcome Evictor::Finish(const PlannedMove& move, Result result, std::string mess
 
 void Evictor::ReportUnmovable(const UnmovablePod& u) {
   const PodRef pod = PodRef::Of(*u.pod);
-  Record(u.strategy, pod, u.node, "", Result::kUnmovable, u.reason);
+  Record(u.strategy, pod, u.node, "", u.result, u.reason);
   if (!u.report) return;
   if (!ShouldEmit("node|" + u.node + "|" + pod.uid + "|" + u.reason)) return;
   json involved = {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", u.node}};
@@ -244,6 +273,9 @@ Outcome Evictor::Execute(const PlannedMove& move) {
 
 std::optional<Outcome> Evictor::Gate(const PlannedMove& move) {
   const Pod& pod = *move.pod;
+  if (ledger_.Removed(pod.meta.uid)) {
+    return Outcome{Result::kNotFound, "this pod was already evicted or deleted by an earlier move"};
+  }
   if (auto busy = ledger_.InFlightRefusal(WorkloadKey(pod))) return busy;
   if (ProtectionResult p = CheckMovable(pod, *snapshot_, config_); !p.ok()) {
     return Outcome{Result::kProtected, std::string(ProtectionName(p.protection)) + ": " + p.reason};
@@ -300,8 +332,10 @@ Outcome Evictor::Evict(const PlannedMove& move, const Pod& pod) {
     options.grace_period_seconds = config_.eviction_grace_seconds;
   }
   const Status s = client_.EvictPod(pod.meta.namespace_, pod.meta.name, options);
+  NoteApiCall(s, PodRef::Of(pod));
   if (s.ok()) {
     CountAction(move);
+    ledger_.MarkRemoved(pod.meta.uid, clock_.Now());
     InFlightMove m = NewInFlight(InFlightMove::Kind::kEviction, move, pod);
     for (const PodPtr& p : snapshot_->PodsOwnedBy(m.workload)) m.known_uids.insert(p->meta.uid);
     m.known_uids.insert(pod.meta.uid);
@@ -354,6 +388,7 @@ Outcome Evictor::Restart(const PlannedMove& move, const Pod& pod, const Workload
              {{"annotations", {{kRestartedAtAnnotation, FormatRfc3339(clock_.WallNow())}}}}}}}}}};
     return client_.PatchDeployment(ns, name, patch).status();
   });
+  if (s.code() != StatusCode::kFailedPrecondition) NoteApiCall(s, PodRef::Of(pod));
   if (s.ok()) {
     CountAction(move);
     InFlightMove m = NewInFlight(InFlightMove::Kind::kRestart, move, pod);
@@ -411,6 +446,8 @@ json Evictor::MakeCopy(const json& pod_json, const std::string& target, const st
     meta.erase(key);
   }
   meta["name"] = CopyName(original, suffix);
+  // Names the original (by UID) so a later attempt finds this copy instead of making another.
+  meta["labels"][kCopyOfLabel] = pod_json["metadata"].value("uid", std::string());
   json& spec = copy["spec"];
   spec.erase("nodeName");
   spec.erase("schedulingGates");  // a pod with gates must not have a nodeName
@@ -418,23 +455,55 @@ json Evictor::MakeCopy(const json& pod_json, const std::string& target, const st
   return copy;
 }
 
+std::optional<Outcome> Evictor::ExistingCopy(const Pod& pod) {
+  kube::ListOptions options;
+  options.label_selector = std::string(kCopyOfLabel) + "=" + pod.meta.uid;
+  options.limit = 0;
+  StatusOr<kube::RawList> list = client_.List(kube::ResourceKind::kPods, options);
+  if (!list.ok()) {
+    return Outcome{Result::kError, "look for an existing copy: " + list.status().ToString()};
+  }
+  for (const json& item : list->items) {
+    const json meta = item.value("metadata", json::object());
+    if (meta.value("namespace", std::string()) != pod.meta.namespace_) continue;
+    if (meta.contains("deletionTimestamp") && !meta["deletionTimestamp"].is_null()) continue;
+    ledger_.MarkRemoved(pod.meta.uid, clock_.Now());
+    return Outcome{Result::kNotFound, "a copy of this pod already exists (" +
+                                          meta.value("name", std::string()) +
+                                          "); not copied again"};
+  }
+  return std::nullopt;
+}
+
 Outcome Evictor::Copy(const PlannedMove& move, const Pod& pod) {
   const std::string& ns = pod.meta.namespace_;
   StatusOr<json> raw = client_.GetPod(ns, pod.meta.name);
+  NoteApiCall(raw.status(), PodRef::Of(pod));
   if (!raw.ok()) {
     if (raw.status().code() == StatusCode::kNotFound) {
       return Finish(move, Result::kNotFound, "pod already gone");
     }
     return Finish(move, Result::kError, "read pod: " + raw.status().ToString());
   }
-  const std::string uid =
-      raw->contains("metadata") ? (*raw)["metadata"].value("uid", std::string()) : "";
-  if (uid != pod.meta.uid) return Finish(move, Result::kNotFound, "pod was replaced");
+  const json meta = raw->value("metadata", json::object());
+  if (meta.value("uid", std::string()) != pod.meta.uid) {
+    return Finish(move, Result::kNotFound, "pod was replaced");
+  }
+  // The snapshot may predate a delete of the original (by an earlier move's follow-up): the API
+  // is the judge.
+  if (meta.contains("deletionTimestamp") && !meta["deletionTimestamp"].is_null()) {
+    ledger_.MarkRemoved(pod.meta.uid, clock_.Now());
+    return Finish(move, Result::kNotFound, "pod is terminating (already moved or being deleted)");
+  }
+  if (std::optional<Outcome> existing = ExistingCopy(pod)) {
+    return Finish(move, existing->result, std::move(existing->message));
+  }
   StatusOr<json> created = Status::Internal("no attempt");
   json copy;
   for (int attempt = 0; attempt < options_.conflict_attempts; ++attempt) {
     copy = MakeCopy(*raw, move.target, RandomSuffix());
     created = client_.CreatePod(ns, copy);
+    NoteApiCall(created.status(), PodRef::Of(pod));
     if (created.ok() || created.status().code() != StatusCode::kAlreadyExists) break;
   }
   if (!created.ok()) {

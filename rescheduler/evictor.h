@@ -5,6 +5,7 @@
 // Not thread-safe: used from the rescheduler thread only.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -26,11 +27,25 @@
 
 namespace kb::resched {
 
+// Label on a bare-pod copy naming the original's UID: the copy of one original is made once.
+inline constexpr char kCopyOfLabel[] = "kube-balancer.io/copy-of";
+
 struct EvictorOptions {
   std::string component = "kube-balancer";  // Event source.component / reportingComponent
   std::string instance;                     // Event reportingInstance (the holder identity)
   int conflict_attempts = 3;                // RetryOnConflict bound for read-modify-writes
   uint64_t seed = 0;                        // copy-name suffix PRNG (0 = random)
+};
+
+// How one move in flight ended (on_target, other_node, landed_back, pending_timeout, failed).
+struct MoveOutcome {
+  std::string strategy;
+  PodRef pod;  // the replacement when there is one, else the moved pod
+  std::string source;
+  std::string target;  // where the replacement is (or was planned to go)
+  Result result = Result::kOnTarget;
+  std::string message;
+  WallTime at{};
 };
 
 class Evictor {
@@ -52,6 +67,10 @@ class Evictor {
   int FollowUp();
   // Runs one planned move (after BeginCycle). Every outcome goes through Record().
   Outcome Execute(const PlannedMove& move);
+  // How the latest moves ended (newest last, at most kMaxOutcomes), for /debug/plan.
+  const std::deque<MoveOutcome>& outcomes() const { return outcomes_; }
+  static constexpr size_t kMaxOutcomes = 50;
+
   // Reports a pod a strategy could not move: logged, and when `u.report`, an Event on the node
   // (deduplicated for `cooldown`).
   void ReportUnmovable(const UnmovablePod& u);
@@ -63,8 +82,9 @@ class Evictor {
               const std::string& target, Result result, const std::string& message);
 
   // The bare-pod copy of `pod_json` (API JSON) for `target`: name rescheduled-<base>-<suffix>,
-  // spec.nodeName = target; status, uid, resourceVersion, creationTimestamp, deletion fields,
-  // managedFields, generateName, ownerReferences and schedulingGates removed.
+  // spec.nodeName = target, labelled kCopyOfLabel=<original UID>; status, uid, resourceVersion,
+  // creationTimestamp, deletion fields, managedFields, generateName, ownerReferences and
+  // schedulingGates removed.
   static nlohmann::json MakeCopy(const nlohmann::json& pod_json, const std::string& target,
                                  const std::string& suffix);
   // "rescheduled-<base>-<suffix>", where <base> drops an earlier rescheduled-...-xxxxx wrapper
@@ -82,6 +102,9 @@ class Evictor {
   Outcome Evict(const PlannedMove& move, const Pod& pod);
   Outcome Restart(const PlannedMove& move, const Pod& pod, const WorkloadInfo& workload);
   Outcome Copy(const PlannedMove& move, const Pod& pod);
+  // A live copy of `pod` (labelled kCopyOfLabel=<its UID>) already exists, or the lookup failed:
+  // the outcome to report instead of copying. nullopt: no copy yet.
+  std::optional<Outcome> ExistingCopy(const Pod& pod);
   // An in-flight record of `move` of `pod` started now (the fields every kind shares).
   InFlightMove NewInFlight(InFlightMove::Kind kind, const PlannedMove& move, const Pod& pod) const;
   void CountAction(const PlannedMove& move);
@@ -95,6 +118,12 @@ class Evictor {
   bool ShouldEmit(const std::string& key) { return ledger_.ShouldEmit(key, clock_.Now()); }
   std::string RandomSuffix();
   bool MayAct() const { return !may_act_ || may_act_(); }
+  // Feeds the breaker with the result of a call that changes (or reads before changing) the
+  // cluster; opens it (log, Event on `pod`, gauge) when server failures keep coming.
+  void NoteApiCall(const Status& s, const PodRef& pod);
+  void BreakerOpened(const PodRef& pod);
+  void RememberOutcome(const std::string& strategy, const PodRef& pod, const std::string& source,
+                       const std::string& target, Result result, const std::string& message);
   void SetInFlightMetric();
 
   kube::KubeClient& client_;
@@ -108,6 +137,8 @@ class Evictor {
   std::function<bool()> may_act_;
   std::mt19937_64 rng_;
   uint64_t event_seq_ = 0;
+
+  std::deque<MoveOutcome> outcomes_;  // newest last, at most kMaxOutcomes
 
   // Per cycle.
   std::shared_ptr<const ClusterSnapshot> snapshot_;

@@ -10,6 +10,11 @@ namespace {
 
 bool IsRunningReady(const Pod& pod) { return pod.IsRunning() && pod.IsReady(); }
 
+// A Ready replacement off the source: on the planned target, or elsewhere.
+Result ReadyOutcome(const InFlightMove& m, const Pod& replacement) {
+  return replacement.node_name == m.target ? Result::kOnTarget : Result::kOtherNode;
+}
+
 }  // namespace
 
 int Evictor::FollowUp() {
@@ -50,7 +55,7 @@ bool Evictor::FollowEviction(const InFlightMove& m) {
              "replacement of " + m.pod.name + " landed back on " + m.source +
                  "; workload backed off for the cooldown");
     } else {
-      Record(m.strategy, ref, m.source, replacement->node_name, Result::kReplacementReady,
+      Record(m.strategy, ref, m.source, replacement->node_name, ReadyOutcome(m, *replacement),
              "replacement of " + m.pod.name + " is Ready on " + replacement->node_name);
     }
     return true;
@@ -91,16 +96,19 @@ bool Evictor::FollowRestart(const InFlightMove& m) {
     }
     const PodRef ref = PodRef::Of(*fresh.front());
     if (landed_back) {
+      // The restart made a new ReplicaSet: guard both keys against another round.
+      ledger_.BackOff(m.workload, now);
+      ledger_.BackOff(WorkloadKey(*fresh.front()), now);
       Record(m.strategy, ref, m.source, m.target, Result::kLandedBack,
              "restarted Deployment " + m.deployment + " landed back on " + m.source);
     } else {
-      Record(m.strategy, ref, m.source, fresh.front()->node_name, Result::kReplacementReady,
+      Record(m.strategy, ref, m.source, fresh.front()->node_name, ReadyOutcome(m, *fresh.front()),
              "restarted Deployment " + m.deployment + " is Ready on " + fresh.front()->node_name);
     }
     return true;
   }
   if (now - m.started > config_.replacement_timeout) {
-    ledger_.CoolDownWorkload(m.workload, now);
+    ledger_.BackOff(m.workload, now);
     Record(
         m.strategy, m.pod, m.source, m.target, Result::kReplacementTimeout,
         "surge restart of Deployment " + m.deployment + " not complete within replacementTimeout");
@@ -124,9 +132,11 @@ bool Evictor::FollowCopy(const InFlightMove& m) {
     if (!MayAct()) return false;
     // The copy serves: now the original may go (UID precondition: never a namesake).
     const Status s = client_.DeletePod(m.pod.ns, m.pod.name, m.pod.uid);
+    NoteApiCall(s, m.pod);
     if (s.ok() || s.code() == StatusCode::kNotFound || s.code() == StatusCode::kAborted) {
       ledger_.CoolDownPod(copy->meta.uid, now);
-      Record(m.strategy, PodRef::Of(*copy), m.source, m.target, Result::kReplacementReady,
+      ledger_.MarkRemoved(m.pod.uid, now);
+      Record(m.strategy, PodRef::Of(*copy), m.source, m.target, Result::kOnTarget,
              "copy " + m.copy_name + " is Ready on " + m.target + "; original " + m.pod.name +
                  " deleted");
       return true;
@@ -144,11 +154,12 @@ bool Evictor::FollowCopy(const InFlightMove& m) {
   if (failed || timed_out) {
     if (!MayAct()) return false;
     const Status s = client_.DeletePod(m.pod.ns, m.copy_name, m.copy_uid);
+    NoteApiCall(s, m.pod);
     if (!s.ok() && s.code() != StatusCode::kNotFound && s.code() != StatusCode::kAborted &&
         !timed_out) {
       return false;  // try again at the next follow-up
     }
-    ledger_.CoolDownWorkload(m.workload, now);
+    ledger_.BackOff(m.workload, now);
     Record(m.strategy, m.pod, m.source, m.target,
            failed ? Result::kReplacementFailed : Result::kReplacementTimeout,
            "copy " + m.copy_name + (failed ? " failed" : " not Ready within replacementTimeout") +

@@ -43,11 +43,13 @@ std::vector<PodPtr> CountOrder(const PodList& pods) {
   return out;
 }
 
+// One node group's balancing: its participating nodes and its imbalanceThreshold.
 struct Pass {
   PlanContext& ctx;
   StrategyPlan& plan;
   const std::vector<size_t>& participating;
   size_t& left_out;
+  double imbalance;
 };
 
 void BalanceCounts(Pass& p) {
@@ -56,7 +58,7 @@ void BalanceCounts(Pass& p) {
   for (size_t i : p.participating) sum += ctx.RunningPods(ctx.name(i));
   const double mean = sum / static_cast<double>(p.participating.size());
   if (mean <= 0) return;
-  const double upper = mean * (1.0 + ctx.config().imbalance_threshold / 100.0);
+  const double upper = mean * (1.0 + p.imbalance / 100.0);
   // Counts are integers: with few pods no node may fit under `upper` (2, 0, 0 has mean 0.67), so
   // a target may also reach ceil(mean), the best any integer spread can do.
   const double target_limit = std::max(upper, std::ceil(mean));
@@ -77,10 +79,9 @@ void BalanceCounts(Pass& p) {
     MoveAttempt attempt;
     attempt.strategy = kLoadBalancing;
     attempt.source = ctx.name(static_cast<size_t>(best));
-    attempt.reason =
-        "node " + attempt.source + " runs " + std::to_string(best_count) +
-        " pods, above the mean " +
-        Fmt("%.1f by more than %g%% (limit %.1f)", mean, ctx.config().imbalance_threshold, upper);
+    attempt.reason = "node " + attempt.source + " runs " + std::to_string(best_count) +
+                     " pods, above the mean " +
+                     Fmt("%.1f by more than %g%% (limit %.1f)", mean, p.imbalance, upper);
     attempt.target.accept = [&](const Pod&, const scoring::NodeLoad& after) {
       // The target must stay within the threshold and end below the source: no ping-pong.
       const int c = ctx.RunningPods(after.name) + 1;
@@ -108,7 +109,7 @@ void BalanceUsage(Pass& p, bool cpu) {
   double sum = 0;
   for (size_t i : p.participating) sum += util(ctx.load(i));
   const double mean = sum / static_cast<double>(p.participating.size());
-  const double upper = mean + ctx.config().imbalance_threshold;
+  const double upper = mean + p.imbalance;
   for (size_t i : p.participating) {
     if (util(ctx.load(i)) > upper) {
       p.plan.observed.push_back(ConditionKey(kLoadBalancing, resource, ctx.name(i)));
@@ -139,7 +140,7 @@ void BalanceUsage(Pass& p, bool cpu) {
     attempt.condition = ConditionKey(kLoadBalancing, resource, source);
     attempt.reason = "node " + source + " " + resource +
                      Fmt(" %.1f%% is above the mean %.1f%% by more than %g points", best_util, mean,
-                         ctx.config().imbalance_threshold) +
+                         p.imbalance) +
                      " for " + std::to_string(ctx.ledger().EffectiveCount(attempt.condition)) +
                      " cycles";
     attempt.target.require_fresh_metrics = true;
@@ -156,24 +157,31 @@ void BalanceUsage(Pass& p, bool cpu) {
 StrategyPlan LoadBalancing::Plan(const PlanInput& input) const {
   StrategyPlan plan;
   PlanContext ctx(input);
-  std::vector<size_t> participating;
-  for (size_t i = 0; i < ctx.node_count(); ++i) {
-    if (PlanContext::Participates(ctx.load(i))) participating.push_back(i);
-  }
-  if (participating.size() < 2) {
-    plan.notes.push_back(
-        "fewer than 2 schedulable, Ready, non-maintenance nodes: nothing to "
-        "balance");
-    return plan;
-  }
   size_t left_out = 0;
-  Pass pass{ctx, plan, participating, left_out};
-  BalanceCounts(pass);
+  // Each node group is balanced on its own: its mean, its threshold, moves inside it.
+  for (int group : ctx.groups().NonEmpty()) {
+    std::vector<size_t> participating;
+    for (size_t i = 0; i < ctx.node_count(); ++i) {
+      if (ctx.group(i) == group && PlanContext::Participates(ctx.load(i))) {
+        participating.push_back(i);
+      }
+    }
+    const std::string where =
+        ctx.groups().configured() ? " in node group " + ctx.groups().Name(group) : "";
+    if (participating.size() < 2) {
+      plan.notes.push_back("fewer than 2 schedulable, Ready, non-maintenance nodes" + where +
+                           ": nothing to balance");
+      continue;
+    }
+    Pass pass{ctx, plan, participating, left_out, ctx.groups().ImbalanceThreshold(group)};
+    BalanceCounts(pass);
+    if (input.load->metrics_enabled()) {
+      BalanceUsage(pass, /*cpu=*/true);
+      BalanceUsage(pass, /*cpu=*/false);
+    }
+  }
   if (!input.load->metrics_enabled()) {
     plan.notes.push_back("cpu/memory balancing off: no metrics source (pod count only)");
-  } else {
-    BalanceUsage(pass, /*cpu=*/true);
-    BalanceUsage(pass, /*cpu=*/false);
   }
   NoteLeftOut(plan, left_out);
   return plan;

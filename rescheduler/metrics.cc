@@ -17,8 +17,9 @@ ReschedulerMetrics::ReschedulerMetrics(prometheus::Registry& registry)
                     .Register(registry)),
       replacements(prometheus::BuildCounter()
                        .Name("kube_balancer_rescheduler_replacements_total")
-                       .Help("How moves ended: replacement Ready, landed back on the source, "
-                             "timed out or failed, by strategy.")
+                       .Help("How moves ended, by strategy and outcome: replacement Ready on "
+                             "the planned target, Ready on another node, landed back on the "
+                             "source, not Ready within replacementTimeout, or failed.")
                        .Register(registry)),
       cycle_duration(prometheus::BuildHistogram()
                          .Name("kube_balancer_rescheduler_cycle_duration_seconds")
@@ -33,7 +34,7 @@ ReschedulerMetrics::ReschedulerMetrics(prometheus::Registry& registry)
       cycles(prometheus::BuildCounter()
                  .Name("kube_balancer_rescheduler_cycles_total")
                  .Help("Rescheduling cycles, by result (ran, skipped_not_leader, "
-                       "skipped_no_cache).")
+                       "skipped_no_cache, skipped_not_synced).")
                  .Register(registry)),
       leader(prometheus::BuildGauge()
                  .Name("kube_balancer_rescheduler_leader")
@@ -59,14 +60,26 @@ ReschedulerMetrics::ReschedulerMetrics(prometheus::Registry& registry)
                     .Name("kube_balancer_rescheduler_moves_in_flight")
                     .Help("Moves whose replacement pod is not Ready yet.")
                     .Register(registry)
-                    .Add({})) {}
+                    .Add({})),
+      breaker_open(prometheus::BuildGauge()
+                       .Name("kube_balancer_rescheduler_breaker_open")
+                       .Help("1 while the rescheduler's breaker pauses every strategy but "
+                             "NodeMaintenance (moves kept failing).")
+                       .Register(registry)
+                       .Add({})),
+      evictions_last_hour(prometheus::BuildGauge()
+                              .Name("kube_balancer_rescheduler_evictions_last_hour")
+                              .Help("Moves in the last hour, counted against "
+                                    "maxEvictionsPerHour.")
+                              .Register(registry)
+                              .Add({})) {}
 
 void ReschedulerMetrics::CountEviction(const std::string& strategy, const std::string& result) {
   evictions.Add({{"strategy", strategy}, {"result", result}}).Increment();
 }
 
-void ReschedulerMetrics::CountReplacement(const std::string& strategy, const std::string& result) {
-  replacements.Add({{"strategy", strategy}, {"result", result}}).Increment();
+void ReschedulerMetrics::CountReplacement(const std::string& strategy, const std::string& outcome) {
+  replacements.Add({{"strategy", strategy}, {"outcome", outcome}}).Increment();
 }
 
 void ReschedulerMetrics::CountCycle(const std::string& result) {

@@ -66,8 +66,11 @@ void MoveLedger::BeginCycle(SteadyTime now, CycleKind kind) {
   counts_.by_pdb.clear();
   std::erase_if(cooldown_pods_, [now](const auto& e) { return e.second <= now; });
   std::erase_if(cooldown_workloads_, [now](const auto& e) { return e.second <= now; });
+  std::erase_if(loop_guard_, [now](const auto& e) { return e.second <= now; });
+  std::erase_if(removed_, [now](const auto& e) { return e.second <= now; });
   std::erase_if(emitted_, [now](const auto& e) { return e.second <= now; });
   std::erase_if(recent_, [&](const Recent& r) { return now - r.at > config_.steer_window; });
+  while (!hour_.empty() && now - hour_.front() >= std::chrono::hours(1)) hour_.pop_front();
 }
 
 void MoveLedger::Reset() {
@@ -119,6 +122,11 @@ bool MoveLedger::WorkloadCoolingDown(const std::string& workload, SteadyTime now
   return it != cooldown_workloads_.end() && it->second > now;
 }
 
+bool MoveLedger::LoopGuarded(const std::string& workload, SteadyTime now) const {
+  auto it = loop_guard_.find(workload);
+  return it != loop_guard_.end() && it->second > now;
+}
+
 std::vector<RecentMove> MoveLedger::RecentMoves() const {
   std::vector<RecentMove> out;
   for (const Recent& r : recent_) {
@@ -138,6 +146,20 @@ std::optional<Outcome> MoveLedger::BudgetRefusal(const Pod& pod, const std::stri
                                                  bool ignore_cooldown,
                                                  const ClusterSnapshot& snapshot,
                                                  SteadyTime now) const {
+  if (LoopGuarded(WorkloadKey(pod), now)) {
+    return Outcome{Result::kLoopBlocked,
+                   "an earlier move of this workload landed back or failed within the cooldown; "
+                   "not moved again"};
+  }
+  if (!ignore_cooldown && BreakerOpen(now)) {
+    return Outcome{Result::kBudget, "breaker open (" + breaker_reason_ +
+                                        "): only NodeMaintenance acts until it closes"};
+  }
+  if (!ignore_cooldown && MovesLastHour(now) >= config_.EvictionsPerHour()) {
+    return Outcome{Result::kBudget, "maxEvictionsPerHour " +
+                                        std::to_string(config_.EvictionsPerHour()) +
+                                        " reached in the last hour"};
+  }
   if (!ignore_cooldown &&
       (PodCoolingDown(pod.meta.uid, now) || WorkloadCoolingDown(WorkloadKey(pod), now))) {
     return Outcome{Result::kCooldown, "moved within cooldown"};
@@ -170,6 +192,51 @@ std::optional<Outcome> MoveLedger::BudgetRefusal(const Pod& pod, const std::stri
 void MoveLedger::CountAction(const Pod& pod, const std::string& source,
                              const ClusterSnapshot& snapshot) {
   counts_.Add(pod, source, snapshot);
+  hour_.push_back(now_);
+}
+
+int MoveLedger::MovesLastHour(SteadyTime now) const {
+  const SteadyTime from = now - std::chrono::hours(1);
+  return static_cast<int>(
+      std::count_if(hour_.begin(), hour_.end(), [from](SteadyTime t) { return t > from; }));
+}
+
+bool MoveLedger::Trip(std::string reason, SteadyTime now) {
+  if (BreakerOpen(now)) return false;  // already open: the streak keeps counting
+  breaker_until_ = now + config_.breaker.cool_off;
+  breaker_reason_ = std::move(reason);
+  replacement_failures_ = 0;
+  api_failures_ = 0;
+  return true;
+}
+
+bool MoveLedger::NoteReplacement(Result result, SteadyTime now) {
+  if (result == Result::kReplacementTimeout || result == Result::kReplacementFailed) {
+    if (++replacement_failures_ < config_.breaker.failures) return false;
+    return Trip(std::to_string(replacement_failures_) +
+                    " moves in a row whose replacement never became Ready",
+                now);
+  }
+  if (IsCompletion(result)) replacement_failures_ = 0;
+  return false;
+}
+
+bool MoveLedger::NoteApiCall(const Status& s, SteadyTime now) {
+  if (!IsServerFailure(s)) {
+    if (s.ok()) api_failures_ = 0;
+    return false;
+  }
+  if (++api_failures_ < config_.breaker.failures) return false;
+  return Trip(
+      std::to_string(api_failures_) + " API server failures in a row (last: " + s.ToString() + ")",
+      now);
+}
+
+bool IsServerFailure(const Status& s) {
+  if (s.ok()) return false;
+  if (s.http_code() >= 500 || s.code() == StatusCode::kDeadlineExceeded) return true;
+  // A transport error (no HTTP answer at all); a PDB's 429 carries its HTTP code.
+  return s.code() == StatusCode::kUnavailable && s.http_code() == 0;
 }
 
 void MoveLedger::Track(InFlightMove m) {
@@ -195,20 +262,27 @@ void MoveLedger::CoolDownPod(const std::string& uid, SteadyTime now) {
   cooldown_pods_[uid] = now + config_.cooldown;
 }
 
+void MoveLedger::MarkRemoved(const std::string& uid, SteadyTime now) {
+  // At least a replacement timeout: the cache shows a deleted pod no longer than that.
+  removed_[uid] = now + std::max(config_.cooldown, config_.replacement_timeout);
+}
+
 void MoveLedger::CoolDownWorkload(const std::string& workload, SteadyTime now) {
   cooldown_workloads_[workload] = now + config_.cooldown;
 }
 
 void MoveLedger::BackOff(const std::string& workload, SteadyTime now) {
   CoolDownWorkload(workload, now);
+  loop_guard_[workload] = now + config_.cooldown;
   sessions_.erase(workload);
 }
 
 void MoveLedger::EndCycle(const std::unordered_set<std::string>& planned_workloads,
-                          bool plan_truncated, SteadyTime now) {
+                          const std::unordered_set<std::string>& deferred, bool plan_truncated,
+                          SteadyTime now) {
   if (plan_truncated) return;
   for (auto it = sessions_.begin(); it != sessions_.end();) {
-    if (!Busy(*it) && planned_workloads.count(*it) == 0) {
+    if (!Busy(*it) && planned_workloads.count(*it) == 0 && deferred.count(*it) == 0) {
       CoolDownWorkload(*it, now);
       it = sessions_.erase(it);
     } else {

@@ -6,6 +6,7 @@
 // Not thread-safe.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -101,7 +102,8 @@ class MoveLedger {
   // Start of the current cycle.
   SteadyTime now() const { return now_; }
   // Forgets the moves in flight, cooldowns, sessions, recent moves and usage conditions
-  // (leadership changed hands: the previous leader's moves are not ours to follow).
+  // (leadership changed hands: the previous leader's moves are not ours to follow). The loop
+  // guards and the removed pods are kept: they only ever prevent a move.
   void Reset();
 
   // ---- Usage conditions ("ResourceOptimization/cpu/node-a")
@@ -123,6 +125,9 @@ class MoveLedger {
   bool Busy(const std::string& workload) const;
   bool PodCoolingDown(const std::string& uid, SteadyTime now) const;
   bool WorkloadCoolingDown(const std::string& workload, SteadyTime now) const;
+  // A move of `workload` landed back on its source or failed within the cooldown: moving it again
+  // could loop, so no strategy moves it (a maintenance drain included) until the cooldown ends.
+  bool LoopGuarded(const std::string& workload, SteadyTime now) const;
   // Evictions within steerWindow of the cycle's start.
   std::vector<RecentMove> RecentMoves() const;
   const MoveCounts& counts() const { return counts_; }
@@ -132,7 +137,8 @@ class MoveLedger {
 
   // kInFlight when `workload` has a move in flight (or a dry-run move this window).
   std::optional<Outcome> InFlightRefusal(const std::string& workload) const;
-  // kCooldown (unless `ignore_cooldown`: a drain must finish), the limits, then the PDB budget.
+  // kLoopBlocked (every strategy); unless `ignore_cooldown` (a drain must finish): the breaker
+  // and maxEvictionsPerHour (kBudget) and kCooldown; then the limits and the PDB budget.
   std::optional<Outcome> BudgetRefusal(const Pod& pod, const std::string& source,
                                        bool ignore_cooldown, const ClusterSnapshot& snapshot,
                                        SteadyTime now) const;
@@ -148,15 +154,38 @@ class MoveLedger {
   // Removes the moves in flight for which `done` returns true; returns how many.
   int Settle(const std::function<bool(const InFlightMove&)>& done);
   void CoolDownPod(const std::string& uid, SteadyTime now);
+  // The pod with `uid` was evicted or deleted by a move: a snapshot that still shows it (the
+  // cache lags) must not plan it again. Remembered for the cooldown.
+  void MarkRemoved(const std::string& uid, SteadyTime now);
+  bool Removed(const std::string& uid) const { return removed_.count(uid) != 0; }
   void CoolDownWorkload(const std::string& workload, SteadyTime now);
-  // A replacement landed back or never came: the workload cools down and its session ends.
+  // A replacement landed back, never came or failed: the workload cools down, its session ends,
+  // and it is loop-guarded (LoopGuarded) for the cooldown.
   void BackOff(const std::string& workload, SteadyTime now);
   // Workloads whose rebalancing finished (no move in flight, none planned this cycle) cool down.
-  // Skipped when the plan was truncated (work may remain).
-  void EndCycle(const std::unordered_set<std::string>& planned_workloads, bool plan_truncated,
+  // Workloads in `deferred` (refused only for a transient reason this cycle: a PDB that allows
+  // no disruption yet, a move in flight, a limit) keep their session: a transient refusal never
+  // starts a cooldown. Skipped when the plan was truncated (work may remain).
+  void EndCycle(const std::unordered_set<std::string>& planned_workloads,
+                const std::unordered_set<std::string>& deferred, bool plan_truncated,
                 SteadyTime now);
   // True at most once per cooldown for `key` (Event and log dedup).
   bool ShouldEmit(const std::string& key, SteadyTime now);
+
+  // ---- Circuit breaker and hourly budget (every strategy but NodeMaintenance)
+
+  // Moves counted in the rolling hour before `now` (CountAction), against maxEvictionsPerHour.
+  int MovesLastHour(SteadyTime now) const;
+  // How a move in flight ended: a Ready replacement (anywhere) resets the failure streak; a
+  // replacement that timed out or failed extends it. True when this opened the breaker.
+  bool NoteReplacement(Result result, SteadyTime now);
+  // A call that changes the cluster returned `s`: success resets the API failure streak; a server
+  // failure (5xx, timeout, connection lost) extends it. True when this opened the breaker.
+  bool NoteApiCall(const Status& s, SteadyTime now);
+  bool BreakerOpen(SteadyTime now) const { return now < breaker_until_; }
+  // Why the breaker last opened, and until when.
+  const std::string& breaker_reason() const { return breaker_reason_; }
+  SteadyTime breaker_until() const { return breaker_until_; }
 
  private:
   bool MayCount(const ConditionCount& c) const;
@@ -168,6 +197,8 @@ class MoveLedger {
   std::vector<InFlightMove> in_flight_;
   std::unordered_map<std::string, SteadyTime> cooldown_pods_;       // UID -> until
   std::unordered_map<std::string, SteadyTime> cooldown_workloads_;  // key -> until
+  std::unordered_map<std::string, SteadyTime> loop_guard_;          // key -> until
+  std::unordered_map<std::string, SteadyTime> removed_;             // UID -> until
   std::unordered_set<std::string> sessions_;  // workloads with a finished move this rebalancing
   struct Recent {
     RecentMove move;
@@ -177,6 +208,17 @@ class MoveLedger {
   std::unordered_map<std::string, SteadyTime> emitted_;  // Event / log dedup key -> until
   MoveCounts counts_;
   std::unordered_set<std::string> dry_run_workloads_;  // this window
+  std::deque<SteadyTime> hour_;                        // moves in the rolling hour
+  int replacement_failures_ = 0;                       // in a row
+  int api_failures_ = 0;                               // in a row
+  SteadyTime breaker_until_{};
+  std::string breaker_reason_;
+
+  bool Trip(std::string reason, SteadyTime now);
 };
+
+// True for a failure of the API server itself (5xx, timeout, connection lost), not a refusal
+// such as a PDB's 429 or a 404.
+bool IsServerFailure(const Status& s);
 
 }  // namespace kb::resched

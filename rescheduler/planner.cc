@@ -121,11 +121,14 @@ PlanContext::PlanContext(const PlanInput& input) : input_(input), planned_(input
   names_.reserve(nodes.size());
   current_.reserve(nodes.size());
   index_.reserve(nodes.size());
+  std::vector<const Node*> node_objects;
   for (const auto& load : nodes) {
     index_.emplace(load->name, names_.size());
     names_.push_back(load->name);
     current_.push_back(load.get());
+    if (load->node) node_objects.push_back(load->node.get());
   }
+  groups_ = NodeGroups(input_.config, node_objects);
   // Recent evictions: a sampled utilisation is a rate over a window, so it still contains the
   // moved pod's usage until that window has passed; take its estimate out of the source.
   for (const RecentMove& m : ledger().RecentMoves()) {
@@ -199,10 +202,10 @@ int PlanContext::RunningPods(const std::string& node) {
 }
 
 std::optional<NotMovable> PlanContext::CheckPlannable(const Pod& pod, bool ignore_cooldown) const {
-  if (moving_pods_.count(pod.meta.uid) != 0) {
+  if (moving_pods_.count(pod.meta.uid) != 0 || ledger().Removed(pod.meta.uid)) {
     return NotMovable{"already planned this cycle", Protection::kNone, true, true};
   }
-  ProtectionResult p = CheckPod(pod, input_.config);
+  ProtectionResult p = CheckPod(pod, input_.config, input_.cache.get());
   if (!p.ok()) return NotMovable{p.reason, p.protection, false};
   p = CheckOwnerPods(pod, *input_.cache, input_.config);
   if (!p.ok()) return NotMovable{p.reason, p.protection, true};
@@ -215,12 +218,21 @@ std::optional<NotMovable> PlanContext::CheckPlannable(const Pod& pod, bool ignor
   if (moving_workloads_.count(key) != 0) {
     return NotMovable{"another pod of this workload moves this cycle", Protection::kNone, true};
   }
+  if (ledger.LoopGuarded(key, ledger.now())) {
+    NotMovable nm{
+        "blocked: an earlier move of this workload landed back on its source or failed "
+        "within the cooldown; moving it again could loop",
+        Protection::kNone, false};
+    nm.loop = true;
+    return nm;
+  }
   if (!ignore_cooldown) {
     if (ledger.PodCoolingDown(pod.meta.uid, ledger.now())) {
-      return NotMovable{"moved within cooldown", Protection::kNone, true};
+      return NotMovable{"moved within cooldown", Protection::kNone, true, false, false, true};
     }
     if (ledger.WorkloadCoolingDown(key, ledger.now())) {
-      return NotMovable{"workload rebalanced within cooldown", Protection::kNone, true};
+      return NotMovable{
+          "workload rebalanced within cooldown", Protection::kNone, true, false, false, true};
     }
   }
   if (input_.config.protections.pdb_precheck) {
@@ -236,10 +248,17 @@ std::vector<size_t> PlanContext::FeasibleTargets(const Pod& pod, const scoring::
                                                  const TargetOptions& options,
                                                  std::string* why_none) const {
   std::vector<size_t> feasible;
+  std::vector<size_t> other_group;     // feasible, but outside the source's group
   std::map<std::string, int> reasons;  // why the other nodes are out, in words
+  const int source_group = groups_.GroupOf(source);
   for (size_t i = 0; i < names_.size(); ++i) {
     if (names_[i] == source) continue;
     const scoring::NodeLoad& load = *current_[i];
+    const bool same_group = groups_.GroupOf(names_[i]) == source_group;
+    if (!same_group && options.group == TargetOptions::Group::kSame) {
+      ++reasons["in another node group"];
+      continue;
+    }
     if (options.require_fresh_metrics && !load.metrics_fresh) {
       ++reasons["metrics not fresh"];
       continue;
@@ -254,8 +273,10 @@ std::vector<size_t> PlanContext::FeasibleTargets(const Pod& pod, const scoring::
       ++reasons[Describe(c.reason)];
       continue;
     }
-    feasible.push_back(i);
+    (same_group ? feasible : other_group).push_back(i);
   }
+  // A drain leaves the group only when no node of it can take the pod.
+  if (feasible.empty()) feasible = std::move(other_group);
   if (feasible.empty()) *why_none = Summarise(reasons, names_.empty() ? 0 : names_.size() - 1);
   return feasible;
 }
@@ -370,14 +391,21 @@ PlanContext::Tried PlanContext::TryMove(const PodPtr& pod, const MoveAttempt& at
                                         StrategyPlan& plan, size_t* left_out) {
   if (auto nm = CheckPlannable(*pod, /*ignore_cooldown=*/attempt.drain)) {
     if (nm->planned || (attempt.drain && StaysWithNode(nm->protection))) return Tried::kNotMoved;
-    AddUnmovable(
-        plan, {attempt.strategy, pod, attempt.source, nm->reason, attempt.drain && !nm->transient},
-        left_out);
+    // Pods outside the scope are not ours: listed, never reported on the node.
+    const bool report = attempt.drain && !nm->transient && !IsScopeRule(nm->protection);
+    // A transient refusal keeps the workload's rebalancing open (no cooldown starts); a pod
+    // cooling down does not.
+    UnmovablePod u{attempt.strategy, pod,    attempt.source,
+                   nm->reason,       report, nm->transient && !nm->cooldown};
+    if (nm->loop) u.result = Result::kLoopBlocked;
+    AddUnmovable(plan, std::move(u), left_out);
     return Tried::kNotMoved;
   }
   if (CapReached(plan)) return Tried::kCapReached;
   std::string why;
-  auto target = FindTarget(*pod, attempt.source, attempt.target, &why);
+  TargetOptions options = attempt.target;
+  if (attempt.drain) options.group = TargetOptions::Group::kPreferSame;
+  auto target = FindTarget(*pod, attempt.source, options, &why);
   if (!target) {
     AddUnmovable(plan, {attempt.strategy, pod, attempt.source, why, attempt.drain}, left_out);
     return Tried::kNotMoved;

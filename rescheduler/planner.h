@@ -11,6 +11,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "rescheduler/node_groups.h"
 #include "rescheduler/protections.h"
 #include "rescheduler/strategy.h"
 
@@ -21,12 +22,18 @@ struct NotMovable {
   std::string reason;
   Protection protection = Protection::kNone;  // kNone for transient reasons (busy, PDB, ...)
   bool transient = false;                     // in flight, cooldown, PDB, already moving
-  bool planned = false;  // already moving this cycle: skip silently (not an unmovable pod)
+  bool planned = false;   // already moving this cycle: skip silently (not an unmovable pod)
+  bool loop = false;      // loop guard (MoveLedger::LoopGuarded): blocked for every strategy
+  bool cooldown = false;  // a cooldown: transient, but the rebalancing is not held open by it
 };
 
 struct TargetOptions {
   bool require_fresh_metrics = false;  // usage strategies: candidates need fresh metrics
-  bool require_gain = true;            // target must beat the source by minScoreGain
+  // Node groups: balancing keeps a move in its source's group; a drain prefers the group and
+  // leaves it only when no node of the group is feasible.
+  enum class Group { kSame, kPreferSame };
+  Group group = Group::kSame;
+  bool require_gain = true;  // target must beat the source by minScoreGain
   // Extra acceptance rule of the strategy (e.g. the target must stay within the imbalance
   // threshold after the move). Scores are still computed over every feasible node.
   std::function<bool(const Pod& pod, const scoring::NodeLoad& target_after)> accept;
@@ -59,6 +66,9 @@ class PlanContext {
   explicit PlanContext(const PlanInput& input);
 
   const ReschedulerConfig& config() const { return input_.config; }
+  const NodeGroups& groups() const { return groups_; }
+  // The group of node `i` (NodeGroups::kDefault when none).
+  int group(size_t i) const { return groups_.GroupOf(names_[i]); }
   const MoveLedger& ledger() const { return *input_.ledger; }
 
   // Every node of the load snapshot, sorted by name, with its working load.
@@ -83,7 +93,7 @@ class PlanContext {
   std::vector<PodPtr> ShedCandidates(const std::string& source, bool cpu, double excess) const;
 
   // Nullopt when `pod` may be planned now. `ignore_cooldown` (maintenance) still honours moves in
-  // flight.
+  // flight and the loop guard.
   std::optional<NotMovable> CheckPlannable(const Pod& pod, bool ignore_cooldown) const;
 
   // The extender's choice for `pod` away from `source`, or nullopt with `why_not` filled.
@@ -120,6 +130,7 @@ class PlanContext {
                    const TargetOptions& options) const;
 
   const PlanInput& input_;
+  NodeGroups groups_;
   std::vector<std::string> names_;
   std::vector<const scoring::NodeLoad*> current_;
   std::unordered_map<std::string, size_t> index_;

@@ -10,6 +10,10 @@ ProtectionResult Blocked(Protection p, std::string reason) {
   return ProtectionResult{p, std::move(reason)};
 }
 
+bool Contains(const std::vector<std::string>& list, const std::string& s) {
+  return std::find(list.begin(), list.end(), s) != list.end();
+}
+
 bool HasLabel(const Pod& pod, const char* key, const char* value) {
   auto it = pod.meta.labels.find(key);
   return it != pod.meta.labels.end() && it->second == value;
@@ -47,8 +51,59 @@ const char* ProtectionName(Protection p) {
       return "unavailable_workload";
     case Protection::kSingleReplica:
       return "single_replica";
+    case Protection::kOtherScheduler:
+      return "other_scheduler";
+    case Protection::kOutOfScope:
+      return "out_of_scope";
+    case Protection::kPvc:
+      return "pvc";
   }
   return "none";
+}
+
+bool IsScopeRule(Protection p) {
+  return p == Protection::kOtherScheduler || p == Protection::kOutOfScope;
+}
+
+ProtectionResult CheckScope(const Pod& pod, const ReschedulerConfig& config,
+                            const ClusterSnapshot* snapshot) {
+  // The API server defaults an empty schedulerName to default-scheduler.
+  const std::string scheduler =
+      pod.scheduler_name.empty() ? "default-scheduler" : pod.scheduler_name;
+  if (!Contains(config.scheduler_names, scheduler)) {
+    return Blocked(Protection::kOtherScheduler, "scheduled by " + scheduler +
+                                                    ", not one of schedulerNames (its replacement "
+                                                    "would be placed without the extender)");
+  }
+  const std::string& ns = pod.meta.namespace_;
+  if (Contains(config.excluded_namespaces, ns) || Contains(config.namespaces.exclude, ns)) {
+    return Blocked(Protection::kExcludedNamespace, "namespace " + ns + " is excluded");
+  }
+  if (!config.namespaces.include.empty() && !Contains(config.namespaces.include, ns)) {
+    return Blocked(Protection::kOutOfScope, "namespace " + ns + " is not in namespaces.include");
+  }
+  if (!config.pod_selector.Empty() && !config.pod_selector.Matches(pod.meta.labels)) {
+    return Blocked(Protection::kOutOfScope, "labels do not match podSelector");
+  }
+  const PriorityThreshold& t = config.priority_threshold;
+  if (t.Set()) {
+    std::optional<int32_t> threshold = t.value;
+    if (!threshold && snapshot != nullptr && snapshot->priority_classes) {
+      auto it = snapshot->priority_classes->find(t.name);
+      if (it != snapshot->priority_classes->end()) threshold = it->second->value;
+    }
+    if (!threshold) {
+      return Blocked(Protection::kOutOfScope, "priorityThreshold PriorityClass " + t.name +
+                                                  " not found: nothing moves (fail closed)");
+    }
+    const int32_t priority = pod.priority.value_or(0);
+    if (priority >= *threshold) {
+      return Blocked(Protection::kOutOfScope, "priority " + std::to_string(priority) +
+                                                  " is not below priorityThreshold " +
+                                                  std::to_string(*threshold));
+    }
+  }
+  return {};
 }
 
 bool OptedIn(const Pod& pod) { return HasLabel(pod, kReschedulingLabel, "enabled"); }
@@ -62,7 +117,9 @@ std::string WorkloadKey(const Pod& pod) {
   return "pod:" + pod.meta.namespace_ + "/" + pod.meta.name;
 }
 
-ProtectionResult CheckPod(const Pod& pod, const ReschedulerConfig& config) {
+ProtectionResult CheckPod(const Pod& pod, const ReschedulerConfig& config,
+                          const ClusterSnapshot* snapshot) {
+  if (ProtectionResult scope = CheckScope(pod, config, snapshot); !scope.ok()) return scope;
   const ProtectionsConfig& p = config.protections;
   if (p.terminating_pods && pod.IsTerminating()) {
     return Blocked(Protection::kTerminating, "pod is terminating");
@@ -83,11 +140,6 @@ ProtectionResult CheckPod(const Pod& pod, const ReschedulerConfig& config) {
     return Blocked(Protection::kSystemCritical,
                    "system-critical priority " + std::to_string(*pod.priority));
   }
-  const auto& excluded = config.excluded_namespaces;
-  if (std::find(excluded.begin(), excluded.end(), pod.meta.namespace_) != excluded.end()) {
-    return Blocked(Protection::kExcludedNamespace,
-                   "namespace " + pod.meta.namespace_ + " is in excludedNamespaces");
-  }
   if (p.opt_out_label && HasLabel(pod, kReschedulingLabel, "disabled")) {
     return Blocked(Protection::kOptedOut,
                    std::string("labelled ") + kReschedulingLabel + "=disabled");
@@ -98,6 +150,13 @@ ProtectionResult CheckPod(const Pod& pod, const ReschedulerConfig& config) {
         return Blocked(Protection::kLocalStorage, std::string("uses local storage (") +
                                                       VolumeKindName(v.kind) + " volume " + v.name +
                                                       ")");
+      }
+    }
+  }
+  if (p.pvc_pods) {
+    for (const Volume& v : pod.volumes) {
+      if (v.kind == Volume::Kind::kPersistentVolumeClaim) {
+        return Blocked(Protection::kPvc, "mounts PersistentVolumeClaim " + v.claim_name);
       }
     }
   }
@@ -131,7 +190,7 @@ ProtectionResult CheckOwnerPods(const Pod& pod, const ClusterSnapshot& snapshot,
 
 ProtectionResult CheckMovable(const Pod& pod, const ClusterSnapshot& snapshot,
                               const ReschedulerConfig& config) {
-  ProtectionResult r = CheckPod(pod, config);
+  ProtectionResult r = CheckPod(pod, config, &snapshot);
   if (!r.ok()) return r;
   return CheckOwnerPods(pod, snapshot, config);
 }

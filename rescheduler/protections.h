@@ -26,11 +26,17 @@ enum class Protection {
   kUnavailableWorkload,  // owner mid-rollout or with unavailable replicas (unavailableWorkloads)
   kSingleReplica,        // the only pod of its workload and no surge restart possible
                          //                                              (singleReplicaWorkloads)
+  // Scope: pods that are not this rescheduler's to move. They still count as load.
+  kOtherScheduler,  // spec.schedulerName not in schedulerNames         (schedulerNames)
+  kOutOfScope,      // namespaces.include, podSelector or priorityThreshold leave it out
+  kPvc,             // mounts a PersistentVolumeClaim                   (pvcPods)
 };
+// True for the scope rules: the pod is not ours to move, so a drain passes over it quietly.
+bool IsScopeRule(Protection p);
 
 // Stable names for logs, /debug/plan and tests: "terminating", "mirror", "daemonset",
 // "system_critical", "excluded_namespace", "opted_out", "local_storage", "bare_pod", "not_ready",
-// "unavailable_workload", "single_replica"; "none".
+// "unavailable_workload", "single_replica", "other_scheduler", "out_of_scope", "pvc"; "none".
 const char* ProtectionName(Protection p);
 
 struct ProtectionResult {
@@ -47,8 +53,17 @@ bool IsBarePod(const Pod& pod);
 // "pod:<namespace>/<name>" for a bare pod.
 std::string WorkloadKey(const Pod& pod);
 
-// Pod-level rules, in the order listed in Protection. Returns the first that applies.
-ProtectionResult CheckPod(const Pod& pod, const ReschedulerConfig& config);
+// The scope rules (schedulerNames, namespaces, excludedNamespaces, podSelector,
+// priorityThreshold): the first that leaves `pod` out, or none. A priorityThreshold given by
+// name is resolved in `snapshot`'s PriorityClasses; when it does not resolve (or `snapshot` is
+// null) every pod is out of scope (fail closed).
+ProtectionResult CheckScope(const Pod& pod, const ReschedulerConfig& config,
+                            const ClusterSnapshot* snapshot);
+
+// Pod-level rules: the scope first, then the protections in the order listed in Protection.
+// Returns the first that applies.
+ProtectionResult CheckPod(const Pod& pod, const ReschedulerConfig& config,
+                          const ClusterSnapshot* snapshot = nullptr);
 
 // Owner-level rule from the cache (unavailableWorkloads): every other pod of the pod's controller
 // owner must be Running, Ready and not terminating; no owner pod may be Pending.

@@ -5,6 +5,7 @@
 
 #include "rescheduler/leader_elector.h"
 #include "rescheduler/logging.h"
+#include "rescheduler/node_groups.h"
 
 namespace kb::resched {
 
@@ -175,6 +176,52 @@ int Rescheduler::FollowUpOnly() {
   return ended;
 }
 
+std::string SyncGateReason(const std::vector<KindSync>& kinds, SteadyTime now, Millis max_age) {
+  for (const KindSync& k : kinds) {
+    if (!k.listed) return "cache not synced: " + k.kind + " not listed yet";
+    if (!k.connected) {
+      return "cache not synced: the " + k.kind +
+             " watch failed and has not been confirmed since (waiting for a list, event or clean "
+             "watch end)";
+    }
+    if (now - k.confirmed > max_age) {
+      return "cache not synced: " + k.kind + " last confirmed " +
+             FormatDuration(std::chrono::duration_cast<Millis>(now - k.confirmed)) +
+             " ago (maxCacheAge " + FormatDuration(max_age) + ")";
+    }
+  }
+  return "";
+}
+
+void Rescheduler::Skip(CycleReport* report, const std::string& metric, std::string reason) {
+  if (metrics_ != nullptr) metrics_->CountCycle(metric);
+  bool changed = false;
+  {
+    std::lock_guard<std::mutex> lock(plan_mu_);
+    changed = last_skip_.is_null() || last_skip_.value("reason", "") != reason;
+    last_skip_ = {{"reason", reason}, {"at", FormatRfc3339(clock_.WallNow())}};
+  }
+  if (changed && metric != "skipped_not_leader") {
+    Log()->warn("cycle skipped reason=\"{}\"", reason);
+  } else {
+    Log()->debug("cycle skipped reason=\"{}\"", reason);
+  }
+  report->skipped = std::move(reason);
+}
+
+void Rescheduler::WatchBreaker() {
+  const bool open = ledger_.BreakerOpen(clock_.Now());
+  if (metrics_ != nullptr) metrics_->breaker_open.Set(open ? 1 : 0);
+  if (breaker_was_open_ && !open) {
+    Log()->info("breaker closed after cool_off={}: every strategy acts again",
+                FormatDuration(config_.breaker.cool_off));
+  }
+  breaker_was_open_ = open;
+  if (metrics_ != nullptr) {
+    metrics_->evictions_last_hour.Set(ledger_.MovesLastHour(clock_.Now()));
+  }
+}
+
 std::optional<Rescheduler::Snapshots> Rescheduler::TakeSnapshots(CycleReport* report) {
   const bool leader = IsLeader();
   if (metrics_ != nullptr) metrics_->leader.Set(leader ? 1 : 0);
@@ -187,14 +234,21 @@ std::optional<Rescheduler::Snapshots> Rescheduler::TakeSnapshots(CycleReport* re
     has_in_flight_.store(false);
   }
   if (!leader) {
-    report->skipped = "not leader";
-    if (metrics_ != nullptr) metrics_->CountCycle("skipped_not_leader");
+    Skip(report, "skipped_not_leader", "not leader");
     return std::nullopt;
+  }
+  // Act only on a synced world: a kind whose watch failed (an API outage, lost leadership) is
+  // trusted again once its watch has been confirmed since.
+  if (sync_) {
+    std::string why = SyncGateReason(sync_(), clock_.Now(), config_.max_cache_age);
+    if (!why.empty()) {
+      Skip(report, "skipped_not_synced", std::move(why));
+      return std::nullopt;
+    }
   }
   Snapshots s{cache_(), load_()};
   if (!s.cache || !s.cache->nodes || !s.cache->pods_by_node || !s.load || !s.load->has_cache()) {
-    report->skipped = "cache not synced";
-    if (metrics_ != nullptr) metrics_->CountCycle("skipped_no_cache");
+    Skip(report, "skipped_no_cache", "cache not synced");
     return std::nullopt;
   }
   return s;
@@ -211,6 +265,7 @@ CycleReport Rescheduler::RunOnce(CycleKind kind) {
   ledger_.BeginCycle(clock_.Now(), kind);
   evictor_.BeginCycle(snapshots->cache);
   report.completed = evictor_.FollowUp();
+  WatchBreaker();
 
   const auto plan_start = std::chrono::steady_clock::now();
   const CyclePlan plan = Plan(*snapshots);
@@ -248,14 +303,32 @@ Rescheduler::CyclePlan Rescheduler::Plan(const Snapshots& snapshots) {
     }
     out.observed.insert(out.observed.end(), p.observed.begin(), p.observed.end());
   }
+  CheckNodeGroups(snapshots, &out);
   return out;
+}
+
+void Rescheduler::CheckNodeGroups(const Snapshots& snapshots, CyclePlan* plan) {
+  if (config_.node_groups.empty()) return;
+  std::vector<const Node*> nodes;
+  for (const auto& load : snapshots.load->nodes()) nodes.push_back(load->node.get());
+  const std::vector<std::string> empty = NodeGroups(config_, nodes).Empty();
+  for (const std::string& name : empty) {
+    plan->notes.push_back("node group " + name + " matches no node");
+    if (empty_groups_.insert(name).second) {
+      Log()->warn("node group matches no node group={} (allowed; reported once while empty)", name);
+    }
+  }
+  std::erase_if(empty_groups_, [&](const std::string& name) {
+    return std::find(empty.begin(), empty.end(), name) == empty.end();
+  });
 }
 
 void Rescheduler::Act(const CyclePlan& plan, CycleReport* report) {
   std::unordered_set<std::string> planned_workloads;
+  std::unordered_set<std::string> deferred;  // refused for a transient reason: no cooldown
   for (const PlannedMove& m : plan.moves) {
-    planned_workloads.insert(WorkloadKey(*m.pod));
     Outcome outcome = evictor_.Execute(m);
+    (IsTransientRefusal(outcome.result) ? deferred : planned_workloads).insert(WorkloadKey(*m.pod));
     ++report->results[ResultName(outcome.result)];
     if (outcome.result == Result::kSuccess && !m.condition.empty()) {
       ledger_.ForgetCondition(m.condition);
@@ -266,11 +339,13 @@ void Rescheduler::Act(const CyclePlan& plan, CycleReport* report) {
   for (const StrategyPlan& p : plan.plans) {
     for (const UnmovablePod& u : p.unmovable) {
       evictor_.ReportUnmovable(u);
+      if (u.transient) deferred.insert(WorkloadKey(*u.pod));
       ++report->unmovable;
     }
   }
-  ledger_.EndCycle(planned_workloads, plan.truncated, clock_.Now());
+  ledger_.EndCycle(planned_workloads, deferred, plan.truncated, clock_.Now());
   has_in_flight_.store(!ledger_.in_flight().empty());
+  WatchBreaker();
 }
 
 void Rescheduler::Publish(CycleKind kind, const CyclePlan& plan, const CycleReport& report) {
@@ -311,12 +386,35 @@ json Rescheduler::RenderPlan(CycleKind kind, const CyclePlan& plan,
       j["notes"].push_back({{"strategy", strategies_[i]->Name()}, {"note", note}});
     }
   }
+  for (const std::string& note : plan.notes) {
+    j["notes"].push_back({{"strategy", "rescheduler"}, {"note", note}});
+  }
   j["inFlight"] = json::array();
   const SteadyTime now = clock_.Now();
   for (const InFlightMove& m : ledger_.in_flight()) j["inFlight"].push_back(InFlightJson(m, now));
   j["conditions"] = json::array();
   for (const auto& [key, c] : ledger_.conditions()) {
     j["conditions"].push_back({{"key", key}, {"cycles", c.cycles}});
+  }
+  // How the latest moves ended, newest first.
+  j["outcomes"] = json::array();
+  const auto& outcomes = evictor_.outcomes();
+  for (auto it = outcomes.rbegin(); it != outcomes.rend(); ++it) {
+    j["outcomes"].push_back({{"strategy", it->strategy},
+                             {"pod", it->pod.ns + "/" + it->pod.name},
+                             {"source", it->source},
+                             {"node", it->target},
+                             {"outcome", ResultName(it->result)},
+                             {"message", it->message},
+                             {"at", FormatRfc3339(it->at)}});
+  }
+  const bool open = ledger_.BreakerOpen(now);
+  j["breaker"] = {{"open", open},
+                  {"evictionsLastHour", ledger_.MovesLastHour(now)},
+                  {"maxEvictionsPerHour", config_.EvictionsPerHour()}};
+  if (open) {
+    j["breaker"]["reason"] = ledger_.breaker_reason();
+    j["breaker"]["remainingSeconds"] = Seconds(ledger_.breaker_until() - now);
   }
   return j;
 }
@@ -341,7 +439,9 @@ json Rescheduler::PlanJson() const {
     plan = plan_;
   }
   if (!plan) {
+    std::lock_guard<std::mutex> lock(plan_mu_);
     return {{"generatedAt", nullptr},
+            {"lastSkipped", last_skip_},
             {"leader", IsLeader()},
             {"dryRun", config_.dry_run},
             {"strategies", StrategyNames()},
@@ -352,6 +452,8 @@ json Rescheduler::PlanJson() const {
   }
   json j = *plan;
   j["leader"] = IsLeader();
+  std::lock_guard<std::mutex> lock(plan_mu_);
+  if (!last_skip_.is_null()) j["lastSkipped"] = last_skip_;
   return j;
 }
 

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,6 +34,20 @@
 namespace kb::resched {
 
 class LeaderElector;
+
+// The state of one watched kind, as the sync gate reads it (from the cluster cache).
+struct KindSync {
+  std::string kind;        // "pods", "poddisruptionbudgets", ...
+  bool listed = false;     // the initial list completed
+  bool connected = false;  // no list or watch failure since the last list, event or watch end
+  SteadyTime confirmed{};  // the last list, event or clean watch end
+};
+using SyncProvider = std::function<std::vector<KindSync>()>;
+
+// Why a cycle must not act on `kinds` at `now`, or "" when every kind is listed, connected (no
+// failure since it was last confirmed: a reconnected watch is trusted again only after a list,
+// an event or a clean watch end) and confirmed within `max_age`.
+std::string SyncGateReason(const std::vector<KindSync>& kinds, SteadyTime now, Millis max_age);
 
 struct ReschedulerOptions {
   // Moves in flight are checked this often between cycles; a completed move triggers an early
@@ -71,6 +86,10 @@ class Rescheduler {
   Rescheduler(const Rescheduler&) = delete;
   Rescheduler& operator=(const Rescheduler&) = delete;
 
+  // The watched kinds' sync state, checked before every cycle (SyncGateReason); unset = not
+  // checked (the cache provider alone decides). Call before Start().
+  void SetSyncProvider(SyncProvider sync) { sync_ = std::move(sync); }
+
   // Starts the loop thread (first cycle at once). Call once.
   void Start();
   // Stops the loop promptly (a cycle in progress finishes its current API call first) and joins.
@@ -100,6 +119,7 @@ class Rescheduler {
     std::vector<StrategyPlan> plans;  // one per strategy, in order
     std::vector<PlannedMove> moves;   // one per pod: the first strategy wins
     std::vector<std::string> observed;
+    std::vector<std::string> notes;  // the cycle's own (not a strategy's)
     bool truncated = false;
     WallTime now{};
   };
@@ -110,7 +130,13 @@ class Rescheduler {
   // Leadership (a new term starts from a clean ledger) and synced snapshots; nullopt with
   // report->skipped set when the cycle must not run.
   std::optional<Snapshots> TakeSnapshots(CycleReport* report);
+  // Records a skipped cycle: report, metric, log (once per reason change), /debug/plan.
+  void Skip(CycleReport* report, const std::string& metric, std::string reason);
+  // Updates the breaker gauge; logs when the breaker closed.
+  void WatchBreaker();
   CyclePlan Plan(const Snapshots& snapshots);
+  // Notes (and logs once, until it has nodes again) each configured node group with no node.
+  void CheckNodeGroups(const Snapshots& snapshots, CyclePlan* plan);
   // Gates and acts on every planned move, reports the unmovable pods, ends the cycle's ledger.
   void Act(const CyclePlan& plan, CycleReport* report);
   void Publish(CycleKind kind, const CyclePlan& plan, const CycleReport& report);
@@ -126,15 +152,19 @@ class Rescheduler {
   ReschedulerMetrics* metrics_;
   const LeaderElector* elector_;
   const ReschedulerOptions options_;
+  SyncProvider sync_;
   std::vector<std::unique_ptr<Strategy>> strategies_;
 
-  std::mutex run_mu_;        // serialises RunOnce / FollowUpOnly; guards the state below
-  MoveLedger ledger_;        // Guarded by run_mu_.
-  Evictor evictor_;          // Guarded by run_mu_.
-  bool was_leader_ = false;  // Guarded by run_mu_.
+  std::mutex run_mu_;                   // serialises RunOnce / FollowUpOnly; guards the state below
+  MoveLedger ledger_;                   // Guarded by run_mu_.
+  Evictor evictor_;                     // Guarded by run_mu_.
+  bool was_leader_ = false;             // Guarded by run_mu_.
+  bool breaker_was_open_ = false;       // Guarded by run_mu_.
+  std::set<std::string> empty_groups_;  // Guarded by run_mu_. Node groups reported empty.
 
   mutable std::mutex plan_mu_;
   std::shared_ptr<const nlohmann::json> plan_;  // Guarded by plan_mu_.
+  nlohmann::json last_skip_;                    // Guarded by plan_mu_. {reason, at}
 
   std::mutex mu_;  // loop control
   std::condition_variable cv_;

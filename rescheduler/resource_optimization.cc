@@ -35,17 +35,20 @@ std::vector<Hot> HotNodes(PlanContext& ctx, StrategyPlan& plan) {
     }
     Hot h{i, false, false, 0};
     const std::string& n = ctx.name(i);
-    if (l.cpu_util > cfg.cpu_threshold) {
+    // The node's group thresholds (the top-level ones outside any group).
+    const double cpu_threshold = ctx.groups().CpuThreshold(ctx.group(i));
+    const double mem_threshold = ctx.groups().MemoryThreshold(ctx.group(i));
+    if (l.cpu_util > cpu_threshold) {
       const std::string key = ConditionKey(kResourceOptimization, "cpu", n);
       plan.observed.push_back(key);
       h.cpu = ctx.ledger().EffectiveCount(key) >= needed;
-      if (h.cpu) h.max_excess = std::max(h.max_excess, l.cpu_util - cfg.cpu_threshold);
+      if (h.cpu) h.max_excess = std::max(h.max_excess, l.cpu_util - cpu_threshold);
     }
-    if (l.mem_util > cfg.memory_threshold) {
+    if (l.mem_util > mem_threshold) {
       const std::string key = ConditionKey(kResourceOptimization, "memory", n);
       plan.observed.push_back(key);
       h.mem = ctx.ledger().EffectiveCount(key) >= needed;
-      if (h.mem) h.max_excess = std::max(h.max_excess, l.mem_util - cfg.memory_threshold);
+      if (h.mem) h.max_excess = std::max(h.max_excess, l.mem_util - mem_threshold);
     }
     if (h.cpu || h.mem) hot.push_back(h);
   }
@@ -62,8 +65,10 @@ std::vector<Hot> HotNodes(PlanContext& ctx, StrategyPlan& plan) {
 // the planning cap is reached or no pod can move.
 void Shed(PlanContext& ctx, const Hot& h, StrategyPlan& plan, size_t* left_out) {
   const ReschedulerConfig& cfg = ctx.config();
-  const double cpu_goal = cfg.cpu_threshold - cfg.hysteresis_margin;
-  const double mem_goal = cfg.memory_threshold - cfg.hysteresis_margin;
+  const double cpu_threshold = ctx.groups().CpuThreshold(ctx.group(h.index));
+  const double mem_threshold = ctx.groups().MemoryThreshold(ctx.group(h.index));
+  const double cpu_goal = cpu_threshold - cfg.hysteresis_margin;
+  const double mem_goal = mem_threshold - cfg.hysteresis_margin;
   const std::string source = ctx.name(h.index);
   for (;;) {
     const scoring::NodeLoad& src = ctx.load(h.index);
@@ -80,7 +85,7 @@ void Shed(PlanContext& ctx, const Hot& h, StrategyPlan& plan, size_t* left_out) 
     char buf[256];
     std::snprintf(buf, sizeof(buf), " %.1f%% > %s %g%% for %d cycles; shedding to %g%%",
                   cpu ? src.cpu_util : src.mem_util, cpu ? "cpuThreshold" : "memoryThreshold",
-                  cpu ? cfg.cpu_threshold : cfg.memory_threshold,
+                  cpu ? cpu_threshold : mem_threshold,
                   ctx.ledger().EffectiveCount(attempt.condition), cpu ? cpu_goal : mem_goal);
     attempt.reason = "node " + source + " " + (cpu ? "cpu" : "memory") + buf;
     attempt.target.require_fresh_metrics = true;

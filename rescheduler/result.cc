@@ -22,6 +22,10 @@ const char* ResultName(Result r) {
       return "in_flight";
     case Result::kCooldown:
       return "cooldown";
+    case Result::kLoopBlocked:
+      return "loop_blocked";
+    case Result::kBudget:
+      return "budget";
     case Result::kSingleReplica:
       return "single_replica";
     case Result::kNotFound:
@@ -32,12 +36,14 @@ const char* ResultName(Result r) {
       return "not_leader";
     case Result::kError:
       return "error";
-    case Result::kReplacementReady:
-      return "ready";
+    case Result::kOnTarget:
+      return "on_target";
+    case Result::kOtherNode:
+      return "other_node";
     case Result::kLandedBack:
       return "landed_back";
     case Result::kReplacementTimeout:
-      return "timeout";
+      return "pending_timeout";
     case Result::kReplacementFailed:
       return "failed";
   }
@@ -45,8 +51,14 @@ const char* ResultName(Result r) {
 }
 
 bool IsCompletion(Result r) {
-  return r == Result::kReplacementReady || r == Result::kLandedBack ||
+  return r == Result::kOnTarget || r == Result::kOtherNode || r == Result::kLandedBack ||
          r == Result::kReplacementTimeout || r == Result::kReplacementFailed;
+}
+
+bool IsTransientRefusal(Result r) {
+  return r == Result::kPdbBlocked || r == Result::kInFlight || r == Result::kLimitCycle ||
+         r == Result::kLimitNode || r == Result::kLimitNamespace || r == Result::kBudget ||
+         r == Result::kNotLeader || r == Result::kError;
 }
 
 }  // namespace kb::resched

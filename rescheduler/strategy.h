@@ -42,6 +42,10 @@ struct UnmovablePod {
   // Reported on the node (Event + log): a pod that blocks a maintenance drain for a lasting
   // reason. Transient reasons (PDB, move in flight) are only listed in the plan.
   bool report = false;
+  // Refused for a transient reason (PDB, move in flight, unavailable replica): the workload's
+  // rebalancing is not over, so it does not cool down.
+  bool transient = false;
+  Result result = Result::kUnmovable;  // kLoopBlocked: held back by the loop guard
 };
 
 struct StrategyPlan {

@@ -137,6 +137,7 @@ void App::Parts::BuildRescheduler() {
     resched::ReschedulerOptions resched_options;
     resched_options.identity = identity;
     kube::ClusterCache& c = *cache;
+
     rescheduler = std::make_unique<resched::Rescheduler>(
         config.rescheduler, scoring::PolicyConfig::From(config), *client,
         [&c]() -> std::shared_ptr<const ClusterSnapshot> {
@@ -145,6 +146,14 @@ void App::Parts::BuildRescheduler() {
         [m = model.get()] { return m->Snapshot(); }, clock, steering.get(), resched_metrics.get(),
         elector.get(),
         resched_options);  // elector null: leader election disabled, always acts
+    // The rescheduler acts only while every watched kind is current (see SyncGateReason).
+    rescheduler->SetSyncProvider([&c] {
+      std::vector<resched::KindSync> kinds;
+      for (const kube::KindSyncState& k : c.SyncStates()) {
+        kinds.push_back({kube::ResourceKindName(k.kind), k.listed, k.connected, k.confirmed});
+      }
+      return kinds;
+    });
     model->AddBindingListener(
         [r = rescheduler.get()](const scoring::NodeLoad& load) { r->OnBinding(load); });
     Log()->info("rescheduler enabled identity={} leader_election={} strategies={}", identity,

@@ -195,6 +195,42 @@ TEST_CASE("cache relists after 410 and reconciles differences", "[kube]") {
   cache.Stop();
 }
 
+TEST_CASE("cache reports per kind whether its data is confirmed current", "[kube]") {
+  FakeKubeClient fake;
+  Seed(fake);
+  FakeClock clock;
+  ClusterCache cache(fake, clock, TestOptions());
+  cache.Start();
+  REQUIRE(cache.WaitForSync(std::chrono::seconds(10)));
+  auto pods_state = [&] {
+    for (const KindSyncState& k : cache.SyncStates()) {
+      if (k.kind == ResourceKind::kPods) return k;
+    }
+    return KindSyncState{ResourceKind::kPods};
+  };
+  REQUIRE(cache.SyncStates().size() == 3);
+  for (const KindSyncState& k : cache.SyncStates()) {
+    CHECK(k.listed);
+    CHECK(k.connected);
+    CHECK(k.confirmed == clock.Now());
+  }
+  // An event confirms the kind again at the current time.
+  clock.Advance(std::chrono::seconds(30));
+  fake.Put("pods", PodBuilder("fresh").Node("node-a").Json());
+  REQUIRE(PollUntil([&] { return pods_state().confirmed == clock.Now(); }));
+
+  // The watches fail (an API outage): disconnected until a list, an event or a clean end.
+  fake.FailAlways(kb::testing::kVerbWatch, Status::Unavailable("connection refused").WithHttp(0));
+  fake.EndWatches();
+  REQUIRE(PollUntil([&] { return !pods_state().connected; }));
+  clock.Advance(std::chrono::seconds(30));
+  fake.ClearFailures();
+  fake.Put("pods", PodBuilder("after-outage").Node("node-b").Json());
+  REQUIRE(PollUntil([&] { return pods_state().connected; }));
+  CHECK(pods_state().confirmed == clock.Now());
+  cache.Stop();
+}
+
 TEST_CASE("cache skips objects that fail to decode and counts them", "[kube]") {
   FakeKubeClient fake;
   Seed(fake);

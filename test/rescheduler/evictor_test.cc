@@ -20,6 +20,7 @@ using kb::testing::PodBuilder;
 using kb::testing::ReplicaSetBuilder;
 using kb::testing::TestUid;
 using nlohmann::json;
+using test::OurPod;
 using test::RsPodBuilder;
 
 double Counter(prometheus::Registry& registry, const std::string& family,
@@ -67,7 +68,7 @@ struct Fixture {
     if (!deployment.empty()) b.OwnedByDeployment(deployment);
     fake.Put("replicasets", b.Json());
     for (int i = 0; i < replicas; ++i) {
-      PodBuilder p(ns, rs + "-" + std::to_string(i));
+      PodBuilder p = OurPod(ns, rs + "-" + std::to_string(i));
       p.Node(node).OwnedByReplicaSet(rs).Label("app", rs).Cpu("100m").Memory("64Mi").Ready();
       AddPod(p);
     }
@@ -219,7 +220,7 @@ TEST_CASE("evictor limits: per cycle, per node, per namespace", "[rescheduler][e
 
 TEST_CASE("evictor re-checks protections before acting", "[rescheduler][evictor]") {
   Fixture f;
-  f.AddPod(PodBuilder("ds-0").Node("w1").OwnedByDaemonSet("ds").Ready());
+  f.AddPod(OurPod("ds-0").Node("w1").OwnedByDaemonSet("ds").Ready());
   f.AddReplicaSet("a", 2);
   Evictor& e = f.Make();
   Outcome o = e.Execute(f.Move("ds-0"));
@@ -250,20 +251,19 @@ TEST_CASE("the evictor refuses every protected pod without an API call",
     PodBuilder pod;
   };
   auto rs_pod = [](const char* name) {
-    PodBuilder p(name);
+    PodBuilder p = OurPod(name);
     p.Node("w1").OwnedByReplicaSet("a").Label("app", "a").Cpu("100m").Ready();
     return p;
   };
   std::vector<Case> cases = {
       {"terminating", rs_pod("p").Deleting(test::TestTime(1))},
       {"mirror", rs_pod("p").Mirror()},
-      {"daemonset", PodBuilder("p").Node("w1").OwnedByDaemonSet("ds").Ready()},
+      {"daemonset", OurPod("p").Node("w1").OwnedByDaemonSet("ds").Ready()},
       {"system_critical", rs_pod("p").Priority(2000001000)},
-      {"excluded_namespace",
-       PodBuilder("kube-system", "p").Node("w1").OwnedByReplicaSet("a").Ready()},
+      {"excluded_namespace", OurPod("kube-system", "p").Node("w1").OwnedByReplicaSet("a").Ready()},
       {"opted_out", rs_pod("p").Label(kReschedulingLabel, "disabled")},
       {"local_storage", rs_pod("p").EmptyDir("scratch")},
-      {"bare_pod", PodBuilder("p").Node("w1").Ready()},
+      {"bare_pod", OurPod("p").Node("w1").Ready()},
       {"not_ready", rs_pod("p").Ready(false)},
   };
   for (const Case& tc : cases) {
@@ -401,7 +401,7 @@ TEST_CASE("one move in flight per workload until its replacement is Ready",
 
   // Next cycle: the evicted pod is gone and a replacement is Pending.
   f.cluster.pods.erase(f.cluster.pods.begin());
-  f.cluster.Add(PodBuilder("a-new").OwnedByReplicaSet("a").Label("app", "a").Build());
+  f.cluster.Add(OurPod("a-new").OwnedByReplicaSet("a").Label("app", "a").Build());
   f.NewCycle();
   CHECK(e.FollowUp() == 0);
   CHECK(f.Busy("a"));
@@ -412,7 +412,7 @@ TEST_CASE("one move in flight per workload until its replacement is Ready",
   f.NewCycle();
   CHECK(e.FollowUp() == 1);
   CHECK(Counter(f.registry, "kube_balancer_rescheduler_replacements_total",
-                {{"result", "ready"}}) == 1);
+                {{"outcome", "on_target"}}) == 1);
   CHECK(f.ledger->in_flight().empty());
   CHECK(f.PodCoolingDown("a-new"));  // the replacement is settled
   CHECK(f.ledger->RecentMoves().size() == 1);
@@ -430,7 +430,7 @@ TEST_CASE("one move in flight per workload until its replacement is Ready",
     CHECK(e.FollowUp() == 1);
     CHECK(e.Execute(f.Move("a-new")).result == Result::kCooldown);
     // Nothing more planned for the workload: its rebalancing is over.
-    f.ledger->EndCycle({}, /*plan_truncated=*/false, f.clock.Now());
+    f.ledger->EndCycle({}, {}, /*plan_truncated=*/false, f.clock.Now());
     CHECK(f.WorkloadCoolingDown("a"));
     CHECK(e.Execute(f.Move("a-2")).result == Result::kCooldown);
     // A drain still moves it.
@@ -447,16 +447,21 @@ TEST_CASE("a workload whose rebalancing continues does not cool down", "[resched
   f.AddReplicaSet("a", 3);
   Evictor& e = f.Make();
   REQUIRE(e.Execute(f.Move("a-0")).result == Result::kSuccess);
-  f.ledger->EndCycle({TestUid("default", "a")}, false, f.clock.Now());  // in flight anyway
+  f.ledger->EndCycle({TestUid("default", "a")}, {}, false, f.clock.Now());  // in flight anyway
   f.cluster.pods.erase(f.cluster.pods.begin());
   f.cluster.Add(test::RsPod("a-new", "a", "w2"));
   f.NewCycle();
   REQUIRE(e.FollowUp() == 1);
-  f.ledger->EndCycle({TestUid("default", "a")}, false,
+  f.ledger->EndCycle({TestUid("default", "a")}, {}, false,
                      f.clock.Now());  // planned again: still rebalancing
   CHECK_FALSE(f.WorkloadCoolingDown("a"));
-  f.ledger->EndCycle({}, true, f.clock.Now());  // truncated plan: work may remain
+  f.ledger->EndCycle({}, {}, true, f.clock.Now());  // truncated plan: work may remain
   CHECK_FALSE(f.WorkloadCoolingDown("a"));
+  // Refused only for a transient reason (a PDB not caught up yet): still rebalancing.
+  f.ledger->EndCycle({}, {TestUid("default", "a")}, false, f.clock.Now());
+  CHECK_FALSE(f.WorkloadCoolingDown("a"));
+  f.ledger->EndCycle({}, {}, false, f.clock.Now());  // nothing left: it cools down
+  CHECK(f.WorkloadCoolingDown("a"));
 }
 
 TEST_CASE("a replacement that lands back on the source backs the workload off",
@@ -471,9 +476,15 @@ TEST_CASE("a replacement that lands back on the source backs the workload off",
   f.NewCycle();
   CHECK(e.FollowUp() == 1);
   CHECK(Counter(f.registry, "kube_balancer_rescheduler_replacements_total",
-                {{"result", "landed_back"}}) == 1);
+                {{"outcome", "landed_back"}}) == 1);
   CHECK(logs.Count({"result=landed_back"}, "warning") == 1);
-  CHECK(e.Execute(f.Move("a-1")).result == Result::kCooldown);
+  // Loop guard: no strategy moves the workload again within the cooldown, a drain included.
+  CHECK(e.Execute(f.Move("a-1")).result == Result::kLoopBlocked);
+  CHECK(e.Execute(f.Move("a-1", "w2", kNodeMaintenance)).result == Result::kLoopBlocked);
+  for (const char* strategy : {kLoadBalancing, kNodeMaintenance}) {
+    CHECK(Counter(f.registry, "kube_balancer_rescheduler_evictions_total",
+                  {{"result", "loop_blocked"}, {"strategy", strategy}}) == 1);
+  }
 }
 
 TEST_CASE("no Ready replacement within replacementTimeout backs the workload off",
@@ -490,7 +501,7 @@ TEST_CASE("no Ready replacement within replacementTimeout backs the workload off
   f.NewCycle();
   CHECK(e.FollowUp() == 1);
   CHECK(Counter(f.registry, "kube_balancer_rescheduler_replacements_total",
-                {{"result", "timeout"}}) == 1);
+                {{"outcome", "pending_timeout"}}) == 1);
   CHECK(f.WorkloadCoolingDown("a"));
   bool warned = false;
   for (const json& ev : f.fake.Events()) warned = warned || ev["reason"] == "RescheduleFailed";
@@ -588,7 +599,7 @@ TEST_CASE("the restart patch re-reads on 409 and gives up after a bounded number
 // ---- Bare pods --------------------------------------------------------------------------------
 
 PodBuilder OptedInBare() {
-  PodBuilder p("solo");
+  PodBuilder p = OurPod("solo");
   p.Node("w1").Label(kReschedulingLabel, "enabled").Cpu("100m").Ready();
   return p;
 }
@@ -618,14 +629,14 @@ TEST_CASE("an opted-in bare pod moves by copy: Ready copy, then the original goe
   CHECK(f.ledger->in_flight()[0].copy_name == name);
 
   SECTION("copy Ready: the original is deleted (with its UID as precondition)") {
-    f.cluster.Add(PodBuilder(name).Node("w2").Label(kReschedulingLabel, "enabled").Ready().Build());
+    f.cluster.Add(OurPod(name).Node("w2").Label(kReschedulingLabel, "enabled").Ready().Build());
     f.NewCycle();
     CHECK(e.FollowUp() == 1);
     CHECK(f.fake.DeletedPods() == std::vector<std::string>{"default/solo"});
     CHECK(f.PodCoolingDown(name));
   }
   SECTION("copy not Ready in time: the copy is deleted, the original stays") {
-    f.cluster.Add(PodBuilder(name).Node("w2").Ready(false).Build());
+    f.cluster.Add(OurPod(name).Node("w2").Ready(false).Build());
     f.NewCycle();
     CHECK(e.FollowUp() == 0);
     f.clock.Advance(f.config.replacement_timeout + std::chrono::seconds(1));
@@ -634,10 +645,10 @@ TEST_CASE("an opted-in bare pod moves by copy: Ready copy, then the original goe
     CHECK(f.fake.DeletedPods() == std::vector<std::string>{"default/" + name});
     CHECK(f.fake.Get("pods", "default", "solo").has_value());
     CHECK(Counter(f.registry, "kube_balancer_rescheduler_replacements_total",
-                  {{"result", "timeout"}}) == 1);
+                  {{"outcome", "pending_timeout"}}) == 1);
   }
   SECTION("copy rejected (phase Failed): deleted at once") {
-    f.cluster.Add(PodBuilder(name).Node("w2").Phase("Failed").Build());
+    f.cluster.Add(OurPod(name).Node("w2").Phase("Failed").Build());
     f.NewCycle();
     CHECK(e.FollowUp() == 1);
     CHECK(f.fake.DeletedPods() == std::vector<std::string>{"default/" + name});
@@ -647,7 +658,7 @@ TEST_CASE("an opted-in bare pod moves by copy: Ready copy, then the original goe
 TEST_CASE("bare pods are never evicted: without the label they are protected",
           "[rescheduler][evictor][bare_pod]") {
   Fixture f;
-  f.AddPod(PodBuilder("solo").Node("w1").Ready());
+  f.AddPod(OurPod("solo").Node("w1").Ready());
   CHECK(f.Make().Execute(f.Move("solo")).result == Result::kProtected);
   CHECK(f.fake.CreatedPods().empty());
   CHECK(f.fake.Evictions().empty());
@@ -661,7 +672,7 @@ TEST_CASE("copy names: prefix, suffix, no double wrapping, length bound",
   const std::string n = Evictor::CopyName(longname, "abcde");
   CHECK(n.size() <= 253);
   CHECK(n.substr(n.size() - 6) == "-abcde");
-  json pod = PodBuilder("x").Node("w1").Uid("u").Ready().Json();
+  json pod = OurPod("x").Node("w1").Uid("u").Ready().Json();
   pod["metadata"]["managedFields"] = json::array({json::object()});
   pod["metadata"]["generateName"] = "x-";
   pod["spec"]["schedulingGates"] = json::array({{{"name", "g"}}});
@@ -677,7 +688,7 @@ TEST_CASE("copy names: prefix, suffix, no double wrapping, length bound",
 
 TEST_CASE("unmovable pods are reported on the node once per cooldown", "[rescheduler][evictor]") {
   Fixture f;
-  f.AddPod(PodBuilder("solo").Node("w1").Ready());
+  f.AddPod(OurPod("solo").Node("w1").Ready());
   Evictor& e = f.Make();
   UnmovablePod u{kNodeMaintenance, f.Move("solo").pod, "w1", "bare pod without a controller", true};
   e.ReportUnmovable(u);
@@ -702,6 +713,133 @@ TEST_CASE("no API call once leadership is lost", "[rescheduler][evictor]") {
   CHECK(e.Execute(f.Move("a-0")).result == Result::kNotLeader);
   CHECK(f.fake.CallCount(testing::kVerbEvictPod) == 0);
   CHECK(f.fake.Events().empty());
+}
+
+// ---- Idempotent bare-pod copies ----------------------------------------------------------------
+
+TEST_CASE("a bare pod is copied once even when planning runs on a snapshot from before its delete",
+          "[rescheduler][evictor][bare_pod]") {
+  Fixture f;
+  f.AddPod(OptedInBare());
+  Evictor& e = f.Make();
+  REQUIRE(e.Execute(f.Move("solo", "w2")).result == Result::kSuccess);
+  const std::string name = f.fake.CreatedPods().at(0)["metadata"]["name"];
+  CHECK(f.fake.CreatedPods()[0]["metadata"]["labels"][kCopyOfLabel] == TestUid("default", "solo"));
+  // The copy is Ready: the follow-up deletes the original, which the API server keeps while it
+  // terminates (graceful deletion).
+  const Pod stale_original = f.cluster.pods[0];
+  f.cluster.Add(OurPod(name).Node("w2").Label(kReschedulingLabel, "enabled").Ready().Build());
+  f.NewCycle();
+  REQUIRE(e.FollowUp() == 1);
+  REQUIRE(f.fake.DeletedPods() == std::vector<std::string>{"default/solo"});
+  f.fake.Put("pods", OptedInBare().Deleting(test::TestTime(1000)).Json());
+  // Planning in the same cycle still sees the original Running (the snapshot predates the
+  // delete) and plans it again: no second copy.
+  CHECK(e.Execute(f.Move("solo", "w3")).result == Result::kNotFound);
+  CHECK(f.fake.CreatedPods().size() == 1);
+}
+
+TEST_CASE("a bare-pod copy re-reads the original and looks for an earlier copy",
+          "[rescheduler][evictor][bare_pod]") {
+  Fixture f;
+  f.AddPod(OptedInBare());
+  SECTION("the original is terminating in the API (the cache is behind)") {
+    f.fake.Put("pods", OptedInBare().Deleting(test::TestTime(1000)).Json());
+    Evictor& e = f.Make();
+    CHECK(e.Execute(f.Move("solo", "w2")).result == Result::kNotFound);
+  }
+  SECTION("a copy of the same original exists (made before a leadership change)") {
+    f.fake.Put("pods", OurPod("rescheduled-solo-bcdfg")
+                           .Node("w3")
+                           .Label(kCopyOfLabel, TestUid("default", "solo"))
+                           .Ready()
+                           .Json());
+    Evictor& e = f.Make();
+    Outcome o = e.Execute(f.Move("solo", "w2"));
+    CHECK(o.result == Result::kNotFound);
+    CHECK_THAT(o.message, Catch::Contains("rescheduled-solo-bcdfg"));
+  }
+  SECTION("the lookup fails: no copy is made") {
+    f.fake.FailAlways(kb::testing::kVerbList, Status::Unavailable("injected"));
+    Evictor& e = f.Make();
+    CHECK(e.Execute(f.Move("solo", "w2")).result == Result::kError);
+  }
+  CHECK(f.fake.CreatedPods().empty());
+}
+
+// ---- Circuit breaker and hourly budget ---------------------------------------------------------
+
+double Gauge(prometheus::Registry& registry, const std::string& family) {
+  for (const auto& fam : registry.Collect()) {
+    if (fam.name == family && !fam.metric.empty()) return fam.metric[0].gauge.value;
+  }
+  return -1;
+}
+
+TEST_CASE("replacements that keep timing out open the breaker; NodeMaintenance still acts",
+          "[rescheduler][evictor][breaker]") {
+  Fixture f;
+  for (const char* rs : {"a", "b", "c", "d"}) f.AddReplicaSet(rs, 3);
+  Evictor& e = f.Make();
+  for (const char* pod : {"a-0", "b-0", "c-0"}) {
+    REQUIRE(e.Execute(f.Move(pod)).result == Result::kSuccess);
+  }
+  // No replacement ever becomes Ready.
+  f.clock.Advance(f.config.replacement_timeout + std::chrono::seconds(1));
+  f.NewCycle();
+  CHECK(e.FollowUp() == 3);
+  CHECK(f.ledger->BreakerOpen(f.clock.Now()));
+  CHECK(Gauge(f.registry, "kube_balancer_rescheduler_breaker_open") == 1);
+  bool paused_event = false;
+  for (const json& ev : f.fake.Events()) paused_event |= ev["reason"] == "ReschedulerPaused";
+  CHECK(paused_event);
+  Outcome o = e.Execute(f.Move("d-0"));
+  CHECK(o.result == Result::kBudget);
+  CHECK_THAT(o.message, Catch::Contains("breaker open"));
+  CHECK(e.Execute(f.Move("d-0", "w2", kNodeMaintenance)).result == Result::kSuccess);
+  // The breaker closes after coolOff.
+  f.clock.Advance(f.config.breaker.cool_off);
+  f.NewCycle();
+  CHECK_FALSE(f.ledger->BreakerOpen(f.clock.Now()));
+}
+
+TEST_CASE("API server failures in a row open the breaker; a PDB's 429 does not",
+          "[rescheduler][evictor][breaker]") {
+  Fixture f;
+  f.config.breaker.failures = 2;
+  f.AddReplicaSet("a", 4);
+  Evictor& e = f.Make();
+  f.fake.FailAlways(kb::testing::kVerbEvictPod,
+                    Http(StatusCode::kUnavailable, 429, "TooManyRequests", "DisruptionBudget"));
+  for (int i = 0; i < 3; ++i) CHECK(e.Execute(f.Move("a-0")).result == Result::kPdbBlocked);
+  CHECK_FALSE(f.ledger->BreakerOpen(f.clock.Now()));
+  f.fake.ClearFailures();
+  f.fake.FailAlways(kb::testing::kVerbEvictPod, Http(StatusCode::kInternal, 500, "InternalError"));
+  CHECK(e.Execute(f.Move("a-0")).result == Result::kError);
+  CHECK_FALSE(f.ledger->BreakerOpen(f.clock.Now()));
+  CHECK(e.Execute(f.Move("a-1")).result == Result::kError);
+  CHECK(f.ledger->BreakerOpen(f.clock.Now()));
+  CHECK(e.Execute(f.Move("a-2")).result == Result::kBudget);
+}
+
+TEST_CASE("maxEvictionsPerHour is a rolling budget over every cycle",
+          "[rescheduler][evictor][budget]") {
+  Fixture f;
+  f.config.max_evictions_per_hour = 2;
+  for (const char* rs : {"a", "b", "c"}) f.AddReplicaSet(rs, 3);
+  Evictor& e = f.Make();
+  CHECK(e.Execute(f.Move("a-0")).result == Result::kSuccess);
+  f.clock.Advance(std::chrono::minutes(20));
+  f.NewCycle();
+  CHECK(e.Execute(f.Move("b-0")).result == Result::kSuccess);
+  f.clock.Advance(std::chrono::minutes(20));
+  f.NewCycle();  // a new cycle (and window): maxReschedulePods is fresh, the hour is not
+  Outcome o = e.Execute(f.Move("c-0"));
+  CHECK(o.result == Result::kBudget);
+  CHECK_THAT(o.message, Catch::Contains("maxEvictionsPerHour 2"));
+  f.clock.Advance(std::chrono::minutes(21));  // the first move left the hour
+  f.NewCycle();
+  CHECK(e.Execute(f.Move("c-0")).result == Result::kSuccess);
 }
 
 }  // namespace

@@ -187,11 +187,11 @@ TEST_CASE("moves in flight settle, finished sessions cool down, and a new term f
   CHECK_FALSE(ledger.Busy("w-a"));
   CHECK(ledger.Busy("w-b"));
   // w-a's rebalancing is over unless planned again; w-b is still in flight.
-  ledger.EndCycle({"w-a"}, false, kT0);
+  ledger.EndCycle({"w-a"}, {}, false, kT0);
   CHECK_FALSE(ledger.WorkloadCoolingDown("w-a", kT0));
-  ledger.EndCycle({}, true, kT0);  // truncated: work may remain
+  ledger.EndCycle({}, {}, true, kT0);  // truncated: work may remain
   CHECK_FALSE(ledger.WorkloadCoolingDown("w-a", kT0));
-  ledger.EndCycle({}, false, kT0);
+  ledger.EndCycle({}, {}, false, kT0);
   CHECK(ledger.WorkloadCoolingDown("w-a", kT0));
   CHECK_FALSE(ledger.WorkloadCoolingDown("w-b", kT0));
   // A back-off ends the session at once.

@@ -13,6 +13,7 @@ namespace {
 using kb::testing::DeploymentBuilder;
 using kb::testing::PodBuilder;
 using kb::testing::ReplicaSetBuilder;
+using test::OurPod;
 using test::RsPodBuilder;
 
 struct PodCase {
@@ -31,21 +32,19 @@ const std::vector<PodCase>& PodCases() {
        [] { return RsPodBuilder("p", "rs", "n1").Mirror().Build(); },
        [](ReschedulerConfig& c) { c.protections.mirror_pods = false; }},
       {"static pods owned by their Node", Protection::kMirror,
-       [] { return PodBuilder("p").Node("n1").Owner("v1", "Node", "n1").Ready().Build(); },
+       [] { return OurPod("p").Node("n1").Owner("v1", "Node", "n1").Ready().Build(); },
        [](ReschedulerConfig& c) {
          c.protections.mirror_pods = false;
          c.protections.bare_pods = false;  // a Node owner is a controller: not bare either way
        }},
       {"DaemonSet pods", Protection::kDaemonSet,
-       [] { return PodBuilder("p").Node("n1").OwnedByDaemonSet("ds").Ready().Build(); },
+       [] { return OurPod("p").Node("n1").OwnedByDaemonSet("ds").Ready().Build(); },
        [](ReschedulerConfig& c) { c.protections.daemon_set_pods = false; }},
       {"system-critical priority", Protection::kSystemCritical,
        [] { return RsPodBuilder("p", "rs", "n1").Priority(2000000000).Build(); },
        [](ReschedulerConfig& c) { c.protections.system_critical_pods = false; }},
       {"excluded namespaces", Protection::kExcludedNamespace,
-       [] {
-         return PodBuilder("kube-system", "p").Node("n1").OwnedByReplicaSet("rs").Ready().Build();
-       },
+       [] { return OurPod("kube-system", "p").Node("n1").OwnedByReplicaSet("rs").Ready().Build(); },
        [](ReschedulerConfig& c) { c.excluded_namespaces.clear(); }},
       {"opted out by label", Protection::kOptedOut,
        [] { return RsPodBuilder("p", "rs", "n1").Label(kReschedulingLabel, "disabled").Build(); },
@@ -56,13 +55,13 @@ const std::vector<PodCase>& PodCases() {
       {"hostPath volumes", Protection::kLocalStorage,
        [] { return RsPodBuilder("p", "rs", "n1").HostPath("logs").Build(); },
        [](ReschedulerConfig& c) { c.protections.local_storage_pods = false; }},
-      {"bare pods", Protection::kBarePod, [] { return PodBuilder("p").Node("n1").Ready().Build(); },
+      {"bare pods", Protection::kBarePod, [] { return OurPod("p").Node("n1").Ready().Build(); },
        [](ReschedulerConfig& c) { c.protections.bare_pods = false; }},
       {"not-Ready pods", Protection::kNotReady,
        [] { return RsPodBuilder("p", "rs", "n1").Ready(false).Build(); },
        [](ReschedulerConfig& c) { c.protections.not_ready_pods = false; }},
       {"Pending pods", Protection::kNotReady,
-       [] { return PodBuilder("p").OwnedByReplicaSet("rs").Build(); },
+       [] { return OurPod("p").OwnedByReplicaSet("rs").Build(); },
        [](ReschedulerConfig& c) { c.protections.not_ready_pods = false; }},
   };
   return cases;
@@ -92,7 +91,7 @@ TEST_CASE("a plain ReplicaSet pod that is Running and Ready is movable",
 
 TEST_CASE("an opted-in bare pod is movable and the opt-out label wins over it",
           "[rescheduler][protections]") {
-  const Pod in = PodBuilder("p").Node("n1").Label(kReschedulingLabel, "enabled").Ready().Build();
+  const Pod in = OurPod("p").Node("n1").Label(kReschedulingLabel, "enabled").Ready().Build();
   CHECK(CheckPod(in, ReschedulerConfig{}).ok());
   CHECK(OptedIn(in));
   CHECK(IsBarePod(in));
@@ -117,7 +116,7 @@ TEST_CASE("a workload with an unavailable replica in the cache is protected",
     CHECK(CheckMovable(c.pods[0], *c.Cache(), off).ok());
   }
   SECTION("a sibling Pending (a replacement not scheduled yet)") {
-    c.Add(PodBuilder("c").OwnedByReplicaSet("rs").Label("app", "rs").Build());
+    c.Add(OurPod("c").OwnedByReplicaSet("rs").Label("app", "rs").Build());
     CHECK(CheckMovable(c.pods[0], *c.Cache(), {}).protection == Protection::kUnavailableWorkload);
   }
   SECTION("a sibling terminating") {
@@ -234,6 +233,75 @@ TEST_CASE("protection names are stable", "[rescheduler][protections]") {
   CHECK(std::string(ProtectionName(Protection::kDaemonSet)) == "daemonset");
   CHECK(std::string(ProtectionName(Protection::kLocalStorage)) == "local_storage");
   CHECK(std::string(ProtectionName(Protection::kUnavailableWorkload)) == "unavailable_workload");
+}
+
+TEST_CASE("scope: only pods of schedulerNames, in the namespaces, matching podSelector move",
+          "[rescheduler][protections][scope]") {
+  ReschedulerConfig config;
+  const Pod ours = RsPodBuilder("p", "rs", "n1").Label("tier", "web").Build();
+  CHECK(CheckPod(ours, config).ok());
+
+  SECTION("another scheduler's pod never moves (an empty name is default-scheduler)") {
+    const Pod other = RsPodBuilder("p", "rs", "n1").SchedulerName("default-scheduler").Build();
+    CHECK(CheckPod(other, config).protection == Protection::kOtherScheduler);
+    CHECK(CheckPod(RsPodBuilder("p", "rs", "n1").SchedulerName("").Build(), config).protection ==
+          Protection::kOtherScheduler);
+    config.scheduler_names = {"kube-balancer", "default-scheduler"};
+    CHECK(CheckPod(other, config).ok());
+    CHECK(IsScopeRule(Protection::kOtherScheduler));
+  }
+  SECTION("namespaces.include and exclude (exclude is excludedNamespaces)") {
+    config.namespaces.include = {"apps"};
+    CHECK(CheckPod(ours, config).protection == Protection::kOutOfScope);
+    const Pod in_apps = OurPod("apps", "q").Node("n1").OwnedByReplicaSet("rs").Ready().Build();
+    CHECK(CheckPod(in_apps, config).ok());
+    config.namespaces.exclude = {"apps"};
+    CHECK(CheckPod(in_apps, config).protection == Protection::kExcludedNamespace);
+  }
+  SECTION("podSelector with matchLabels and matchExpressions") {
+    config.pod_selector.match_labels = {{"tier", "web"}};
+    CHECK(CheckPod(ours, config).ok());
+    config.pod_selector.match_expressions = {{"pinned", "DoesNotExist", {}}};
+    CHECK(CheckPod(ours, config).ok());
+    const Pod pinned =
+        RsPodBuilder("p", "rs", "n1").Label("tier", "web").Label("pinned", "y").Build();
+    CHECK(CheckPod(pinned, config).protection == Protection::kOutOfScope);
+    config.pod_selector.match_labels = {{"tier", "db"}};
+    CHECK(CheckPod(ours, config).protection == Protection::kOutOfScope);
+  }
+  SECTION("protections.pvcPods") {
+    const Pod pvc = RsPodBuilder("p", "rs", "n1").Pvc("data", "claim").Build();
+    CHECK(CheckPod(pvc, config).ok());
+    config.protections.pvc_pods = true;
+    CHECK(CheckPod(pvc, config).protection == Protection::kPvc);
+  }
+}
+
+TEST_CASE("scope: priorityThreshold by value or by PriorityClass name, fail closed",
+          "[rescheduler][protections][scope]") {
+  ReschedulerConfig config;
+  const Pod low = RsPodBuilder("p", "rs", "n1").Priority(100).Build();
+  const Pod high = RsPodBuilder("q", "rs", "n1").Priority(5000).Build();
+  config.priority_threshold.value = 1000;
+  CHECK(CheckPod(low, config).ok());
+  CHECK(CheckPod(high, config).protection == Protection::kOutOfScope);
+
+  config.priority_threshold = {};
+  config.priority_threshold.name = "batch";
+  ClusterObjects objects;
+  PriorityClass batch;
+  batch.meta.name = "batch";
+  batch.value = 5000;
+  objects.priority_classes.push_back(batch);
+  auto snapshot = BuildSnapshot(objects);
+  CHECK(CheckPod(low, config, snapshot.get()).ok());
+  CHECK(CheckPod(high, config, snapshot.get()).protection == Protection::kOutOfScope);
+  // A class that does not exist (or no snapshot): nothing moves.
+  auto empty = BuildSnapshot(ClusterObjects{});
+  ProtectionResult r = CheckPod(low, config, empty.get());
+  CHECK(r.protection == Protection::kOutOfScope);
+  CHECK_THAT(r.reason, Catch::Contains("not found"));
+  CHECK(CheckPod(low, config).protection == Protection::kOutOfScope);
 }
 
 }  // namespace

@@ -35,11 +35,27 @@ inline Node MakeNode(const std::string& name, const std::string& cpu = "4",
   return NodeBuilder(name).Cpu(cpu).Memory(memory).Build();
 }
 
-// A Running, Ready pod of ReplicaSet `rs` (label app=<rs>) bound to `node`.
+// The scheduler the rescheduler's default scope (schedulerNames) moves pods of.
+inline constexpr char kOurScheduler[] = "kube-balancer";
+
+// A pod placed by kOurScheduler (inside the default scope); other fields as PodBuilder's.
+inline PodBuilder OurPod(const std::string& name) {
+  PodBuilder b(name);
+  b.SchedulerName(kOurScheduler);
+  return b;
+}
+inline PodBuilder OurPod(const std::string& ns, const std::string& name) {
+  PodBuilder b(ns, name);
+  b.SchedulerName(kOurScheduler);
+  return b;
+}
+
+// A Running, Ready pod of ReplicaSet `rs` (label app=<rs>) bound to `node`, placed by
+// kOurScheduler.
 inline PodBuilder RsPodBuilder(const std::string& name, const std::string& rs,
                                const std::string& node, const std::string& cpu = "100m",
                                const std::string& memory = "64Mi") {
-  PodBuilder b(name);
+  PodBuilder b = OurPod(name);
   b.Node(node).OwnedByReplicaSet(rs).Label("app", rs).Cpu(cpu).Memory(memory).Ready();
   return b;
 }

@@ -22,6 +22,7 @@ using kb::testing::PodBuilder;
 using kb::testing::ReplicaSetBuilder;
 using kb::testing::TestUid;
 using nlohmann::json;
+using test::OurPod;
 using namespace std::chrono_literals;
 
 struct Harness {
@@ -65,7 +66,7 @@ TEST_CASE("a cycle drains a maintenance node and publishes the plan", "[reschedu
   h.cluster.Add(test::MakeNode("w2")).Add(test::MakeNode("w3"));
   h.AddReplicaSet("a", {"m", "w2"});
   h.AddReplicaSet("b", {"m", "w3"});
-  h.cluster.Add(PodBuilder("solo").Node("m").Ready().Build());
+  h.cluster.Add(OurPod("solo").Node("m").Ready().Build());
   Rescheduler& r = h.Make();
   CHECK(r.PlanJson()["generatedAt"].is_null());
 
@@ -237,6 +238,208 @@ TEST_CASE("a cycle without a synced cache does nothing", "[rescheduler][cycle]")
   CycleReport report = r.RunOnce();
   CHECK_FALSE(report.ran);
   CHECK(report.skipped == "cache not synced");
+}
+
+double Counter(prometheus::Registry& registry, const std::string& family,
+               const std::map<std::string, std::string>& labels) {
+  double total = 0;
+  for (const auto& f : registry.Collect()) {
+    if (f.name != family) continue;
+    for (const auto& m : f.metric) {
+      bool match = true;
+      for (const auto& [k, v] : labels) {
+        bool found = false;
+        for (const auto& l : m.label) found = found || (l.name == k && l.value == v);
+        match = match && found;
+      }
+      if (match) total += m.counter.value;
+    }
+  }
+  return total;
+}
+
+TEST_CASE("a maintenance drain whose replacement lands back is not evicted again (no loop)",
+          "[rescheduler][cycle][loop]") {
+  Harness h;
+  h.cluster.Add(kb::testing::NodeBuilder("m").Maintenance().Build());
+  h.cluster.Add(test::MakeNode("w2")).Add(test::MakeNode("w3"));
+  h.AddReplicaSet("a", {"m", "m", "w2"});
+  // A default-scheduler pod on the maintenance node: never ours to move.
+  PodBuilder other = PodBuilder("stock-0");
+  other.Node("m").OwnedByReplicaSet("stock").Label("app", "stock").Cpu("100m").Ready();
+  h.fake.Put("pods", other.Json());
+  h.cluster.Add(other.Build());
+  Rescheduler& r = h.Make();
+
+  CycleReport first = r.RunOnce();
+  CHECK(first.results["success"] == 1);
+  REQUIRE(h.fake.Evictions().size() == 1);
+  const std::string evicted = h.fake.Evictions()[0].name;
+
+  // The stock scheduler ignores the maintenance label and puts the replacement straight back.
+  std::erase_if(h.cluster.pods, [&](const Pod& p) { return p.meta.name == evicted; });
+  h.cluster.Add(test::RsPod("a-back", "a", "m"));
+  for (int cycle = 0; cycle < 36; ++cycle) {
+    h.clock.Advance(10s);
+    r.RunOnce(cycle % 2 == 0 ? CycleKind::kScheduled : CycleKind::kEarly);
+  }
+  // 36 cycles within the cooldown: one eviction, none of the stock pod.
+  CHECK(h.fake.Evictions().size() == 1);
+  CHECK(Counter(h.registry, "kube_balancer_rescheduler_replacements_total",
+                {{"outcome", "landed_back"}}) == 1);
+  CHECK(Counter(h.registry, "kube_balancer_rescheduler_evictions_total",
+                {{"result", "loop_blocked"}}) >= 1);
+  // The workload is reported blocked on the node (Event), once per cooldown.
+  int blocked_events = 0;
+  for (const json& e : h.fake.Events()) {
+    if (e["involvedObject"]["kind"] == "Node" &&
+        e["message"].get<std::string>().find("landed back") != std::string::npos) {
+      ++blocked_events;
+    }
+  }
+  CHECK(blocked_events >= 1);
+  CHECK(blocked_events <= 2);  // a-1 and a-back
+  bool stock_listed = false;
+  const json plan = r.PlanJson();
+  for (const json& u : plan["unmovable"]) {
+    if (u["pod"] == "default/stock-0") {
+      stock_listed = true;
+      CHECK(u["reported"] == false);
+    }
+  }
+  CHECK(stock_listed);
+
+  // After the cooldown the drain resumes.
+  h.clock.Advance(h.config.cooldown);
+  r.RunOnce();
+  CHECK(h.fake.Evictions().size() == 2);
+}
+
+TEST_CASE("a PDB that lags a Ready replacement does not start the workload's cooldown",
+          "[rescheduler][cycle][loop]") {
+  Harness h;
+  h.config.enabled_strategies = {kLoadBalancing};
+  h.cluster.Add(test::MakeNode("w1")).Add(test::MakeNode("w2")).Add(test::MakeNode("w3"));
+  h.AddReplicaSet("a", {"w1", "w1", "w1", "w1", "w1", "w1"});
+  auto pdb = [](int allowed) {
+    return kb::testing::PdbBuilder("default", "a")
+        .Selector("app", "a")
+        .MinAvailable(5)
+        .Generation(1)
+        .ObservedGeneration(1)
+        .DisruptionsAllowed(allowed)
+        .Build();
+  };
+  h.cluster.pdbs = {pdb(1)};
+  Rescheduler& r = h.Make();
+  REQUIRE(r.RunOnce().results["success"] == 1);
+  const std::string first = h.fake.Evictions()[0].name;
+
+  // The replacement is Ready elsewhere, but the disruption controller has not caught up yet.
+  std::erase_if(h.cluster.pods, [&](const Pod& p) { return p.meta.name == first; });
+  h.cluster.Add(test::RsPod("a-new", "a", "w2"));
+  h.cluster.pdbs = {pdb(0)};
+  h.clock.Advance(2s);
+  CycleReport lagging = r.RunOnce(CycleKind::kEarly);
+  CHECK(lagging.results["success"] == 0);
+  CHECK(lagging.unmovable >= 1);
+
+  // The PDB catches up a moment later: the rebalancing continues, no 10-minute cooldown.
+  h.cluster.pdbs = {pdb(1)};
+  h.clock.Advance(2s);
+  CHECK(r.RunOnce(CycleKind::kEarly).results["success"] == 1);
+  CHECK(h.fake.Evictions().size() == 2);
+}
+
+TEST_CASE("a node group with no node is allowed, noted and logged once while empty",
+          "[rescheduler][cycle][node_groups]") {
+  Harness h;
+  NodeGroup gpu;
+  gpu.name = "gpu";
+  gpu.node_selector.match_labels = {{"pool", "gpu"}};
+  h.config.node_groups = {gpu};
+  h.cluster.Add(test::MakeNode("w1")).Add(test::MakeNode("w2"));
+  test::LogCapture logs;
+  Rescheduler& r = h.Make();
+  for (int i = 0; i < 3; ++i) {
+    h.clock.Advance(30s);
+    REQUIRE(r.RunOnce().ran);
+  }
+  CHECK(logs.Count({"node group matches no node", "group=gpu"}, "warning") == 1);
+  bool noted = false;
+  const json plan = r.PlanJson();
+  for (const json& n : plan["notes"]) {
+    noted = noted || n["note"] == "node group gpu matches no node";
+  }
+  CHECK(noted);
+}
+
+TEST_CASE("a cycle acts only on a synced world", "[rescheduler][cycle][sync]") {
+  Harness h;
+  h.cluster.Add(kb::testing::NodeBuilder("m").Maintenance().Build()).Add(test::MakeNode("w2"));
+  h.AddReplicaSet("a", {"m", "w2"});
+  std::vector<KindSync> kinds = {{"pods", true, true, h.clock.Now()},
+                                 {"poddisruptionbudgets", true, true, h.clock.Now()}};
+  h.resched = std::make_unique<Rescheduler>(
+      h.config, test::PolicyFor(h.config), h.fake, [&h] { return h.cluster.Cache(); },
+      [&h] { return h.cluster.Load(h.cluster.Cache()); }, h.clock, &h.steering, &h.metrics, nullptr,
+      ReschedulerOptions{1000ms, 1000ms, "test-0", 7});
+  Rescheduler& r = *h.resched;
+  r.SetSyncProvider([&kinds] { return kinds; });
+
+  // The PDB watch failed (an API outage) and has not been confirmed since.
+  kinds[1].connected = false;
+  CycleReport report = r.RunOnce();
+  CHECK_FALSE(report.ran);
+  CHECK_THAT(report.skipped, Catch::Contains("poddisruptionbudgets"));
+  CHECK(h.fake.Evictions().empty());
+  CHECK(Counter(h.registry, "kube_balancer_rescheduler_cycles_total",
+                {{"result", "skipped_not_synced"}}) == 1);
+  CHECK_THAT(r.PlanJson()["lastSkipped"]["reason"].get<std::string>(),
+             Catch::Contains("poddisruptionbudgets"));
+
+  // Reconnected and confirmed: but pods were last confirmed longer ago than maxCacheAge.
+  h.clock.Advance(h.config.max_cache_age + 1s);
+  kinds[1] = {"poddisruptionbudgets", true, true, h.clock.Now()};
+  report = r.RunOnce();
+  CHECK_FALSE(report.ran);
+  CHECK_THAT(report.skipped, Catch::Contains("pods last confirmed"));
+
+  kinds[0].confirmed = h.clock.Now();
+  CHECK(r.RunOnce().results["success"] == 1);
+
+  // Never listed.
+  kinds[0].listed = false;
+  CHECK(SyncGateReason(kinds, h.clock.Now(), h.config.max_cache_age) ==
+        "cache not synced: pods not listed yet");
+}
+
+TEST_CASE("how each move ended is in /debug/plan and the replacements metric",
+          "[rescheduler][cycle][outcomes]") {
+  Harness h;
+  h.cluster.Add(kb::testing::NodeBuilder("m").Maintenance().Build());
+  h.cluster.Add(test::MakeNode("w2")).Add(test::MakeNode("w3"));
+  h.AddReplicaSet("a", {"m", "w2"});
+  h.AddReplicaSet("b", {"m", "w3"});
+  Rescheduler& r = h.Make();
+  REQUIRE(r.RunOnce().results["success"] == 2);
+  std::map<std::string, std::string> targets;
+  const json first = r.PlanJson();
+  for (const json& m : first["moves"]) targets[m["pod"]] = m["target"];
+  // a's replacement lands on its planned target, b's elsewhere.
+  std::erase_if(h.cluster.pods, [](const Pod& p) { return p.node_name == "m"; });
+  h.cluster.Add(test::RsPod("a-new", "a", targets["default/a-0"]));
+  h.cluster.Add(test::RsPod("b-new", "b", targets["default/b-0"] == "w2" ? "w3" : "w2"));
+  h.clock.Advance(10s);
+  r.RunOnce();
+  CHECK(Counter(h.registry, "kube_balancer_rescheduler_replacements_total",
+                {{"outcome", "on_target"}}) == 1);
+  CHECK(Counter(h.registry, "kube_balancer_rescheduler_replacements_total",
+                {{"outcome", "other_node"}}) == 1);
+  std::set<std::string> outcomes;
+  const json plan = r.PlanJson();
+  for (const json& o : plan["outcomes"]) outcomes.insert(o["outcome"]);
+  CHECK(outcomes == std::set<std::string>{"on_target", "other_node"});
 }
 
 // The loop thread on a FakeClock: it sleeps only through Clock::WaitUntil, so the test moves time

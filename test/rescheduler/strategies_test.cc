@@ -15,6 +15,7 @@ namespace {
 
 using kb::testing::PodBuilder;
 using test::MakeNode;
+using test::OurPod;
 using test::RsPod;
 using test::RsPodBuilder;
 using test::TestCluster;
@@ -389,10 +390,10 @@ TEST_CASE("node maintenance drains movable pods and reports the rest",
   c.Add(kb::testing::NodeBuilder("m").Maintenance().Build());
   c.Add(MakeNode("w2")).Add(MakeNode("w3"));
   c.Add(RsPod("a-1", "a", "m")).Add(RsPod("b-1", "b", "m")).Add(RsPod("c-1", "c", "m"));
-  c.Add(PodBuilder("ds-1").Node("m").OwnedByDaemonSet("ds").Ready().Build());
-  c.Add(PodBuilder("bare").Node("m").Ready().Build());
+  c.Add(OurPod("ds-1").Node("m").OwnedByDaemonSet("ds").Ready().Build());
+  c.Add(OurPod("bare").Node("m").Ready().Build());
   c.Add(RsPodBuilder("cache-1", "cache", "m").EmptyDir("scratch").Build());
-  c.Add(PodBuilder("mirror").Node("m").Mirror().Ready().Build());
+  c.Add(OurPod("mirror").Node("m").Mirror().Ready().Build());
   StrategyPlan plan = NodeMaintenance().Plan(c.Input(test::DefaultConfig()));
   REQUIRE(plan.moves.size() == 3);
   for (const PlannedMove& m : plan.moves) {
@@ -482,6 +483,113 @@ TEST_CASE("excess matching orders best fit first", "[rescheduler][planner]") {
   CHECK(pods[1]->meta.name == "p1");
   CHECK(pods[2]->meta.name == "p2");
   CHECK(pods[3]->meta.name == "p100m");
+}
+
+// ---- Node groups ------------------------------------------------------------------------------
+
+Node PoolNode(const std::string& name, const std::string& pool) {
+  return kb::testing::NodeBuilder(name).Cpu("4").Memory("8Gi").Label("pool", pool).Build();
+}
+
+ReschedulerConfig WithGpuGroup() {
+  ReschedulerConfig config = test::DefaultConfig();
+  NodeGroup gpu;
+  gpu.name = "gpu";
+  gpu.node_selector.match_labels = {{"pool", "gpu"}};
+  config.node_groups.push_back(gpu);
+  NodeGroup empty;
+  empty.name = "arm";
+  empty.node_selector.match_labels = {{"pool", "arm"}};
+  config.node_groups.push_back(empty);
+  return config;
+}
+
+TEST_CASE("node groups are balanced separately and moves stay in their group",
+          "[rescheduler][strategy][node_groups]") {
+  TestCluster c;
+  c.Add(PoolNode("g1", "gpu")).Add(PoolNode("g2", "gpu"));
+  c.Add(MakeNode("d1")).Add(MakeNode("d2")).Add(MakeNode("d3"));
+  // gpu: 6 / 0 (imbalanced within the group); default: 6 / 6 / 0.
+  for (const char* rs : {"ga", "gb", "gc"}) {
+    for (int i = 0; i < 2; ++i) c.Add(RsPod(std::string(rs) + "-" + std::to_string(i), rs, "g1"));
+  }
+  for (const char* rs : {"da", "db", "dc"}) {
+    for (int i = 0; i < 2; ++i) {
+      c.Add(RsPod(std::string(rs) + "-" + std::to_string(i), rs, i == 0 ? "d1" : "d2"));
+    }
+  }
+  for (int i = 0; i < 3; ++i) c.Add(RsPod("x-" + std::to_string(i), "x", "d1"));
+  for (int i = 0; i < 3; ++i) c.Add(RsPod("y-" + std::to_string(i), "y", "d2"));
+  StrategyPlan plan = LoadBalancing().Plan(c.Input(WithGpuGroup()));
+  REQUIRE_FALSE(plan.moves.empty());
+  bool gpu_moved = false;
+  for (const PlannedMove& m : plan.moves) {
+    const bool from_gpu = m.source == "g1" || m.source == "g2";
+    const bool to_gpu = m.target == "g1" || m.target == "g2";
+    CHECK(from_gpu == to_gpu);  // never across groups
+    gpu_moved = gpu_moved || (m.source == "g1" && m.target == "g2");
+  }
+  CHECK(gpu_moved);
+  // The default group's mean is its own: d3 takes pods from d1 and d2.
+  CHECK(TargetsOf(plan)["d3"] > 0);
+
+  SECTION("with one group's own imbalanceThreshold") {
+    ReschedulerConfig config = WithGpuGroup();
+    config.node_groups[0].imbalance_threshold = 100;  // gpu: 6 vs mean 3 is within 100%
+    StrategyPlan p = LoadBalancing().Plan(c.Input(config));
+    for (const PlannedMove& m : p.moves) CHECK(m.source != "g1");
+  }
+}
+
+TEST_CASE("resource optimization uses the thresholds of the node's group",
+          "[rescheduler][strategy][node_groups]") {
+  TestCluster c;
+  c.Add(PoolNode("g1", "gpu")).Add(PoolNode("g2", "gpu")).Add(MakeNode("d1")).Add(MakeNode("d2"));
+  for (const char* n : {"g1", "d1"}) {
+    for (int i = 0; i < 3; ++i) {
+      c.Add(RsPod(std::string(n) + "-" + std::to_string(i), std::string("rs-") + n, n, "500m"));
+    }
+  }
+  c.Usage("g1", 90, 30).Usage("g2", 10, 10).Usage("d1", 90, 30).Usage("d2", 10, 10);
+  ReschedulerConfig config = WithGpuGroup();
+  config.consecutive_cycles = 1;
+  config.node_groups[0].cpu_threshold = 95;  // gpu nodes may run hotter
+  StrategyPlan plan = ResourceOptimization().Plan(c.Input(config));
+  REQUIRE_FALSE(plan.moves.empty());
+  for (const PlannedMove& m : plan.moves) {
+    CHECK(m.source == "d1");
+    CHECK(m.target == "d2");
+  }
+}
+
+TEST_CASE("a drain prefers its node group and leaves it only when no node there fits",
+          "[rescheduler][strategy][node_groups]") {
+  TestCluster c;
+  c.Add(kb::testing::NodeBuilder("g1")
+            .Cpu("4")
+            .Memory("8Gi")
+            .Label("pool", "gpu")
+            .Maintenance()
+            .Build());
+  c.Add(PoolNode("g2", "gpu")).Add(MakeNode("d1"));
+  c.Add(RsPod("a-0", "a", "g1")).Add(RsPod("a-1", "a", "d1"));
+  // g2 is busier than d1, but it is the group's node.
+  for (int i = 0; i < 5; ++i) c.Add(RsPod("b-" + std::to_string(i), "b", "g2", "500m"));
+  StrategyPlan plan = NodeMaintenance().Plan(c.Input(WithGpuGroup()));
+  REQUIRE(plan.moves.size() == 1);
+  CHECK(plan.moves[0].target == "g2");
+
+  SECTION("no node of the group fits: the drain leaves the group") {
+    c.nodes[1] = kb::testing::NodeBuilder("g2")
+                     .Cpu("4")
+                     .Memory("8Gi")
+                     .Label("pool", "gpu")
+                     .Unschedulable()
+                     .Build();
+    StrategyPlan p = NodeMaintenance().Plan(c.Input(WithGpuGroup()));
+    REQUIRE(p.moves.size() == 1);
+    CHECK(p.moves[0].target == "d1");
+  }
 }
 
 }  // namespace
