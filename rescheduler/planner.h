@@ -1,5 +1,6 @@
 // PlanContext: the working state of one Plan() call: loads after the moves planned so far, and the
-// one-brain target choice (the extender's FilterNode / CheckFeasible / ScoreNodes) for a pod.
+// one-brain target choice (the extender's FilterNode, kube-scheduler's filters from
+// scoring/feasibility.h over a ClusterState that counts the moves planned so far, ScoreNodes).
 // Not thread-safe: one context per Plan() call.
 #pragma once
 
@@ -13,6 +14,7 @@
 
 #include "rescheduler/protections.h"
 #include "rescheduler/strategy.h"
+#include "scoring/feasibility.h"
 
 namespace kb::resched {
 
@@ -120,6 +122,8 @@ class PlanContext {
                    const TargetOptions& options) const;
 
   const PlanInput& input_;
+  // kube-scheduler's view of the cluster with the moves planned so far (Apply updates it).
+  std::unique_ptr<scoring::ClusterState> state_;
   std::vector<std::string> names_;
   std::vector<const scoring::NodeLoad*> current_;
   std::unordered_map<std::string, size_t> index_;
