@@ -8,7 +8,9 @@
 // ResourceOptimization -> LoadBalancing, each seeing the moves before it) over a ClusterSnapshot
 // built by BuildSnapshot and a LoadSnapshot built by scoring::BuildLoadSnapshot. The
 // cluster has 2 maintenance nodes, 1% hot nodes (fresh metrics, persisted conditions) and 5% of
-// nodes with 1.6x the mean pod count, so every strategy has work. Baseline, measured in the same
+// nodes with 1.6x the mean pod count, so every strategy has work. Every kube-scheduler filter
+// runs (scoring/feasibility.h): 10% of workloads carry a required pod anti-affinity, 10% a
+// topology spread constraint, 10% a PVC bound to a local PV. Baseline, measured in the same
 // run: one trivial pass over the same snapshot (sum of the requests of every Running pod).
 // Memory: RSS delta (/proc/self/statm) of building the snapshot from decoded pods, after the
 // temporaries are freed (malloc_trim), i.e. what the ClusterCache holds for these objects.
@@ -90,6 +92,41 @@ kb::Node MakeNode(int i, std::mt19937_64& rng, bool maintenance) {
   return n;
 }
 
+// What a workload's pods carry for the scheduler's filters: 10% of workloads a required
+// anti-affinity on the hostname, 10% a DoNotSchedule zone spread constraint, 10% a PVC bound to a
+// local PV (node affinity to the pod's node).
+enum class Shape { kPlain, kAntiAffinity, kSpread, kLocalVolume };
+Shape ShapeOf(int workload) {
+  switch (workload % 10) {
+    case 1:
+      return Shape::kAntiAffinity;
+    case 2:
+      return Shape::kSpread;
+    case 3:
+      return Shape::kLocalVolume;
+    default:
+      return Shape::kPlain;
+  }
+}
+
+void AddConstraints(kb::Pod& p, Shape shape) {
+  kb::LabelSelector sel;
+  sel.match_labels = {{"app", p.meta.labels["app"]}};
+  if (shape == Shape::kAntiAffinity) {
+    kb::PodAffinityTerm t;
+    t.label_selector = sel;
+    t.topology_key = "kubernetes.io/hostname";
+    p.required_pod_anti_affinity.push_back(std::move(t));
+  } else if (shape == Shape::kSpread) {
+    kb::TopologySpreadConstraint c;
+    c.max_skew = 2;
+    c.topology_key = "topology.kubernetes.io/zone";
+    c.when_unsatisfiable = "DoNotSchedule";
+    c.label_selector = sel;
+    p.topology_spread_constraints.push_back(std::move(c));
+  }
+}
+
 kb::Pod MakePod(int i, const std::string& node, const std::string& ns, const std::string& rs,
                 const std::string& rs_uid, const std::string& hash, std::mt19937_64& rng,
                 kb::WallTime t0) {
@@ -149,7 +186,8 @@ Cluster Build(int nodes, int pods, kb::WallTime now) {
     std::vector<double> weight(static_cast<size_t>(nodes), 1.0);
     for (int i = 0; i < nodes; i += 20) weight[static_cast<size_t>(i)] = 1.6;
     std::discrete_distribution<int> pick(weight.begin(), weight.end());
-    std::vector<kb::Pod> pod_list;
+    kb::ClusterObjects objects;
+    std::vector<kb::Pod>& pod_list = objects.pods;
     pod_list.reserve(static_cast<size_t>(pods));
     int i = 0;
     for (int w = 0; i < pods; ++w) {
@@ -157,12 +195,30 @@ Cluster Build(int nodes, int pods, kb::WallTime now) {
       const std::string rs = "app" + std::to_string(w) + "-" + Hex(rng, 10);
       const std::string rs_uid = Uid(rng);
       const std::string hash = rs.substr(rs.rfind('-') + 1);
+      const Shape shape = ShapeOf(w);
       for (int r = 0; r < 5 && i < pods; ++r, ++i) {
         pod_list.push_back(MakePod(i, node_list[static_cast<size_t>(pick(rng))].meta.name, ns, rs,
                                    rs_uid, hash, rng, now));
+        kb::Pod& p = pod_list.back();
+        AddConstraints(p, shape);
+        if (shape != Shape::kLocalVolume) continue;
+        kb::PersistentVolumeClaim pvc;
+        pvc.meta.name = "data-" + p.meta.name;
+        pvc.meta.namespace_ = ns;
+        pvc.volume_name = "pv-" + p.meta.uid;
+        pvc.storage_class_name = "local-path";
+        kb::PersistentVolume pv;
+        pv.meta.name = pvc.volume_name;
+        pv.storage_class_name = "local-path";
+        pv.node_affinity = std::vector<kb::NodeSelectorTerm>{
+            {{{"kubernetes.io/hostname", "In", {p.node_name}}}, {}}};
+        p.volumes.push_back({"data", kb::Volume::Kind::kPersistentVolumeClaim, pvc.meta.name});
+        objects.persistent_volume_claims.push_back(std::move(pvc));
+        objects.persistent_volumes.push_back(std::move(pv));
       }
     }
-    c.cache = kb::BuildSnapshot(node_list, pod_list, {});
+    objects.nodes = std::move(node_list);
+    c.cache = kb::BuildSnapshot(objects);
   }
   c.build_seconds = std::chrono::duration<double>(SteadyClock::now() - t0).count();
   malloc_trim(0);

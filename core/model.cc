@@ -1,6 +1,7 @@
 #include "core/model.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -118,7 +119,11 @@ bool NodeSelectorRequirement::Matches(const StringMap& labels) const {
   if (op == "Gt" || op == "Lt") {
     int64_t want = 0;
     int64_t got = 0;
-    if (values.size() != 1 || !ParseInt64(values[0], &want)) return false;
+    // The value must also be a valid label value, so no sign: "-1" makes the term invalid.
+    if (values.size() != 1 || values[0].empty() || !std::isdigit(values[0][0]) ||
+        !ParseInt64(values[0], &want)) {
+      return false;
+    }
     if (!has || !ParseInt64(it->second, &got)) return false;
     return op == "Gt" ? got > want : got < want;
   }
@@ -133,8 +138,11 @@ bool NodeSelectorTerm::Matches(const Node& node) const {
   if (!match_fields.empty()) {
     const StringMap fields = {{"metadata.name", node.meta.name}};
     for (const NodeSelectorRequirement& r : match_fields) {
-      // Only metadata.name with In/NotIn is a valid field selector.
-      if (r.key != "metadata.name" || (r.op != "In" && r.op != "NotIn")) return false;
+      // Only metadata.name with In/NotIn and exactly one value is a valid field selector
+      // (nodeSelectorRequirementsAsFieldSelector).
+      if (r.key != "metadata.name" || (r.op != "In" && r.op != "NotIn") || r.values.size() != 1) {
+        return false;
+      }
       if (!r.Matches(fields)) return false;
     }
   }
@@ -146,7 +154,7 @@ bool PodMatchesNodeAffinity(const Pod& pod, const Node& node) {
     auto it = node.meta.labels.find(k);
     if (it == node.meta.labels.end() || it->second != v) return false;
   }
-  if (pod.required_node_affinity.empty()) return true;
+  if (pod.required_node_affinity.empty()) return !pod.required_node_affinity_set;
   for (const NodeSelectorTerm& term : pod.required_node_affinity) {
     if (term.Matches(node)) return true;
   }

@@ -17,6 +17,9 @@
 namespace kb {
 
 using StringMap = std::map<std::string, std::string>;
+// Resources other than cpu, memory and pods, by name, in the unit Quantity::Value() gives
+// (ephemeral-storage in bytes, hugepages-* in bytes, extended resources as counts). Absent: 0.
+using ScalarResources = std::map<std::string, int64_t>;
 
 // Well-known label/annotation keys.
 inline constexpr char kMaintenanceLabel[] = "scheduler.alpha.kubernetes.io/maintenance";
@@ -133,6 +136,35 @@ struct NodeSelectorTerm {
   bool Matches(const Node& node) const;
 };
 
+// core/v1 PodAffinityTerm (required pod affinity / anti-affinity).
+struct PodAffinityTerm {
+  std::optional<LabelSelector> label_selector;      // nullopt: matches no pod
+  std::vector<std::string> namespaces;              // with namespace_selector unset and this empty:
+                                                    // the namespace of the pod holding the term
+  std::optional<LabelSelector> namespace_selector;  // {} matches every namespace
+  std::string topology_key;
+};
+
+// core/v1 TopologySpreadConstraint.
+struct TopologySpreadConstraint {
+  int32_t max_skew = 0;
+  std::string topology_key;
+  std::string when_unsatisfiable;               // DoNotSchedule or ScheduleAnyway
+  std::optional<LabelSelector> label_selector;  // nullopt: matches no pod
+  std::optional<int32_t> min_domains;
+  std::string node_affinity_policy;  // Honor, Ignore ("": the default, Honor)
+  std::string node_taints_policy;    // Honor, Ignore ("": the default, Ignore)
+  std::vector<std::string> match_label_keys;
+};
+
+// A container port with a hostPort (> 0): what NodePorts checks. Kept as written in the spec
+// ("" host IP and protocol are defaulted by the checker: 0.0.0.0 and TCP).
+struct HostPort {
+  std::string host_ip;
+  std::string protocol;
+  int32_t port = 0;
+};
+
 struct NodeAddress {
   std::string type;  // InternalIP, ExternalIP, Hostname, ...
   std::string address;
@@ -144,6 +176,7 @@ struct Node {
   std::vector<Taint> taints;
   Resources capacity;
   Resources allocatable;
+  ScalarResources scalar_allocatable;  // ephemeral-storage, hugepages-*, extended resources
   std::vector<NodeAddress> addresses;
   bool ready = false;  // condition Ready == True
 
@@ -156,6 +189,8 @@ struct Container {
   std::string name;
   Resources requests;
   Resources limits;
+  ScalarResources scalar_requests;   // ephemeral-storage, hugepages-*, extended resources
+  std::vector<HostPort> host_ports;  // ports[] entries with hostPort > 0
   // An init container with restartPolicy: Always (a "sidecar", Kubernetes >= 1.28): it keeps
   // running beside the app containers, so its request adds to theirs.
   bool restartable = false;
@@ -184,11 +219,18 @@ struct Pod {
   StringMap node_selector;
   // requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms (ORed).
   std::vector<NodeSelectorTerm> required_node_affinity;
+  // requiredDuringSchedulingIgnoredDuringExecution is present: with no terms it matches no node.
+  bool required_node_affinity_set = false;
   std::vector<Toleration> tolerations;
   std::vector<Volume> volumes;
   std::vector<Container> containers;
   std::vector<Container> init_containers;
   Resources overhead;
+  ScalarResources scalar_overhead;
+  // spec.affinity.podAffinity / podAntiAffinity .requiredDuringSchedulingIgnoredDuringExecution.
+  std::vector<PodAffinityTerm> required_pod_affinity;
+  std::vector<PodAffinityTerm> required_pod_anti_affinity;
+  std::vector<TopologySpreadConstraint> topology_spread_constraints;
   // status
   std::string phase;  // Pending, Running, Succeeded, Failed, Unknown
   std::vector<PodCondition> conditions;
@@ -328,8 +370,8 @@ struct Lease {
 };
 
 // kube-scheduler's NodeAffinity filter: every spec.nodeSelector label present with its value, and
-// at least one required node-affinity term matching (no terms: no constraint). The one
-// implementation of these rules: the rescheduler's feasibility check uses it too.
+// at least one required node-affinity term matching (absent: no constraint; present with no
+// terms: no node). The one implementation of these rules (scoring/feasibility.h uses it).
 bool PodMatchesNodeAffinity(const Pod& pod, const Node& node);
 // One of the pod's tolerations tolerates `taint`.
 bool PodToleratesTaint(const Pod& pod, const Taint& taint);

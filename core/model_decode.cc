@@ -60,13 +60,39 @@ Status DecodeResourceList(const JsonReader& r, Resources* out) {
   return Status::Ok();
 }
 
+// The resources of a ResourceList other than cpu, memory and pods (Quantity::Value() units).
+Status DecodeScalarResources(const JsonReader& r, ScalarResources* out) {
+  return r.ForEachMember([out](const std::string& name, const JsonReader& v) {
+    if (name == "cpu" || name == "memory" || name == "pods") return Status::Ok();
+    std::optional<Quantity> q;
+    KB_RETURN_IF_ERROR(v.ReadQuantity(&q));
+    if (q) (*out)[name] = q->Value();
+    return Status::Ok();
+  });
+}
+
+// ports[] entries with a hostPort > 0.
+Status DecodeHostPorts(const JsonReader& r, std::vector<HostPort>* out) {
+  return r.ForEach([out](const JsonReader& e, size_t) {
+    KB_RETURN_IF_ERROR(e.ExpectObject());
+    HostPort p;
+    KB_RETURN_IF_ERROR(e.Field("hostPort").ReadInt32(&p.port));
+    KB_RETURN_IF_ERROR(e.Field("hostIP").ReadString(&p.host_ip));
+    KB_RETURN_IF_ERROR(e.Field("protocol").ReadString(&p.protocol));
+    if (p.port > 0) out->push_back(std::move(p));
+    return Status::Ok();
+  });
+}
+
 Status DecodeContainer(const JsonReader& r, Container* c) {
   KB_RETURN_IF_ERROR(r.ExpectObject());
   KB_RETURN_IF_ERROR(r.Field("name").ReadString(&c->name));
   JsonReader res = r.Field("resources");
   KB_RETURN_IF_ERROR(res.ExpectObject());
   KB_RETURN_IF_ERROR(DecodeResourceList(res.Field("requests"), &c->requests));
+  KB_RETURN_IF_ERROR(DecodeScalarResources(res.Field("requests"), &c->scalar_requests));
   KB_RETURN_IF_ERROR(DecodeResourceList(res.Field("limits"), &c->limits));
+  KB_RETURN_IF_ERROR(DecodeHostPorts(r.Field("ports"), &c->host_ports));
   std::string restart_policy;
   KB_RETURN_IF_ERROR(r.Field("restartPolicy").ReadString(&restart_policy));
   c->restartable = restart_policy == "Always";
@@ -118,6 +144,47 @@ Status DecodeNodeSelectorTerms(const JsonReader& r, std::vector<NodeSelectorTerm
         DecodeNodeSelectorRequirements(e.Field("matchExpressions"), &term.match_expressions));
     KB_RETURN_IF_ERROR(DecodeNodeSelectorRequirements(e.Field("matchFields"), &term.match_fields));
     out->push_back(std::move(term));
+    return Status::Ok();
+  });
+}
+
+// An optional metav1.LabelSelector: absent stays nullopt (a null selector), {} is empty.
+Status DecodeOptionalSelector(const JsonReader& r, std::optional<LabelSelector>* out) {
+  if (r.absent()) return Status::Ok();
+  out->emplace();
+  return DecodeLabelSelector(r, &**out);
+}
+
+// podAffinity / podAntiAffinity: only requiredDuringSchedulingIgnoredDuringExecution is read.
+Status DecodeRequiredPodAffinity(const JsonReader& r, std::vector<PodAffinityTerm>* out) {
+  KB_RETURN_IF_ERROR(r.ExpectObject());
+  return r.Field("requiredDuringSchedulingIgnoredDuringExecution")
+      .ForEach([out](const JsonReader& e, size_t) {
+        KB_RETURN_IF_ERROR(e.ExpectObject());
+        PodAffinityTerm t;
+        KB_RETURN_IF_ERROR(DecodeOptionalSelector(e.Field("labelSelector"), &t.label_selector));
+        KB_RETURN_IF_ERROR(e.Field("namespaces").ReadStringList(&t.namespaces));
+        KB_RETURN_IF_ERROR(
+            DecodeOptionalSelector(e.Field("namespaceSelector"), &t.namespace_selector));
+        KB_RETURN_IF_ERROR(e.Field("topologyKey").ReadString(&t.topology_key));
+        out->push_back(std::move(t));
+        return Status::Ok();
+      });
+}
+
+Status DecodeSpreadConstraints(const JsonReader& r, std::vector<TopologySpreadConstraint>* out) {
+  return r.ForEach([out](const JsonReader& e, size_t) {
+    KB_RETURN_IF_ERROR(e.ExpectObject());
+    TopologySpreadConstraint c;
+    KB_RETURN_IF_ERROR(e.Field("maxSkew").ReadInt32(&c.max_skew));
+    KB_RETURN_IF_ERROR(e.Field("topologyKey").ReadString(&c.topology_key));
+    KB_RETURN_IF_ERROR(e.Field("whenUnsatisfiable").ReadString(&c.when_unsatisfiable));
+    KB_RETURN_IF_ERROR(DecodeOptionalSelector(e.Field("labelSelector"), &c.label_selector));
+    KB_RETURN_IF_ERROR(e.Field("minDomains").ReadOptionalInt32(&c.min_domains));
+    KB_RETURN_IF_ERROR(e.Field("nodeAffinityPolicy").ReadString(&c.node_affinity_policy));
+    KB_RETURN_IF_ERROR(e.Field("nodeTaintsPolicy").ReadString(&c.node_taints_policy));
+    KB_RETURN_IF_ERROR(e.Field("matchLabelKeys").ReadStringList(&c.match_label_keys));
+    out->push_back(std::move(c));
     return Status::Ok();
   });
 }
@@ -212,6 +279,7 @@ Status DecodeNodeBody(const JsonReader& root, Node* n) {
   KB_RETURN_IF_ERROR(status.ExpectObject());
   KB_RETURN_IF_ERROR(DecodeResourceList(status.Field("capacity"), &n->capacity));
   KB_RETURN_IF_ERROR(DecodeResourceList(status.Field("allocatable"), &n->allocatable));
+  KB_RETURN_IF_ERROR(DecodeScalarResources(status.Field("allocatable"), &n->scalar_allocatable));
   KB_RETURN_IF_ERROR(status.Field("addresses").ForEach([n](const JsonReader& e, size_t) {
     KB_RETURN_IF_ERROR(e.ExpectObject());
     NodeAddress a;
@@ -239,8 +307,15 @@ Status DecodePodSpec(const JsonReader& spec, Pod* p) {
   KB_RETURN_IF_ERROR(node_affinity.ExpectObject());
   JsonReader required = node_affinity.Field("requiredDuringSchedulingIgnoredDuringExecution");
   KB_RETURN_IF_ERROR(required.ExpectObject());
+  p->required_node_affinity_set = !required.absent();
   KB_RETURN_IF_ERROR(
       DecodeNodeSelectorTerms(required.Field("nodeSelectorTerms"), &p->required_node_affinity));
+  KB_RETURN_IF_ERROR(
+      DecodeRequiredPodAffinity(affinity.Field("podAffinity"), &p->required_pod_affinity));
+  KB_RETURN_IF_ERROR(
+      DecodeRequiredPodAffinity(affinity.Field("podAntiAffinity"), &p->required_pod_anti_affinity));
+  KB_RETURN_IF_ERROR(DecodeSpreadConstraints(spec.Field("topologySpreadConstraints"),
+                                             &p->topology_spread_constraints));
 
   KB_RETURN_IF_ERROR(spec.Field("tolerations").ForEach([p](const JsonReader& e, size_t) {
     KB_RETURN_IF_ERROR(e.ExpectObject());
@@ -277,6 +352,7 @@ Status DecodePodSpec(const JsonReader& spec, Pod* p) {
 
   KB_RETURN_IF_ERROR(DecodeContainers(spec.Field("containers"), &p->containers));
   KB_RETURN_IF_ERROR(DecodeContainers(spec.Field("initContainers"), &p->init_containers));
+  KB_RETURN_IF_ERROR(DecodeScalarResources(spec.Field("overhead"), &p->scalar_overhead));
   return DecodeResourceList(spec.Field("overhead"), &p->overhead);
 }
 

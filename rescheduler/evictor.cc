@@ -206,6 +206,9 @@ void Evictor::ReportUnmovable(const UnmovablePod& u) {
   CreateEvent("default", involved, true, "RescheduleFailed",
               "pod " + pod.ns + "/" + pod.name + " cannot move off " + u.node + " (" + u.strategy +
                   "): " + u.reason);
+  // And on the pod, where its owner looks (kubectl describe pod): never evicted, and why.
+  CreateEvent(pod.ns, PodObjectRef(pod), true, "RescheduleFailed",
+              "not evicted: cannot move off " + u.node + " (" + u.strategy + "): " + u.reason);
 }
 
 // ---- Execute ----------------------------------------------------------------------------------

@@ -13,27 +13,6 @@ const PodList& EmptyPods() {
   return kEmpty;
 }
 
-// The kinds of infeasible node, in words, for the "no feasible node" summary.
-const char* Describe(scoring::FeasibilityReason reason) {
-  switch (reason) {
-    case scoring::FeasibilityReason::kNone:
-      return "feasible";
-    case scoring::FeasibilityReason::kNodeNotReady:
-      return "node is not Ready";
-    case scoring::FeasibilityReason::kMaintenance:
-      return "node is in maintenance";
-    case scoring::FeasibilityReason::kNodeUnschedulable:
-      return "node is unschedulable";
-    case scoring::FeasibilityReason::kTaintToleration:
-      return "node has a taint the pod does not tolerate";
-    case scoring::FeasibilityReason::kNodeAffinity:
-      return "node does not match the pod's nodeSelector or required node affinity";
-    case scoring::FeasibilityReason::kNodeResourcesFit:
-      return "insufficient cpu, memory or pod slots";
-  }
-  return "feasible";
-}
-
 // DaemonSet and mirror pods stay with their node by design (kubectl drain ignores them too); a
 // terminating pod is already leaving.
 bool StaysWithNode(Protection p) {
@@ -116,7 +95,10 @@ void SortByExcessMatch(std::vector<PodPtr>& pods, double excess,
   for (Keyed& k : keyed) pods.push_back(std::move(k.pod));
 }
 
-PlanContext::PlanContext(const PlanInput& input) : input_(input), planned_(input.ledger->counts()) {
+PlanContext::PlanContext(const PlanInput& input)
+    : input_(input),
+      state_(std::make_unique<scoring::ClusterState>(input.cache)),
+      planned_(input.ledger->counts()) {
   const auto& nodes = input_.load->nodes();
   names_.reserve(nodes.size());
   current_.reserve(nodes.size());
@@ -251,6 +233,9 @@ std::vector<size_t> PlanContext::FeasibleTargets(const Pod& pod, const scoring::
   std::vector<size_t> other_group;     // feasible, but outside the source's group
   std::map<std::string, int> reasons;  // why the other nodes are out, in words
   const int source_group = groups_.GroupOf(source);
+  // kube-scheduler's PreFilter once; the pod's own copy is leaving its node.
+  const std::shared_ptr<const scoring::PreparedPod> prepared =
+      state_->Prepare(pod, scoring::CheckOptions{/*moving=*/true});
   for (size_t i = 0; i < names_.size(); ++i) {
     if (names_[i] == source) continue;
     const scoring::NodeLoad& load = *current_[i];
@@ -268,9 +253,13 @@ std::vector<size_t> PlanContext::FeasibleTargets(const Pod& pod, const scoring::
       ++reasons[std::string("extender filter: ") + scoring::FilterReasonName(f.reason)];
       continue;
     }
-    const scoring::FeasibilityResult c = scoring::CheckFeasible(pod, load);
-    if (!c.feasible) {
-      ++reasons[Describe(c.reason)];
+    if (!load.node->ready) {
+      ++reasons["node is not Ready"];
+      continue;
+    }
+    const scoring::Fit fit = state_->Check(*prepared, names_[i]);
+    if (!fit.ok()) {
+      ++reasons[std::string(scoring::FilterPluginName(fit.plugin)) + ": " + fit.message];
       continue;
     }
     (same_group ? feasible : other_group).push_back(i);
@@ -374,6 +363,7 @@ void PlanContext::Apply(const PlannedMove& move) {
     --running_delta_[move.source];
     ++running_delta_[move.target];
   }
+  state_->Move(move.pod, move.source, move.target);
   moving_pods_.insert(pod.meta.uid);
   moving_workloads_.insert(WorkloadKey(pod));
   planned_.Add(pod, move.source, *input_.cache);

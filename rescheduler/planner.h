@@ -1,5 +1,6 @@
 // PlanContext: the working state of one Plan() call: loads after the moves planned so far, and the
-// one-brain target choice (the extender's FilterNode / CheckFeasible / ScoreNodes) for a pod.
+// one-brain target choice (the extender's FilterNode, kube-scheduler's filters from
+// scoring/feasibility.h over a ClusterState that counts the moves planned so far, ScoreNodes).
 // Not thread-safe: one context per Plan() call.
 #pragma once
 
@@ -14,6 +15,7 @@
 #include "rescheduler/node_groups.h"
 #include "rescheduler/protections.h"
 #include "rescheduler/strategy.h"
+#include "scoring/feasibility.h"
 
 namespace kb::resched {
 
@@ -131,6 +133,8 @@ class PlanContext {
 
   const PlanInput& input_;
   NodeGroups groups_;
+  // kube-scheduler's view of the cluster with the moves planned so far (Apply updates it).
+  std::unique_ptr<scoring::ClusterState> state_;
   std::vector<std::string> names_;
   std::vector<const scoring::NodeLoad*> current_;
   std::unordered_map<std::string, size_t> index_;

@@ -8,8 +8,6 @@ namespace kb::scoring {
 
 namespace {
 
-constexpr char kUnschedulableTaintKey[] = "node.kubernetes.io/unschedulable";
-
 double Clamp01(double v) { return std::clamp(v, 0.0, 1.0); }
 
 std::string Pct(double v) {
@@ -29,10 +27,6 @@ double FreeFraction(int64_t allocatable, int64_t requested, int64_t pod) {
   if (allocatable <= 0) return 0.0;
   return Clamp01(static_cast<double>(allocatable - requested - pod) /
                  static_cast<double>(allocatable));
-}
-
-std::string TaintText(const Taint& t) {
-  return t.key + (t.value.empty() ? "" : "=" + t.value) + ":" + t.effect;
 }
 
 }  // namespace
@@ -226,76 +220,6 @@ std::vector<ScoreBreakdown> ScoreNodes(const Pod& pod,
                                        const std::vector<ScoreCandidate>& candidates,
                                        const PolicyConfig& config, const SteerDecision* steer) {
   return ScoreNodes(MakeDemand(pod, config.scoring), candidates, config, steer);
-}
-
-const char* FeasibilityReasonName(FeasibilityReason reason) {
-  switch (reason) {
-    case FeasibilityReason::kNone:
-      return "none";
-    case FeasibilityReason::kNodeNotReady:
-      return "NodeNotReady";
-    case FeasibilityReason::kMaintenance:
-      return "Maintenance";
-    case FeasibilityReason::kNodeUnschedulable:
-      return "NodeUnschedulable";
-    case FeasibilityReason::kTaintToleration:
-      return "TaintToleration";
-    case FeasibilityReason::kNodeAffinity:
-      return "NodeAffinity";
-    case FeasibilityReason::kNodeResourcesFit:
-      return "NodeResourcesFit";
-  }
-  return "none";
-}
-
-FeasibilityResult CheckFeasible(const Pod& pod, const NodeLoad& load,
-                                const Resources& extra_requested) {
-  FeasibilityResult r;
-  auto fail = [&r](FeasibilityReason reason, std::string message) {
-    r.feasible = false;
-    r.reason = reason;
-    r.message = std::move(message);
-    return r;
-  };
-  const Node& node = *load.node;
-  if (!node.ready) return fail(FeasibilityReason::kNodeNotReady, "node is not Ready");
-  if (node.InMaintenance()) return fail(FeasibilityReason::kMaintenance, "node is in maintenance");
-  if (node.unschedulable &&
-      !PodToleratesTaint(pod, Taint{kUnschedulableTaintKey, "", "NoSchedule"})) {
-    return fail(FeasibilityReason::kNodeUnschedulable, "node is unschedulable");
-  }
-  if (const Taint* taint = FirstUntoleratedTaint(pod, node)) {
-    return fail(FeasibilityReason::kTaintToleration,
-                "node has taint " + TaintText(*taint) + " that the pod does not tolerate");
-  }
-  if (!PodMatchesNodeAffinity(pod, node)) {
-    return fail(FeasibilityReason::kNodeAffinity,
-                "node does not match the pod's nodeSelector or required node affinity");
-  }
-  const Resources request = pod.EffectiveRequest();
-  const Resources used = load.requested + extra_requested;
-  // As the in-tree NodeResourcesFit: a resource the pod does not request is not checked.
-  if (request.cpu_millis > 0 &&
-      used.cpu_millis + request.cpu_millis > load.allocatable.cpu_millis) {
-    return fail(FeasibilityReason::kNodeResourcesFit,
-                "insufficient cpu: " + std::to_string(used.cpu_millis) + "m requested + " +
-                    std::to_string(request.cpu_millis) + "m > " +
-                    std::to_string(load.allocatable.cpu_millis) + "m allocatable");
-  }
-  if (request.memory_bytes > 0 &&
-      used.memory_bytes + request.memory_bytes > load.allocatable.memory_bytes) {
-    return fail(FeasibilityReason::kNodeResourcesFit,
-                "insufficient memory: " + std::to_string(used.memory_bytes) + " requested + " +
-                    std::to_string(request.memory_bytes) + " > " +
-                    std::to_string(load.allocatable.memory_bytes) + " bytes allocatable");
-  }
-  const int64_t pods_after = static_cast<int64_t>(load.pod_count) + extra_requested.pods + 1;
-  if (load.allocatable.pods > 0 && pods_after > load.allocatable.pods) {
-    return fail(FeasibilityReason::kNodeResourcesFit,
-                "too many pods: " + std::to_string(pods_after) + " > " +
-                    std::to_string(load.allocatable.pods) + " allocatable");
-  }
-  return r;
 }
 
 }  // namespace kb::scoring

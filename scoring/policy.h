@@ -1,5 +1,5 @@
-// The extender's decision rules as pure functions over NodeLoad: FilterNode (filter verb),
-// ScoreNodes (prioritize verb) and CheckFeasible (the rescheduler's in-tree-style feasibility).
+// The extender's decision rules as pure functions over NodeLoad: FilterNode (filter verb) and
+// ScoreNodes (prioritize verb). kube-scheduler's own filters are scoring/feasibility.h.
 // The rescheduler calls the same functions on the same snapshot ("one brain"). The formulas are
 // documented in docs/scoring.md. No I/O, no allocation beyond the results; thread-safe.
 #pragma once
@@ -111,37 +111,5 @@ double RawScore(const PodDemand& demand, const NodeLoad& load, const ScoringConf
 
 // The one place extender scores are rounded and clamped to [0, 10].
 int64_t ClampExtenderScore(double score);
-
-// ---- Feasibility (rescheduler) ----
-
-// Why a node cannot take a pod, named after the kube-scheduler filter plugin that would reject
-// it; kNodeNotReady and kMaintenance are kube-balancer's own rules.
-enum class FeasibilityReason {
-  kNone,
-  kNodeNotReady,       // condition Ready is not True
-  kMaintenance,        // labelled scheduler.alpha.kubernetes.io/maintenance=true
-  kNodeUnschedulable,  // cordoned, and node.kubernetes.io/unschedulable is not tolerated
-  kTaintToleration,    // a NoSchedule / NoExecute taint the pod does not tolerate
-  kNodeAffinity,       // nodeSelector or required node affinity
-  kNodeResourcesFit,   // cpu, memory or pod count above allocatable
-};
-// "none", "NodeNotReady", "Maintenance", "NodeUnschedulable", "TaintToleration", "NodeAffinity",
-// "NodeResourcesFit".
-const char* FeasibilityReasonName(FeasibilityReason reason);
-
-struct FeasibilityResult {
-  bool feasible = true;
-  FeasibilityReason reason = FeasibilityReason::kNone;
-  std::string message;  // human-readable, with the numbers ("" when feasible)
-};
-
-// In-tree-style feasibility of `pod` on `load`'s node, with `extra_requested` (capacity taken by
-// earlier moves in the same cycle) added to the node's requests, checked in this order: node
-// Ready; not in maintenance; schedulable (or the pod tolerates
-// node.kubernetes.io/unschedulable:NoSchedule); every NoSchedule / NoExecute taint tolerated
-// (FirstUntoleratedTaint); nodeSelector and required node affinity (PodMatchesNodeAffinity); and
-// requested + extra + pod <= allocatable for cpu, memory and pod count.
-FeasibilityResult CheckFeasible(const Pod& pod, const NodeLoad& load,
-                                const Resources& extra_requested = {});
 
 }  // namespace kb::scoring

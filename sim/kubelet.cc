@@ -13,6 +13,7 @@
 #include "sim/controller_kit.h"
 #include "sim/controllers.h"
 #include "sim/k8s_json.h"
+#include "sim/scheduler_filters.h"
 #include "sim/scheduler_predicates.h"
 
 namespace kb::sim {

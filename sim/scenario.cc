@@ -164,12 +164,20 @@ class Entry {
   const json& value_;
 };
 
-const std::set<std::string> kPodSpecKeys = {"requests",      "limits",
-                                            "image",         "nodeSelector",
-                                            "tolerations",   "affinity",
-                                            "schedulerName", "priorityClassName",
-                                            "priority",      "terminationGracePeriodSeconds",
-                                            "containers",    "usage"};
+const std::set<std::string> kPodSpecKeys = {"requests",
+                                            "limits",
+                                            "image",
+                                            "nodeSelector",
+                                            "tolerations",
+                                            "affinity",
+                                            "schedulerName",
+                                            "priorityClassName",
+                                            "priority",
+                                            "terminationGracePeriodSeconds",
+                                            "containers",
+                                            "usage",
+                                            "topologySpreadConstraints",
+                                            "volumes"};
 
 std::set<std::string> With(std::set<std::string> a, std::initializer_list<std::string> b) {
   a.insert(b.begin(), b.end());
@@ -202,6 +210,12 @@ StatusOr<json> PodSpec(const Entry& e) {
   if (e.Has("affinity")) {
     if (!e.Get("affinity").is_object()) return e.Error("affinity", "must be a mapping");
     spec["affinity"] = e.Get("affinity");
+  }
+  // Passed through as written (the API server's validation checks them on create).
+  for (const char* key : {"topologySpreadConstraints", "volumes"}) {
+    if (!e.Has(key)) continue;
+    KB_ASSIGN_OR_RETURN(json list, e.Array(key));
+    spec[key] = list;
   }
   KB_ASSIGN_OR_RETURN(std::string scheduler, e.String("schedulerName", ""));
   if (!scheduler.empty()) spec["schedulerName"] = scheduler;

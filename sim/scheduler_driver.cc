@@ -15,6 +15,7 @@
 #include "sim/api_server.h"
 #include "sim/k8s_json.h"
 #include "sim/scheduler_extender.h"
+#include "sim/scheduler_filters.h"
 #include "sim/scheduler_predicates.h"
 
 namespace kb::sim {
@@ -121,17 +122,18 @@ struct SchedulerDriver::Impl {
 
   // The nodes `pod` fits: the in-tree filters, then the extender's filter when it serves `pod`.
   // nullopt (the failure recorded) when the cycle ends here.
-  std::optional<std::vector<const NodeInfo*>> FeasibleNodes(const json& pod, const Resources& req,
+  std::optional<std::vector<const NodeInfo*>> FeasibleNodes(const json& pod,
                                                             const std::vector<NodeInfo>& infos,
+                                                            const ClusterView& view,
                                                             bool use_extender, size_t generation) {
     std::vector<const NodeInfo*> feasible;
     std::map<std::string, int> reasons;
     for (const NodeInfo& n : infos) {
-      std::string reason = InTreeFilter(pod, req, n);
-      if (reason.empty()) {
+      const FilterVerdict v = RunFilters(pod, n, view);
+      if (v.ok()) {
         feasible.push_back(&n);
       } else {
-        ++reasons[reason];
+        ++reasons[v.reason];
       }
     }
     if (!feasible.empty() && use_extender && !options.extender.filter_verb.empty()) {
@@ -237,14 +239,14 @@ struct SchedulerDriver::Impl {
 
   // Schedules one pod against `infos` (updated with the binding on success). Returns true when
   // the pod was bound.
-  bool ScheduleOne(const json& pod, std::vector<NodeInfo>& infos, size_t generation) {
+  bool ScheduleOne(const json& pod, std::vector<NodeInfo>& infos, const ClusterView& view,
+                   size_t generation) {
     Count(&SchedulerStats::cycles);
     const std::string scheduler = StrAt(pod, {"spec", "schedulerName"}, kDefaultSchedulerName);
     const bool use_extender = ServesWithExtender(scheduler) && !options.extender.url_prefix.empty();
-    const Resources req = EffectiveRequests(pod);
     const Resources nonzero = NonZeroRequests(pod);
     std::optional<std::vector<const NodeInfo*>> feasible =
-        FeasibleNodes(pod, req, infos, use_extender, generation);
+        FeasibleNodes(pod, infos, view, use_extender, generation);
     if (!feasible) return false;
     Placement p;
     p.ns = Namespace(pod);
@@ -261,7 +263,7 @@ struct SchedulerDriver::Impl {
     }
     // Assume the binding so the next decision of this pass sees it (kube-scheduler's cache).
     for (NodeInfo& n : infos) {
-      if (&n == chosen) n.Add(req, nonzero);
+      if (&n == chosen) n.AddPod(pod);
     }
     pods.erase(Uid(pod));
     Count(&SchedulerStats::scheduled);
@@ -301,7 +303,7 @@ struct SchedulerDriver::Impl {
       if (!node.empty()) {
         if (phase == "Succeeded" || phase == "Failed") continue;
         auto it = index.find(node);
-        if (it != index.end()) infos[it->second].Add(EffectiveRequests(pod), NonZeroRequests(pod));
+        if (it != index.end()) infos[it->second].AddPod(pod);
         generation = generation * 31 + hash(Uid(pod));
         continue;
       }
@@ -325,12 +327,23 @@ struct SchedulerDriver::Impl {
       return std::strtoull(ResourceVersion(*a).c_str(), nullptr, 10) <
              std::strtoull(ResourceVersion(*b).c_str(), nullptr, 10);
     });
+    // The objects the volume and inter-pod filters read.
+    const std::vector<json> pvcs = server.ListObjects("persistentvolumeclaims");
+    const std::vector<json> pvs = server.ListObjects("persistentvolumes");
+    const std::vector<json> classes = server.ListObjects("storageclasses");
+    const std::vector<json> namespaces = server.ListObjects("namespaces");
+    ClusterView view;
+    for (const NodeInfo& n : infos) view.nodes.push_back(&n);
+    for (const json& o : pvcs) view.pvcs[Namespace(o) + "/" + Name(o)] = &o;
+    for (const json& o : pvs) view.pvs[Name(o)] = &o;
+    for (const json& o : classes) view.storage_classes[Name(o)] = &o;
+    for (const json& o : namespaces) view.namespaces[Name(o)] = &o;
     int bound = 0;
     const SteadyTime now = clock.Now();
     for (const json* pod : queue) {
       if (stopping.load()) break;
       if (!Due(*pod, generation, now)) continue;
-      if (ScheduleOne(*pod, infos, generation)) ++bound;
+      if (ScheduleOne(*pod, infos, view, generation)) ++bound;
     }
     return bound;
   }

@@ -1,14 +1,13 @@
-// The scheduler stand-in's predicates, evaluated directly on the Kubernetes JSON kube-sim stores:
-// kube-scheduler v1.26's in-tree feasibility checks (NodeUnschedulable, NodeAffinity with
-// nodeSelector and required node affinity, TaintToleration for NoSchedule / NoExecute taints,
-// NodeResourcesFit including the pod count), its default LeastAllocated score, and the pod
-// requests both count. The kubelet stand-in (sim/controllers.h) admits pods with the same requests
-// and node affinity, as the real kubelet reuses the scheduler's predicates.
+// The scheduler stand-in's node bookkeeping and scoring, evaluated directly on the Kubernetes JSON
+// kube-sim stores: NodeInfo (allocatable, the bound pods and what they request), the pod requests
+// kube-scheduler counts, its default LeastAllocated score and the "0/N nodes are available"
+// diagnosis. The filters themselves are sim/scheduler_filters.h. The kubelet stand-in
+// (sim/controllers.h) admits pods with the same requests and node affinity, as the real kubelet
+// reuses the scheduler's predicates.
 //
-// Independent on purpose: an oracle for the product's feasibility rules (core/model.h's
-// Pod::EffectiveRequest, PodMatchesNodeAffinity and PodToleratesNodeTaints, which the extender's
-// filter applies). It shares none of that code, so the e2e tests catch a rule the product gets
-// wrong instead of repeating it; only quantity parsing (core/quantity.h) is shared.
+// Independent on purpose: an oracle for the product's rules (core/model.h's Pod::EffectiveRequest
+// and scoring/feasibility.h). It shares none of that code, so the tests catch a rule the product
+// gets wrong instead of repeating it; only quantity parsing (core/quantity.h) is shared.
 // Pure functions: thread-safe.
 #pragma once
 
@@ -16,6 +15,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "core/model.h"
 
@@ -32,10 +32,6 @@ Resources EffectiveRequests(const nlohmann::json& pod);
 // counts 100m / 200Mi.
 Resources NonZeroRequests(const nlohmann::json& pod);
 
-// spec.nodeSelector and requiredDuringSchedulingIgnoredDuringExecution (terms ORed, expressions
-// ANDed, an empty term matching no node, matchFields on metadata.name).
-bool MatchesNodeAffinity(const nlohmann::json& pod, const nlohmann::json& node);
-
 // One node as a scheduling cycle sees it: allocatable, and what the pods bound to it request.
 struct NodeInfo {
   const nlohmann::json* node = nullptr;
@@ -43,14 +39,13 @@ struct NodeInfo {
   Resources allocatable;  // missing quantities: 0
   Resources requested;    // effective requests of the bound pods; pods = their number
   Resources nonzero;      // non-zero requests of the bound pods (cpu and memory only)
+  std::vector<const nlohmann::json*> pods;  // the bound pods (pointers kept alive by the caller)
 
   explicit NodeInfo(const nlohmann::json& node_object);
+  // Binds `pod` (kept alive by the caller): adds it to `pods` and its requests.
+  void AddPod(const nlohmann::json& pod);
   void Add(const Resources& request, const Resources& nonzero_request);
 };
-
-// The in-tree filters; "" when the pod fits `n`, else kube-scheduler's reason text
-// ("Insufficient cpu", "node(s) had untolerated taint {k: v}", ...).
-std::string InTreeFilter(const nlohmann::json& pod, const Resources& request, const NodeInfo& n);
 
 // NodeResourcesFit LeastAllocated over cpu and memory, weight 1 each (0..100).
 int64_t LeastAllocatedScore(const Resources& nonzero_request, const NodeInfo& n);

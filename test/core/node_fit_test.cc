@@ -33,7 +33,8 @@ TEST_CASE("node selector requirements follow labels.Requirement", "[core][model]
       {"DoesNotExist with values", {"rack", "DoesNotExist", {"a"}}, false},
       {"Gt", {"cores", "Gt", {"8"}}, true},
       {"Gt equal", {"cores", "Gt", {"16"}}, false},
-      {"Gt plus sign", {"cores", "Gt", {"+8"}}, true},
+      // A signed value is not a valid label value (labels.NewRequirement): the term is invalid.
+      {"Gt plus sign", {"cores", "Gt", {"+8"}}, false},
       {"Lt", {"cores", "Lt", {"32"}}, true},
       {"Lt negative", {"cores", "Lt", {"-1"}}, false},
       {"Lt plus sign on the label", {"plus", "Lt", {"20"}}, true},

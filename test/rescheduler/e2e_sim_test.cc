@@ -1,8 +1,8 @@
 // End to end against kube-sim: the real HttpKubeClient, ClusterCache, LoadModel, Steering and
 // Rescheduler, plus a small scheduler loop that binds Pending pods with the extender's own
-// FilterNode / CheckFeasible / ScoreNodes and LoadModel::AssumeBinding (a stand-in for the real
-// scheduler driver). kube-sim's controllers create replacement pods, run a kubelet stand-in and
-// keep PDB status; its eviction subresource enforces PDBs (429).
+// FilterNode / ClusterState::Check / ScoreNodes and LoadModel::AssumeBinding (a stand-in for the
+// real scheduler driver). kube-sim's controllers create replacement pods, run a kubelet stand-in
+// and keep PDB status; its eviction subresource enforces PDBs (429).
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <map>
@@ -13,6 +13,7 @@
 #include "kube/cluster_cache.h"
 #include "kube/http_kube_client.h"
 #include "rescheduler/rescheduler.h"
+#include "scoring/feasibility.h"
 #include "scoring/load_model.h"
 #include "scoring/policy.h"
 #include "scoring/steering.h"
@@ -163,6 +164,7 @@ class SimCluster {
       auto snap = cache_->Snapshot();
       auto load = model_->Snapshot();
       if (snap && snap->pods_by_node && load) {
+        const scoring::ClusterState state(snap);
         for (const PodPtr& pod : snap->PodsOnNode("")) {
           if (pod->IsTerminating() || bound.count(pod->meta.uid) != 0) continue;
           std::optional<scoring::SteerDecision> steer = steering_->Lookup(*pod);
@@ -170,7 +172,7 @@ class SimCluster {
           std::vector<scoring::ScoreCandidate> candidates;
           for (const auto& l : load->nodes()) {
             if (!scoring::FilterNode(*pod, l.get(), policy, s).passed) continue;
-            if (!scoring::CheckFeasible(*pod, *l).feasible) continue;
+            if (!l->node->ready || !state.Check(*pod, l->name).ok()) continue;
             candidates.push_back({l->name, l.get()});
           }
           if (candidates.empty()) continue;

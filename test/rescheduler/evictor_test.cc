@@ -686,7 +686,8 @@ TEST_CASE("copy names: prefix, suffix, no double wrapping, length bound",
 
 // ---- Reports and leadership -------------------------------------------------------------------
 
-TEST_CASE("unmovable pods are reported on the node once per cooldown", "[rescheduler][evictor]") {
+TEST_CASE("unmovable pods are reported on the node and the pod once per cooldown",
+          "[rescheduler][evictor]") {
   Fixture f;
   f.AddPod(OurPod("solo").Node("w1").Ready());
   Evictor& e = f.Make();
@@ -694,14 +695,17 @@ TEST_CASE("unmovable pods are reported on the node once per cooldown", "[resched
   e.ReportUnmovable(u);
   e.ReportUnmovable(u);
   auto events = f.fake.Events();
-  REQUIRE(events.size() == 1);
+  REQUIRE(events.size() == 2);
   CHECK(events[0]["involvedObject"]["kind"] == "Node");
   CHECK(events[0]["involvedObject"]["name"] == "w1");
   CHECK(events[0]["metadata"]["namespace"] == "default");
   CHECK(events[0]["message"].get<std::string>().find("default/solo") != std::string::npos);
+  CHECK(events[1]["involvedObject"]["kind"] == "Pod");
+  CHECK(events[1]["involvedObject"]["name"] == "solo");
+  CHECK(events[1]["message"].get<std::string>().find("not evicted") != std::string::npos);
   u.report = false;
   e.ReportUnmovable(u);
-  CHECK(f.fake.Events().size() == 1);
+  CHECK(f.fake.Events().size() == 2);
   CHECK(f.Evictions("unmovable") == 3);
 }
 

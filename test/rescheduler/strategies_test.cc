@@ -119,7 +119,8 @@ TEST_CASE("pods pinned to their node by nodeSelector never move",
   CHECK(plan.moves.empty());
   const UnmovablePod* u = FindUnmovable(plan, "heavy-0");
   REQUIRE(u != nullptr);
-  CHECK(u->reason.find("nodeSelector") != std::string::npos);
+  CHECK(u->reason.find("NodeAffinity: node(s) didn't match Pod's node affinity/selector") !=
+        std::string::npos);
   CHECK_FALSE(u->report);
 }
 
@@ -423,7 +424,8 @@ TEST_CASE("node maintenance reports pods with no feasible target",
   const UnmovablePod* u = FindUnmovable(plan, "a-1");
   REQUIRE(u != nullptr);
   CHECK(u->report);
-  CHECK(u->reason.find("taint") != std::string::npos);
+  CHECK(u->reason.find("TaintToleration: node(s) had untolerated taint {gpu: true}") !=
+        std::string::npos);
 }
 
 TEST_CASE("node maintenance counts capacity taken by earlier moves",
