@@ -35,6 +35,7 @@ struct FieldSpec {
 // Mappings (not leaves). Their keys are walked recursively.
 const std::set<std::string>& Sections() {
   static const std::set<std::string> kSections = {"tls",
+                                                  "metrics",
                                                   "prometheus",
                                                   "scoring",
                                                   "rescheduler",
@@ -147,6 +148,7 @@ std::vector<FieldSpec> ServingFields() {
 
 std::vector<FieldSpec> PrometheusFields() {
   return {
+      KB_CONFIG_FIELD(StringField, "metrics.source", metrics.source),
       KB_CONFIG_FIELD(StringField, "prometheus.url", prometheus.url),
       KB_CONFIG_FIELD(StringField, "prometheus.cpuQuery", prometheus.cpu_query),
       KB_CONFIG_FIELD(StringField, "prometheus.memoryQuery", prometheus.memory_query),
@@ -158,6 +160,11 @@ std::vector<FieldSpec> PrometheusFields() {
       KB_CONFIG_FIELD(StringField, "prometheus.caFile", prometheus.ca_file),
       KB_CONFIG_FIELD(BoolField, "prometheus.insecureSkipVerify", prometheus.insecure_skip_verify),
       KB_CONFIG_FIELD(StringField, "prometheus.bearerTokenFile", prometheus.bearer_token_file),
+      KB_CONFIG_FIELD(StringField, "prometheus.cpuTimestampQuery", prometheus.cpu_timestamp_query),
+      KB_CONFIG_FIELD(StringField, "prometheus.memoryTimestampQuery",
+                      prometheus.memory_timestamp_query),
+      KB_CONFIG_FIELD(StringField, "prometheus.podCpuQuery", prometheus.pod_cpu_query),
+      KB_CONFIG_FIELD(StringField, "prometheus.podMemoryQuery", prometheus.pod_memory_query),
   };
 }
 
@@ -590,13 +597,22 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text) {
     config.rescheduler.scheduler_names = {config.scheduler_name};
   }
   KB_RETURN_IF_ERROR(ValidateConfig(config));
-  if (config.prometheus.cpu_query.empty()) {
-    config.prometheus.cpu_query =
-        DefaultCpuQuery(config.prometheus.node_label, config.prometheus.rate_window);
+  PrometheusConfig& p = config.prometheus;
+  // A default value query gets its default scrape-time query; a custom one keeps what was given
+  // (none: its samples are timed at the evaluation, see docs/configuration.md).
+  if (p.cpu_query.empty()) {
+    p.cpu_query = DefaultCpuQuery(p.node_label, p.rate_window);
+    if (p.cpu_timestamp_query.empty())
+      p.cpu_timestamp_query = DefaultCpuTimestampQuery(p.node_label);
   }
-  if (config.prometheus.memory_query.empty()) {
-    config.prometheus.memory_query = DefaultMemoryQuery(config.prometheus.node_label);
+  if (p.memory_query.empty()) {
+    p.memory_query = DefaultMemoryQuery(p.node_label);
+    if (p.memory_timestamp_query.empty()) {
+      p.memory_timestamp_query = DefaultMemoryTimestampQuery(p.node_label);
+    }
   }
+  if (p.pod_cpu_query.empty()) p.pod_cpu_query = DefaultPodCpuQuery(p.rate_window);
+  if (p.pod_memory_query.empty()) p.pod_memory_query = DefaultPodMemoryQuery();
   return config;
 }
 

@@ -42,6 +42,23 @@ struct PrometheusConfig {
   std::string ca_file;                // caFile: "" = system CA store (https URLs)
   bool insecure_skip_verify = false;  // insecureSkipVerify: false; do not verify the server cert
   std::string bearer_token_file;      // bearerTokenFile: "" = none; re-read at every refresh
+  // Added by the load sources. The timestamp queries return, per node, the time (unix seconds)
+  // of the raw sample behind cpuQuery / memoryQuery, so maxAge measures the scrape, not the query
+  // evaluation. Default: derived from the default queries; "" with a custom query = evaluation
+  // time. The pod queries: per-pod usage by namespace and pod labels (cAdvisor series).
+  std::string cpu_timestamp_query;     // cpuTimestampQuery
+  std::string memory_timestamp_query;  // memoryTimestampQuery
+  std::string pod_cpu_query;           // podCpuQuery: cores per pod
+  std::string pod_memory_query;        // podMemoryQuery: working-set bytes per pod
+};
+
+// Where per-node and per-pod usage comes from (metrics.source).
+inline constexpr char kMetricsSourceAuto[] = "auto";
+inline constexpr char kMetricsSourcePrometheus[] = "prometheus";
+inline constexpr char kMetricsSourceMetricsServer[] = "metricsServer";
+inline constexpr char kMetricsSourceNone[] = "none";
+struct MetricsConfig {
+  std::string source = kMetricsSourceAuto;  // source: auto | prometheus | metricsServer | none
 };
 
 struct ScoringConfig {
@@ -189,6 +206,7 @@ struct Config {
   std::string log_format = "text";               // logFormat: text | json
   std::string scheduler_name = "kube-balancer";  // schedulerName
   int server_threads = 0;         // serverThreads: HTTP worker threads; 0 = 2 * ncpu + 4
+  MetricsConfig metrics;          // metrics
   PrometheusConfig prometheus;    // prometheus
   ScoringConfig scoring;          // scoring
   ReschedulerConfig rescheduler;  // rescheduler
@@ -198,6 +216,12 @@ struct Config {
 // The default cpuQuery / memoryQuery for `nodeLabel` and `rateWindow` (node_exporter series).
 std::string DefaultCpuQuery(const std::string& node_label, const std::string& rate_window);
 std::string DefaultMemoryQuery(const std::string& node_label);
+// The scrape-time queries matching DefaultCpuQuery / DefaultMemoryQuery.
+std::string DefaultCpuTimestampQuery(const std::string& node_label);
+std::string DefaultMemoryTimestampQuery(const std::string& node_label);
+// The default per-pod queries (cAdvisor series, summed over a pod's containers).
+std::string DefaultPodCpuQuery(const std::string& rate_window);
+std::string DefaultPodMemoryQuery();
 
 // Parses YAML text. Unknown keys and invalid values -> InvalidArgument naming key and value.
 // The result also passes ValidateConfig, and an empty cpuQuery / memoryQuery is replaced by

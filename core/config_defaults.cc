@@ -33,4 +33,29 @@ std::string DefaultMemoryQuery(const std::string& node_label) {
          ") (node_memory_MemTotal_bytes))";
 }
 
+// timestamp() of a raw selector is the time of the sample the lookback found, i.e. the scrape; the
+// older series of a node is the one that counts.
+std::string DefaultCpuTimestampQuery(const std::string& node_label) {
+  return "min by (" + GroupingLabels(node_label) +
+         ") (timestamp(node_cpu_seconds_total{mode=\"idle\"}))";
+}
+
+std::string DefaultMemoryTimestampQuery(const std::string& node_label) {
+  return "min by (" + GroupingLabels(node_label) + ") (timestamp(node_memory_MemAvailable_bytes))";
+}
+
+// container!="" drops cAdvisor's pod-level cgroup series and container!="POD" the pause
+// container, so the sum is the pod's containers once.
+std::string DefaultPodCpuQuery(const std::string& rate_window) {
+  const std::string window = rate_window.empty() ? "5m" : rate_window;
+  return "sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{container!=\"\", "
+         "container!=\"POD\"}[" +
+         window + "]))";
+}
+
+std::string DefaultPodMemoryQuery() {
+  return "sum by (namespace, pod) (container_memory_working_set_bytes{container!=\"\", "
+         "container!=\"POD\"})";
+}
+
 }  // namespace kb

@@ -34,6 +34,18 @@ Status ValidateServing(const Config& c) {
   return Status::Ok();
 }
 
+Status ValidateMetrics(const Config& c) {
+  const std::string& s = c.metrics.source;
+  if (s != kMetricsSourceAuto && s != kMetricsSourcePrometheus &&
+      s != kMetricsSourceMetricsServer && s != kMetricsSourceNone) {
+    return Invalid("metrics.source", s, "expected auto, prometheus, metricsServer or none");
+  }
+  if (s == kMetricsSourcePrometheus && c.prometheus.url.empty()) {
+    return Invalid("metrics.source", s, "requires prometheus.url");
+  }
+  return Status::Ok();
+}
+
 Status ValidatePrometheus(const PrometheusConfig& p) {
   if (!p.url.empty()) {
     const StatusOr<HttpUrl> url = ParseHttpUrl(p.url, "prometheus.url");
@@ -219,6 +231,7 @@ Status ValidateKubeClient(const KubeClientConfig& k) {
 
 Status ValidateConfig(const Config& c) {
   KB_RETURN_IF_ERROR(ValidateServing(c));
+  KB_RETURN_IF_ERROR(ValidateMetrics(c));
   KB_RETURN_IF_ERROR(ValidatePrometheus(c.prometheus));
   KB_RETURN_IF_ERROR(ValidateScoring(c.scoring));
   KB_RETURN_IF_ERROR(ValidateReschedulerScope(c.rescheduler));

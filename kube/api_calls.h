@@ -142,6 +142,15 @@ inline constexpr ApiCall kApiCalls[] = {
      "leases", "update", true, "rescheduler.leaderElection.leaseNamespace",
      "rescheduler.leaderElection.leaseName", "KubeClient::UpdateLease",
      "rescheduler/leader_elector.cc: acquire, renew, release on shutdown"},
+    // Load from metrics-server (metrics.source metricsServer, or auto without a Prometheus URL):
+    // one list of each kind per refresh; the node list also probes at start-up whether the
+    // group is served (404: it is not).
+    {"GET", "/apis/metrics.k8s.io/v1beta1/nodes", "metrics.k8s.io", "nodes", "list", false, "", "",
+     "KubeClient::GetRaw",
+     "scoring/metrics_server_source.cc: NodeMetrics list per refresh; server/app.cc auto probe"},
+    {"GET", "/apis/metrics.k8s.io/v1beta1/pods", "metrics.k8s.io", "pods", "list", true, "", "",
+     "KubeClient::GetRaw",
+     "scoring/metrics_server_source.cc: PodMetrics list per refresh, all namespaces"},
 };
 
 // The row matching a request as sent on the wire: `target` is the path (without the server's

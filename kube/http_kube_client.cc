@@ -331,4 +331,11 @@ StatusOr<Lease> HttpKubeClient::UpdateLease(const Lease& lease) {
       ctx, DecodeLease);
 }
 
+StatusOr<std::string> HttpKubeClient::GetRaw(const std::string& path) {
+  const HttpCall call{"GET", path, "", "", true, "get " + path};
+  KB_ASSIGN_OR_RETURN(HttpReply reply, impl_->Do(call));
+  KB_RETURN_IF_ERROR(StatusFromHttp(reply.status, reply.body, call.context));
+  return std::move(reply.body);
+}
+
 }  // namespace kb::kube

@@ -86,6 +86,7 @@ class HttpKubeClient final : public KubeClient {
   StatusOr<Lease> GetLease(const std::string& ns, const std::string& name) override;
   StatusOr<Lease> CreateLease(const Lease& lease) override;
   StatusOr<Lease> UpdateLease(const Lease& lease) override;
+  StatusOr<std::string> GetRaw(const std::string& path) override;
 
   HttpKubeClientStats Stats() const;
   const KubeConfig& config() const;

@@ -151,6 +151,13 @@ class KubeClient {
   virtual StatusOr<Lease> CreateLease(const Lease& lease) = 0;
   // PUT with lease.meta.resource_version; 409 -> kAborted.
   virtual StatusOr<Lease> UpdateLease(const Lease& lease) = 0;
+
+  // GET `path` (absolute API path plus query, e.g. "/apis/metrics.k8s.io/v1beta1/nodes") and
+  // return the 2xx body unparsed, for callers with their own decoder (the metrics.k8s.io source
+  // decodes hundreds of thousands of items with simdjson). Same auth, rate limit and retries as
+  // every GET; non-2xx answers map to Status as above (an API group that is not served: 404 ->
+  // kNotFound).
+  virtual StatusOr<std::string> GetRaw(const std::string& path) = 0;
 };
 
 // Bounded read-modify-write: calls `attempt` up to `max_attempts` times while it returns

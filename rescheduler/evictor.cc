@@ -254,7 +254,9 @@ InFlightMove Evictor::NewInFlight(InFlightMove::Kind kind, const PlannedMove& mo
   m.source = move.source;
   m.target = move.target;
   m.started = clock_.Now();
-  m.estimate = scoring::EstimatePodUsage(pod, scoring_);
+  // The usage the plan took off the source (sampled when per-pod metrics had it): the source's
+  // sample keeps showing it until the metrics catch up, so planning discounts it meanwhile.
+  m.estimate = move.usage ? *move.usage : scoring::EstimatePodUsage(pod, scoring_);
   return m;
 }
 

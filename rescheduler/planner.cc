@@ -155,8 +155,12 @@ const PodList& PlanContext::PodsOn(const std::string& node) const {
 }
 
 double PlanContext::UsageShare(const Pod& pod, const scoring::NodeLoad& load, bool cpu) const {
-  const Resources e = scoring::EstimatePodUsage(pod, input_.policy.scoring);
+  const Resources e = PodUsage(pod).usage;
   return cpu ? CpuShare(e, load) : MemShare(e, load);
+}
+
+scoring::PodUsageEstimate PlanContext::PodUsage(const Pod& pod) const {
+  return scoring::PodUsageOrEstimate(pod, *input_.load, input_.policy.scoring);
 }
 
 std::vector<PodPtr> PlanContext::ShedCandidates(const std::string& source, bool cpu,
@@ -319,7 +323,7 @@ std::optional<TargetChoice> PlanContext::FindTarget(const Pod& pod, const std::s
 
   // Score every feasible node and the source (as if the pod stayed) in one ScoreNodes call:
   // the 0..10 scale is exactly the one the extender answers /prioritize with for these nodes.
-  const scoring::NodeLoad source_without = scoring::WithPodRemoved(*src, pod, policy.scoring);
+  const scoring::NodeLoad source_without = scoring::WithPodRemoved(*src, pod, PodUsage(pod).usage);
   std::vector<scoring::ScoreCandidate> candidates;
   candidates.reserve(feasible.size() + 1);
   for (size_t i : feasible) candidates.push_back({names_[i], current_[i]});
@@ -354,7 +358,8 @@ void PlanContext::Apply(const PlannedMove& move) {
   const Pod& pod = *move.pod;
   const ScoringConfig& scoring = input_.policy.scoring;
   if (const scoring::NodeLoad* src = Find(move.source)) {
-    Replace(move.source, scoring::WithPodRemoved(*src, pod, scoring));
+    Replace(move.source, move.usage ? scoring::WithPodRemoved(*src, pod, *move.usage)
+                                    : scoring::WithPodRemoved(*src, pod, scoring));
   }
   if (const scoring::NodeLoad* tgt = Find(move.target)) {
     Replace(move.target, scoring::WithPodAdded(*tgt, pod, scoring));
@@ -402,6 +407,9 @@ PlanContext::Tried PlanContext::TryMove(const PodPtr& pod, const MoveAttempt& at
   }
   PlannedMove m = MakeMove(attempt.strategy, pod, attempt.source, *target, attempt.reason);
   m.condition = attempt.condition;
+  const scoring::PodUsageEstimate usage = PodUsage(*pod);
+  m.usage = usage.usage;
+  m.usage_from_metrics = usage.from_metrics;
   Apply(m);
   plan.moves.push_back(std::move(m));
   return Tried::kMoved;

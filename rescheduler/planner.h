@@ -87,7 +87,9 @@ class PlanContext {
 
   // Pods on `node` in the cache snapshot (sorted by namespace/name).
   const PodList& PodsOn(const std::string& node) const;
-  // Percent of `load`'s allocatable cpu (or memory) the pod's usage estimate takes.
+  // The pod's usage: sampled when the load source has a fresh per-pod sample, else its estimate.
+  scoring::PodUsageEstimate PodUsage(const Pod& pod) const;
+  // Percent of `load`'s allocatable cpu (or memory) the pod's usage (PodUsage) takes.
   double UsageShare(const Pod& pod, const scoring::NodeLoad& load, bool cpu) const;
   // The running pods on `source` that have a usage estimate (a pod without a request frees
   // nothing the model can see), in the order to shed `excess` points of cpu (or memory):

@@ -25,6 +25,11 @@ json MoveJson(const PlannedMove& m, const Outcome* outcome) {
             {"targetScore", m.target_score},
             {"scoreGain", m.score_gain}};
   if (!m.condition.empty()) j["condition"] = m.condition;
+  if (m.usage) {
+    j["usage"] = {{"cpuMillis", m.usage->cpu_millis},
+                  {"memoryBytes", m.usage->memory_bytes},
+                  {"from", m.usage_from_metrics ? "metrics" : "requests"}};
+  }
   if (outcome != nullptr) {
     j["outcome"] = ResultName(outcome->result);
     j["message"] = outcome->message;

@@ -1,6 +1,7 @@
 // ResourceOptimization: hot nodes (fresh metrics above cpuThreshold / memoryThreshold for
-// consecutiveCycles) shed pods until below threshold - hysteresisMargin. A pod's usage is
-// estimated by its requests (scoring::EstimatePodUsage): there are no per-pod metrics.
+// consecutiveCycles) shed pods until below threshold - hysteresisMargin. A pod's usage is its
+// sampled usage when the load source has a fresh per-pod sample, else its requests-based estimate
+// (PlanContext::PodUsage): with per-pod metrics the pods that really burn the node move first.
 #include <algorithm>
 #include <cstdio>
 

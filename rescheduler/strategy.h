@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,11 @@ struct PlannedMove {
   int64_t target_score = 0;
   int64_t score_gain = 0;
   std::string condition;  // the usage condition that triggered it ("" = none)
+  // The pod's usage the plan took off the source: its sampled usage when the load source has a
+  // fresh per-pod sample (usage_from_metrics), else its requests-based estimate. nullopt for
+  // moves not planned by PlanContext (the estimate is used).
+  std::optional<Resources> usage;
+  bool usage_from_metrics = false;
 };
 
 struct UnmovablePod {

@@ -54,6 +54,8 @@ LoadModel::LoadModel(CacheProvider cache_provider, MetricsProvider metrics_provi
   auto empty = std::make_shared<LoadSnapshot>();
   empty->index_ = std::make_shared<const std::unordered_map<std::string, size_t>>();
   empty->metrics_enabled_ = options_.metrics_enabled;
+  empty->metrics_source_ = options_.metrics_source;
+  empty->metrics_source_reason_ = options_.metrics_source_reason;
   state_->snapshot = std::move(empty);
 }
 

@@ -21,13 +21,16 @@ ScoringMetrics::ScoringMetrics(prometheus::Registry& registry)
                         .Register(registry)),
       cpu_errors(source_errors.Add({{"metric", "cpu"}})),
       memory_errors(source_errors.Add({{"metric", "memory"}})),
+      pod_errors(source_errors.Add({{"metric", "pods"}})),
       dropped_samples(prometheus::BuildCounter()
                           .Name("kube_balancer_scoring_dropped_samples_total")
-                          .Help("Metric samples dropped: non-finite, out of 0..100, or without a "
-                                "node key, by metric.")
+                          .Help("Metric samples dropped: non-finite, negative, out of range (value "
+                                "or time), duplicated or without a node/pod key, by metric.")
                           .Register(registry)),
       cpu_dropped(dropped_samples.Add({{"metric", "cpu"}})),
       memory_dropped(dropped_samples.Add({{"metric", "memory"}})),
+      pod_dropped(dropped_samples.Add({{"metric", "pods"}})),
+      node_usage_dropped(dropped_samples.Add({{"metric", "node_usage"}})),
       metric_age(prometheus::BuildGauge()
                      .Name("kube_balancer_scoring_metric_age_seconds")
                      .Help("Age of the node's oldest utilisation sample at the last refresh.")
@@ -53,7 +56,18 @@ ScoringMetrics::ScoringMetrics(prometheus::Registry& registry)
                            .Name("kube_balancer_scoring_load_rebuild_duration_seconds")
                            .Help("Duration of one load-model rebuild.")
                            .Register(registry)
-                           .Add({}, RebuildBuckets())) {}
+                           .Add({}, RebuildBuckets())),
+      metrics_source(prometheus::BuildGauge()
+                         .Name("kube_balancer_metrics_source")
+                         .Help("The load source chosen at start (metrics.source): 1 for the one "
+                               "in use.")
+                         .Register(registry)) {}
+
+void ScoringMetrics::SetMetricsSource(const std::string& chosen) {
+  for (const char* s : {"prometheus", "metricsServer", "none"}) {
+    metrics_source.Add({{"source", s}}).Set(chosen == s ? 1 : 0);
+  }
+}
 
 void ScoringMetrics::SetNodeAges(const std::map<std::string, double>& age_seconds_by_node) {
   std::lock_guard<std::mutex> lock(mu_);

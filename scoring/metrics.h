@@ -25,10 +25,14 @@ struct ScoringMetrics {
   prometheus::Family<prometheus::Counter>& source_errors;
   prometheus::Counter& cpu_errors;
   prometheus::Counter& memory_errors;
-  // kube_balancer_scoring_dropped_samples_total{metric}: NaN/Inf/out-of-range/keyless samples.
+  prometheus::Counter& pod_errors;  // metric="pods": the per-pod request(s)
+  // kube_balancer_scoring_dropped_samples_total{metric}: NaN/Inf/negative/out-of-range values or
+  // times, keyless or duplicated items, absurd absolute usage ("node_usage"), per-pod samples.
   prometheus::Family<prometheus::Counter>& dropped_samples;
   prometheus::Counter& cpu_dropped;
   prometheus::Counter& memory_dropped;
+  prometheus::Counter& pod_dropped;
+  prometheus::Counter& node_usage_dropped;
   // kube_balancer_scoring_metric_age_seconds{node}: age of the node's oldest metric sample at the
   // last refresh (absent for nodes without a sample).
   prometheus::Family<prometheus::Gauge>& metric_age;
@@ -41,6 +45,11 @@ struct ScoringMetrics {
   prometheus::Histogram& refresh_duration;
   // kube_balancer_scoring_load_rebuild_duration_seconds: one LoadModel rebuild.
   prometheus::Histogram& rebuild_duration;
+
+  // kube_balancer_metrics_source{source="prometheus"|"metricsServer"|"none"}: 1 for the source
+  // chosen at start (metrics.source), 0 for the others.
+  prometheus::Family<prometheus::Gauge>& metrics_source;
+  void SetMetricsSource(const std::string& chosen);
 
   // Sets metric_age for exactly these nodes (removing series of nodes no longer listed).
   void SetNodeAges(const std::map<std::string, double>& age_seconds_by_node);

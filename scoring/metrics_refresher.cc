@@ -27,6 +27,36 @@ void MergeMax(std::optional<double>& value, std::optional<WallTime>& time,
   }
 }
 
+// `used` as a percentage of `allocatable`, clamped to 0..100 like a Prometheus utilisation (usage
+// can exceed allocatable, which is capacity minus reservations); nullopt when there is no
+// allocatable or the value is absurd.
+std::optional<double> PercentOfAllocatable(const std::optional<int64_t>& used, int64_t allocatable,
+                                           bool* absurd) {
+  if (!used) return std::nullopt;
+  if (allocatable <= 0 || *used < 0 ||
+      static_cast<double>(*used) > kMaxUsageOfAllocatable * static_cast<double>(allocatable)) {
+    *absurd = true;
+    return std::nullopt;
+  }
+  return std::min(100.0, 100.0 * static_cast<double>(*used) / static_cast<double>(allocatable));
+}
+
+// The percentages of `sample`, filling absent ones from its absolute usage and `node`.
+RawNodeSample WithPercentages(const RawNodeSample& sample, const Node& node, int64_t* dropped) {
+  RawNodeSample out = sample;
+  bool absurd = false;
+  if (!out.cpu_percent) {
+    out.cpu_percent =
+        PercentOfAllocatable(out.cpu_millis_used, node.allocatable.cpu_millis, &absurd);
+  }
+  if (!out.memory_percent) {
+    out.memory_percent =
+        PercentOfAllocatable(out.memory_bytes_used, node.allocatable.memory_bytes, &absurd);
+  }
+  if (absurd) ++*dropped;
+  return out;
+}
+
 }  // namespace
 
 bool NodeMetrics::CpuFreshAt(WallTime now, Millis max_age) const {
@@ -90,8 +120,11 @@ MetricsSnapshot MapSamplesToNodes(const RawNodeMetrics& raw,
     }
     NodeMetrics& m = snap.nodes[node_name];
     if (m.matched_by.empty()) m.matched_by = how;
-    MergeMax(m.cpu_percent, m.cpu_time, sample.cpu_percent, sample.cpu_time);
-    MergeMax(m.memory_percent, m.memory_time, sample.memory_percent, sample.memory_time);
+    static const Node kNoNode;
+    const NodePtr& node = cluster_nodes.at(node_name);
+    const RawNodeSample s = WithPercentages(sample, node ? *node : kNoNode, &snap.dropped_absolute);
+    MergeMax(m.cpu_percent, m.cpu_time, s.cpu_percent, s.cpu_time);
+    MergeMax(m.memory_percent, m.memory_time, s.memory_percent, s.memory_time);
   }
 
   // A failed query keeps the previous samples of that metric: they age out by maxAge rather than
@@ -112,6 +145,12 @@ MetricsSnapshot MapSamplesToNodes(const RawNodeMetrics& raw,
         if (m.matched_by.empty()) m.matched_by = prev.matched_by;
       }
     }
+  }
+
+  if (raw.pods.status.ok()) {
+    snap.pods = std::make_shared<const PodUsageMap>(raw.pod_usage);
+  } else if (previous != nullptr) {
+    snap.pods = previous->pods;
   }
 
   for (const auto& [name, node] : cluster_nodes) {
@@ -202,7 +241,18 @@ bool MetricsRefresher::ReportQuery(MetricKind kind, const MetricQueryResult& r) 
     failures = 0;
   }
   if (r.dropped > 0) {
-    Log()->debug("metrics samples dropped metric={} count={}", name, r.dropped);
+    // Bad samples (NaN, out-of-range values or times) degrade only their node: warn on the first
+    // refresh that drops any and then every 20th such refresh; the counter has every sample.
+    int& drops = refreshes_with_drops_[kind == MetricKind::kCpu ? 0 : 1];
+    if (drops++ % 20 == 0) {
+      Log()->warn(
+          "metrics samples dropped metric={} source=\"{}\" count={} first=\"{}\" (those nodes "
+          "fall back to requests)",
+          name, source_.Describe(), r.dropped, r.first_drop);
+    } else {
+      Log()->debug("metrics samples dropped metric={} count={} first=\"{}\"", name, r.dropped,
+                   r.first_drop);
+    }
   }
   if (r.duplicates > 0) {
     Log()->debug("metrics duplicate series for one node metric={} count={}", name, r.duplicates);
@@ -219,6 +269,39 @@ bool MetricsRefresher::ReportQuery(MetricKind kind, const MetricQueryResult& r) 
     if (r.dropped > 0) dropped.Increment(static_cast<double>(r.dropped));
   }
   return r.status.ok();
+}
+
+void MetricsRefresher::ReportPods(const MetricQueryResult& r, int64_t dropped_absolute) {
+  // Per-pod usage is optional input (the rescheduler falls back to requests per pod): its
+  // failures and drops warn on the first occurrence and every 20th, like the node queries.
+  if (!r.status.ok()) {
+    if (pod_failures_++ % 20 == 0) {
+      Log()->warn(
+          "per-pod usage unavailable source=\"{}\" consecutive_failures={} error=\"{}\" "
+          "(pods fall back to their requests once the previous values are older than maxAge)",
+          source_.Describe(), pod_failures_, r.status.ToString());
+    }
+  } else if (pod_failures_ > 0) {
+    Log()->info("per-pod usage recovered after_failures={}", pod_failures_);
+    pod_failures_ = 0;
+  }
+  if (r.dropped > 0 && pod_drops_++ % 20 == 0) {
+    Log()->warn("per-pod samples dropped count={} first=\"{}\" (those pods fall back to requests)",
+                r.dropped, r.first_drop);
+  }
+  if (dropped_absolute > 0 && node_usage_drops_++ % 20 == 0) {
+    Log()->warn(
+        "node usage dropped count={} (no allocatable, negative, or over {}x allocatable: those "
+        "nodes fall back to requests)",
+        dropped_absolute, kMaxUsageOfAllocatable);
+  }
+  if (metrics_ != nullptr) {
+    if (!r.status.ok()) metrics_->pod_errors.Increment();
+    if (r.dropped > 0) metrics_->pod_dropped.Increment(static_cast<double>(r.dropped));
+    if (dropped_absolute > 0) {
+      metrics_->node_usage_dropped.Increment(static_cast<double>(dropped_absolute));
+    }
+  }
 }
 
 void MetricsRefresher::ObserveRefresh(const MetricsSnapshot& next, double seconds, WallTime now) {
@@ -282,6 +365,7 @@ Status MetricsRefresher::RefreshOnce() {
   for (MetricKind kind : {MetricKind::kCpu, MetricKind::kMemory}) {
     errors += ReportQuery(kind, kind == MetricKind::kCpu ? raw.cpu : raw.memory) ? 0 : 1;
   }
+  if (source_.HasPodUsage()) ReportPods(raw.pods, next->dropped_absolute);
   ObserveRefresh(*next, seconds, now);
   SelfCheck(*next, cluster_nodes, raw.nodes.size());
 

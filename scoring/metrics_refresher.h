@@ -50,9 +50,18 @@ struct MetricsSnapshot {
   std::vector<std::string> nodes_without_sample;
   // Sample keys that matched no cluster node (sorted, for the startup self-check log).
   std::vector<std::string> unmatched_keys;
+  // Per-pod usage by "<namespace>/<name>"; never null (empty when the source has none). Shared
+  // with the previous snapshot when the pod request failed (the values age out by max_age).
+  std::shared_ptr<const PodUsageMap> pods = std::make_shared<const PodUsageMap>();
+  // Absolute node usage (metrics-server) that could not be turned into a percentage: the node has
+  // no allocatable, or the usage is absurd (over kMaxUsageOfAllocatable). Counted, not used.
+  int64_t dropped_absolute = 0;
 
   const NodeMetrics* Find(const std::string& node) const;
 };
+
+// Absolute node usage above this multiple of allocatable is a broken answer, not load.
+inline constexpr double kMaxUsageOfAllocatable = 4.0;
 
 // Maps raw samples to cluster nodes: for each key, a node whose name equals the key; else a node
 // whose InternalIP equals the key; else one whose InternalIP or name equals the sample's instance
@@ -98,6 +107,8 @@ class MetricsRefresher {
  private:
   // Logs and counts one query's outcome; false when it failed.
   bool ReportQuery(MetricKind kind, const MetricQueryResult& result);
+  // Logs and counts the per-pod request's outcome and unusable absolute node usage.
+  void ReportPods(const MetricQueryResult& result, int64_t dropped_absolute);
   // Refresh duration, nodes without a sample and per-node sample ages.
   void ObserveRefresh(const MetricsSnapshot& next, double seconds, WallTime now);
   // Which nodes the queries do not cover, and which sample keys matched no node: logged at the
@@ -123,6 +134,10 @@ class MetricsRefresher {
   std::vector<std::string> last_missing_;            // Guarded by refresh_mu_.
   // Per metric (0 cpu, 1 memory): consecutive failed refreshes, for log rate limiting.
   int consecutive_failures_[2] = {0, 0};  // Guarded by refresh_mu_.
+  int refreshes_with_drops_[2] = {0, 0};  // Guarded by refresh_mu_. Same, for dropped samples.
+  int pod_failures_ = 0;                  // Guarded by refresh_mu_.
+  int pod_drops_ = 0;                     // Guarded by refresh_mu_.
+  int node_usage_drops_ = 0;              // Guarded by refresh_mu_.
   std::mutex refresh_mu_;                 // serialises RefreshOnce() (thread vs tests)
   std::thread thread_;
 };

@@ -1,7 +1,9 @@
-// MetricsSource: where per-node CPU and memory utilisation come from (Prometheus in production,
-// test/fakes/fake_metrics_source.h in tests). One Fetch() issues exactly one query per metric,
-// whatever the request rate of the extender; it is called only from MetricsRefresher's background
-// thread, never on the request path. Implementations must be safe to call from any one thread at a
+// MetricsSource: where per-node CPU and memory utilisation and per-pod usage come from
+// (PrometheusSource or MetricsServerSource in production, test/fakes/fake_metrics_source.h in
+// tests). One Fetch() issues a fixed number of requests (Prometheus: one query per metric plus its
+// scrape-time query and the two pod queries; metrics-server: one list per kind), whatever the
+// request rate of the extender; it is called only from MetricsRefresher's background thread,
+// never on the request path. Implementations must be safe to call from any one thread at a
 // time; Fetch() blocks on I/O for at most the configured timeout per query.
 #pragma once
 
@@ -9,9 +11,11 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/status.h"
 
 namespace kb::scoring {
@@ -32,13 +36,29 @@ struct RawNodeSample : UsageSamples {
   // The `instance` label with any ":port" stripped ("" when absent). Lets the refresher fall back
   // to the instance when the key itself (a nodeLabel value) names no cluster node.
   std::string instance_host;
+  // Absolute usage (metrics-server): the refresher turns it into a percentage of the node's
+  // allocatable, when the matching percent is absent. Times are in cpu_time / memory_time.
+  std::optional<int64_t> cpu_millis_used;
+  std::optional<int64_t> memory_bytes_used;
 };
+
+// Real usage of one pod, summed over its containers, as last sampled. A field is absent when the
+// source gave nothing valid for it.
+struct PodUsage {
+  std::optional<int64_t> cpu_millis;
+  std::optional<int64_t> memory_bytes;
+  WallTime time{};  // sample time (the older one when the two come from different samples)
+  bool FreshAt(WallTime now, Millis max_age) const { return time >= now || now - time <= max_age; }
+};
+// By "<namespace>/<name>".
+using PodUsageMap = std::unordered_map<std::string, PodUsage>;
 
 // Outcome of one metric's query.
 struct MetricQueryResult {
   Status status;           // non-OK: the query failed (its samples are absent from `nodes`)
   int64_t samples = 0;     // samples accepted
-  int64_t dropped = 0;     // samples dropped: non-finite, out of range, or without a key
+  int64_t dropped = 0;     // samples dropped: value or time non-finite / out of range, or no key
+  std::string first_drop;  // why the first dropped sample was dropped ("" when none)
   int64_t duplicates = 0;  // samples whose key was already seen (the larger value is kept)
   std::vector<std::string> warnings;  // Prometheus `warnings` of the response, if any
 };
@@ -51,6 +71,10 @@ struct RawNodeMetrics {
   std::map<std::string, RawNodeSample> nodes;
   MetricQueryResult cpu;
   MetricQueryResult memory;
+  // Per-pod usage, when the source has it. `pods.status` non-OK: the pod request(s) failed and
+  // `pods_usage` is empty (the refresher keeps the previous values until they are stale).
+  PodUsageMap pod_usage;
+  MetricQueryResult pods;
 };
 
 class MetricsSource {
@@ -69,6 +93,9 @@ class MetricsSource {
 
   // Human-readable name for logs, e.g. "prometheus http://prom:9090".
   virtual std::string Describe() const = 0;
+
+  // Whether Fetch() fills per-pod usage (RawNodeMetrics::pods / pod_usage).
+  virtual bool HasPodUsage() const { return false; }
 };
 
 }  // namespace kb::scoring

@@ -83,18 +83,45 @@ NodeLoad WithPodAdded(const NodeLoad& load, const Pod& pod, const ScoringConfig&
 }
 
 NodeLoad WithPodRemoved(const NodeLoad& load, const Pod& pod, const ScoringConfig& scoring) {
+  return WithPodRemoved(load, pod, EstimatePodUsage(pod, scoring));
+}
+
+NodeLoad WithPodRemoved(const NodeLoad& load, const Pod& pod, const Resources& usage) {
   NodeLoad out = load;
   out.requested -= pod.EffectiveRequest();
   out.requested.cpu_millis = std::max<int64_t>(0, out.requested.cpu_millis);
   out.requested.memory_bytes = std::max<int64_t>(0, out.requested.memory_bytes);
   out.requested.pods = std::max<int64_t>(0, out.requested.pods);
   out.pod_count = std::max(0, out.pod_count - 1);
-  const Resources estimate = EstimatePodUsage(pod, scoring);
+  const Resources& estimate = usage;
   out.sampled_cpu =
       std::max(0.0, out.sampled_cpu - PercentOf(estimate.cpu_millis, out.allocatable.cpu_millis));
   out.sampled_mem = std::max(
       0.0, out.sampled_mem - PercentOf(estimate.memory_bytes, out.allocatable.memory_bytes));
   Finalize(out, load.degraded || load.metrics_fresh);
+  return out;
+}
+
+const PodUsage* LoadSnapshot::FreshPodUsage(const Pod& pod) const {
+  if (!pod_usage_ || pod_usage_->empty()) return nullptr;
+  auto it = pod_usage_->find(NamespacedName(pod.meta));
+  if (it == pod_usage_->end()) return nullptr;
+  const PodUsage& u = it->second;
+  if (!u.cpu_millis || !u.memory_bytes || !u.FreshAt(built_at_, max_age_)) return nullptr;
+  return &u;
+}
+
+PodUsageEstimate PodUsageOrEstimate(const Pod& pod, const LoadSnapshot& load,
+                                    const ScoringConfig& scoring) {
+  PodUsageEstimate out;
+  if (const PodUsage* u = load.FreshPodUsage(pod)) {
+    out.usage.cpu_millis = *u->cpu_millis;
+    out.usage.memory_bytes = *u->memory_bytes;
+    out.usage.pods = 1;
+    out.from_metrics = true;
+    return out;
+  }
+  out.usage = EstimatePodUsage(pod, scoring);
   return out;
 }
 
@@ -131,6 +158,10 @@ std::shared_ptr<LoadSnapshot> LoadBuilder::Build(const LoadInputs& in,
   auto snap = std::make_shared<LoadSnapshot>();
   snap->built_at_ = in.now;
   snap->metrics_enabled_ = options_.metrics_enabled;
+  snap->metrics_source_ = options_.metrics_source;
+  snap->metrics_source_reason_ = options_.metrics_source_reason;
+  snap->max_age_ = options_.max_age;
+  if (in.metrics) snap->pod_usage_ = in.metrics->pods;
   snap->has_cache_ = in.cache != nullptr && in.cache->nodes != nullptr;
   snap->cache_version_ = in.cache ? in.cache->version : 0;
   snap->metrics_generation_ = in.metrics ? in.metrics->generation : 0;

@@ -70,13 +70,28 @@ Resources EstimatePodUsage(const Pod& pod, const ScoringConfig& scoring);
 // estimate (EstimatePodUsage: the pod's real share of the sample is unknown), floored at 0.
 NodeLoad WithPodAdded(const NodeLoad& load, const Pod& pod, const ScoringConfig& scoring);
 NodeLoad WithPodRemoved(const NodeLoad& load, const Pod& pod, const ScoringConfig& scoring);
+// As above, taking `usage` (the pod's real usage, or its estimate) out of a sampled utilisation.
+NodeLoad WithPodRemoved(const NodeLoad& load, const Pod& pod, const Resources& usage);
 
 // What a build reads besides its inputs.
 struct LoadBuildOptions {
   ScoringConfig scoring;         // weights unused here; estimation window and fresh-pod usage
   bool metrics_enabled = false;  // a metrics source is configured
   Millis max_age{120000};        // PrometheusConfig::max_age
+  std::string metrics_source = "none";  // the chosen source (metrics.source), for /debug/scores
+  std::string metrics_source_reason;    // why it was chosen
 };
+
+class LoadSnapshot;
+
+// A pod's usage for planning: its real usage when the source has a fresh sample of both CPU and
+// memory for it, else EstimatePodUsage (its requests or limits).
+struct PodUsageEstimate {
+  Resources usage;
+  bool from_metrics = false;
+};
+PodUsageEstimate PodUsageOrEstimate(const Pod& pod, const LoadSnapshot& load,
+                                    const ScoringConfig& scoring);
 
 // Immutable per-node load view. Cheap to share; lookups never allocate.
 class LoadSnapshot {
@@ -96,6 +111,11 @@ class LoadSnapshot {
   bool metrics_enabled() const { return metrics_enabled_; }
   bool has_cache() const { return has_cache_; }  // false before the cache delivered a snapshot
   int degraded_nodes() const { return degraded_nodes_; }
+  const std::string& metrics_source() const { return metrics_source_; }
+  const std::string& metrics_source_reason() const { return metrics_source_reason_; }
+  // The pod's sampled usage when fresh (no older than maxAge at built_at()), else nullptr.
+  const PodUsage* FreshPodUsage(const Pod& pod) const;
+  size_t pod_usage_count() const { return pod_usage_ ? pod_usage_->size() : 0; }
   // Bumped by every publication (rebuild or assumed binding).
   uint64_t sequence() const { return sequence_; }
 
@@ -114,6 +134,10 @@ class LoadSnapshot {
   bool has_cache_ = false;
   int degraded_nodes_ = 0;
   uint64_t sequence_ = 0;
+  std::string metrics_source_ = "none";
+  std::string metrics_source_reason_;
+  std::shared_ptr<const PodUsageMap> pod_usage_;  // nullable
+  Millis max_age_{120000};
 };
 
 // A binding made by this process, counted until the cache shows the pod bound.

@@ -23,6 +23,14 @@ using nlohmann::json;
 // jitter): values within this many points are clamped, values further out are dropped as wrong.
 constexpr double kRangeTolerance = 1.0;
 constexpr size_t kSnippetBytes = 200;
+// Sample timestamps are seconds since the epoch as a float. WallTime counts nanoseconds in an
+// int64, which holds up to ~9.22e9 s (year 2262): anything at or past this bound, negative, zero or
+// non-finite cannot be a real scrape time and is dropped rather than converted (the conversion
+// would overflow).
+constexpr double kMaxSampleSeconds = 9.2e9;
+// Per-pod usage above this is not a measurement (10^6 cores, 2^60 bytes).
+constexpr double kMaxPodCpuMillis = 1e9;
+constexpr double kMaxPodMemoryBytes = 1152921504606846976.0;
 
 std::string Snippet(const std::string& body) {
   std::string s = body.substr(0, kSnippetBytes);
@@ -100,12 +108,28 @@ std::optional<double> ParseSampleValue(const json& v) {
   return d;
 }
 
-}  // namespace
+// The sample time of `v` (seconds since the epoch), or nullopt when it is not a representable,
+// positive, finite time.
+std::optional<WallTime> ParseSampleTime(const json& v) {
+  if (!v.is_number()) return std::nullopt;
+  const double seconds = v.get<double>();
+  if (!std::isfinite(seconds) || seconds <= 0 || seconds >= kMaxSampleSeconds) return std::nullopt;
+  return WallTime(
+      std::chrono::duration_cast<WallTime::duration>(std::chrono::duration<double>(seconds)));
+}
 
-Status ParseQueryResponse(int http_status, const std::string& body, MetricKind metric,
-                          const std::string& node_label, RawNodeMetrics& out) {
-  MetricQueryResult& result = metric == MetricKind::kCpu ? out.cpu : out.memory;
-  const json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
+void NoteDrop(MetricQueryResult& result, const json& labels, const std::string& why) {
+  ++result.dropped;
+  if (!result.first_drop.empty()) return;
+  result.first_drop = why + " (series " + labels.dump().substr(0, kSnippetBytes) + ")";
+}
+
+// Validates the /api/v1/query envelope and returns its vector (nullptr for a null result) in
+// `*series`. `doc` holds the parsed body.
+Status ParseVectorEnvelope(int http_status, const std::string& body, MetricQueryResult& result,
+                           json& doc, const json** series) {
+  *series = nullptr;
+  doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) {
     // Proxies and load balancers answer with HTML or plain text before Prometheus sees the query.
     std::string msg =
@@ -148,38 +172,76 @@ Status ParseQueryResponse(int http_status, const std::string& body, MetricKind m
                                    "\" (the query must return one series per node)")
         .WithHttp(http_status);
   }
-  const json* series = Member(*data, "result");
-  if (series == nullptr || !(series->is_array() || series->is_null())) {
+  const json* vector = Member(*data, "result");
+  if (vector == nullptr || !(vector->is_array() || vector->is_null())) {
     return Status::Unavailable("vector result is not an array").WithHttp(http_status);
   }
-  if (series->is_null()) return Status::Ok();
+  if (vector->is_array()) *series = vector;
+  return Status::Ok();
+}
+
+// One well-formed sample of a vector: labels, evaluation (or sample) time and finite value.
+struct VectorSample {
+  const json* labels;
+  WallTime time;
+  double value;
+};
+
+// Calls fn(VectorSample) for each sample whose shape, time and value are valid; counts the others.
+template <class Fn>
+void ForEachSample(const json* series, MetricQueryResult& result, Fn&& fn) {
+  if (series == nullptr) return;
+  static const json kNoLabels = json::object();
   for (const json& s : *series) {
     const json* labels = Member(s, "metric");
     const json* value = Member(s, "value");
-    if (labels == nullptr || value == nullptr || !value->is_array() || value->size() != 2 ||
-        !(*value)[0].is_number()) {
-      ++result.dropped;
+    if (labels == nullptr || value == nullptr || !value->is_array() || value->size() != 2) {
+      NoteDrop(result, labels != nullptr ? *labels : kNoLabels, "malformed sample");
+      continue;
+    }
+    const std::optional<WallTime> ts = ParseSampleTime((*value)[0]);
+    if (!ts) {
+      NoteDrop(result, *labels, "timestamp " + (*value)[0].dump() + " is not a valid time");
       continue;
     }
     const std::optional<double> v = ParseSampleValue((*value)[1]);
-    if (!v || *v < -kRangeTolerance || *v > 100.0 + kRangeTolerance) {
-      ++result.dropped;
+    if (!v) {
+      NoteDrop(result, *labels, "value " + (*value)[1].dump() + " is not a finite number");
       continue;
     }
-    const double percent = std::clamp(*v, 0.0, 100.0);
-    const std::string instance_host = StripPort(StringMember(*labels, "instance"));
-    std::string key =
-        node_label.empty() ? std::string() : StringMember(*labels, node_label.c_str());
-    if (node_label == "instance") key = instance_host;
-    if (key.empty()) key = instance_host;
-    if (key.empty()) {
-      ++result.dropped;
-      continue;
-    }
-    const double ts_seconds = (*value)[0].get<double>();
-    const WallTime ts(
-        std::chrono::duration_cast<WallTime::duration>(std::chrono::duration<double>(ts_seconds)));
+    fn(VectorSample{labels, *ts, *v});
+  }
+}
 
+// The node key of a series (see RawNodeMetrics) and its instance host.
+std::string NodeKey(const json& labels, const std::string& node_label, std::string* instance) {
+  *instance = StripPort(StringMember(labels, "instance"));
+  std::string key = node_label.empty() ? std::string() : StringMember(labels, node_label.c_str());
+  if (node_label == "instance") key = *instance;
+  if (key.empty()) key = *instance;
+  return key;
+}
+
+}  // namespace
+
+Status ParseQueryResponse(int http_status, const std::string& body, MetricKind metric,
+                          const std::string& node_label, RawNodeMetrics& out) {
+  MetricQueryResult& result = metric == MetricKind::kCpu ? out.cpu : out.memory;
+  json doc;
+  const json* series = nullptr;
+  KB_RETURN_IF_ERROR(ParseVectorEnvelope(http_status, body, result, doc, &series));
+  ForEachSample(series, result, [&](const VectorSample& s) {
+    if (s.value < -kRangeTolerance || s.value > 100.0 + kRangeTolerance) {
+      NoteDrop(result, *s.labels, "value " + std::to_string(s.value) + " is not a percentage");
+      return;
+    }
+    const double percent = std::clamp(s.value, 0.0, 100.0);
+    std::string instance_host;
+    const std::string key = NodeKey(*s.labels, node_label, &instance_host);
+    if (key.empty()) {
+      NoteDrop(result, *s.labels, "no node label and no instance");
+      return;
+    }
     RawNodeSample& sample = out.nodes[key];
     if (sample.instance_host.empty()) sample.instance_host = instance_host;
     std::optional<double>& slot =
@@ -192,14 +254,65 @@ Status ParseQueryResponse(int http_status, const std::string& body, MetricKind m
       ++result.duplicates;
       if (percent > *slot) {
         slot = percent;
-        time_slot = ts;
+        time_slot = s.time;
       }
-      continue;
+      return;
     }
     slot = percent;
-    time_slot = ts;
+    time_slot = s.time;
     ++result.samples;
-  }
+  });
+  return Status::Ok();
+}
+
+Status ParseTimestampResponse(int http_status, const std::string& body,
+                              const std::string& node_label, MetricQueryResult& result,
+                              std::map<std::string, WallTime>& times) {
+  json doc;
+  const json* series = nullptr;
+  KB_RETURN_IF_ERROR(ParseVectorEnvelope(http_status, body, result, doc, &series));
+  ForEachSample(series, result, [&](const VectorSample& s) {
+    std::string instance_host;
+    const std::string key = NodeKey(*s.labels, node_label, &instance_host);
+    const std::optional<WallTime> scraped = ParseSampleTime(json(s.value));
+    if (key.empty() || !scraped) {
+      NoteDrop(result, *s.labels, "scrape time " + std::to_string(s.value) + " is not a time");
+      return;
+    }
+    // Several series for one node: the oldest scrape counts.
+    auto [it, inserted] = times.emplace(key, *scraped);
+    if (!inserted) it->second = std::min(it->second, *scraped);
+  });
+  return Status::Ok();
+}
+
+Status ParsePodResponse(int http_status, const std::string& body, MetricKind metric,
+                        RawNodeMetrics& out) {
+  json doc;
+  const json* series = nullptr;
+  KB_RETURN_IF_ERROR(ParseVectorEnvelope(http_status, body, out.pods, doc, &series));
+  ForEachSample(series, out.pods, [&](const VectorSample& s) {
+    const std::string ns = StringMember(*s.labels, "namespace");
+    const std::string pod = StringMember(*s.labels, "pod");
+    const double scaled = metric == MetricKind::kCpu ? s.value * 1000.0 : s.value;
+    const double limit = metric == MetricKind::kCpu ? kMaxPodCpuMillis : kMaxPodMemoryBytes;
+    if (ns.empty() || pod.empty() || scaled < 0 || scaled > limit) {
+      NoteDrop(out.pods, *s.labels, "no namespace/pod labels or value out of range");
+      return;
+    }
+    PodUsage& u = out.pod_usage[ns + "/" + pod];
+    std::optional<int64_t>& slot = metric == MetricKind::kCpu ? u.cpu_millis : u.memory_bytes;
+    const auto value = static_cast<int64_t>(std::llround(scaled));
+    if (slot) {
+      ++out.pods.duplicates;
+      slot = std::max(*slot, value);
+    } else {
+      slot = value;
+      ++out.pods.samples;
+    }
+    // The older of the pod's two samples is its time.
+    u.time = u.time == WallTime{} ? s.time : std::min(u.time, s.time);
+  });
   return Status::Ok();
 }
 
@@ -240,8 +353,7 @@ PrometheusSource::~PrometheusSource() = default;
 
 std::string PrometheusSource::Describe() const { return "prometheus " + config_.url; }
 
-Status PrometheusSource::RunQuery(MetricKind metric, const std::string& query,
-                                  RawNodeMetrics& out) {
+StatusOr<PrometheusSource::Answer> PrometheusSource::Post(const std::string& query) {
   const std::string path = endpoint_->path + "/api/v1/query";
   httplib::Params params{{"query", query}};
   // Prometheus also caps evaluation time server-side; ask for our own timeout so a slow query is
@@ -261,7 +373,61 @@ Status PrometheusSource::RunQuery(MetricKind metric, const std::string& query,
     }
     return Status::Unavailable(std::move(msg));
   }
-  return ParseQueryResponse(res->status, res->body, metric, config_.node_label, out);
+  return Answer{res->status, std::move(res->body)};
+}
+
+Status PrometheusSource::RunNodeQuery(MetricKind metric, RawNodeMetrics& out) {
+  const bool cpu = metric == MetricKind::kCpu;
+  StatusOr<Answer> answer = Post(cpu ? cpu_query_ : memory_query_);
+  if (!answer.ok()) return answer.status();
+  KB_RETURN_IF_ERROR(
+      ParseQueryResponse(answer->http, answer->body, metric, config_.node_label, out));
+  const std::string& ts_query = cpu ? config_.cpu_timestamp_query : config_.memory_timestamp_query;
+  if (ts_query.empty()) return Status::Ok();  // samples keep the evaluation time
+  MetricQueryResult& result = cpu ? out.cpu : out.memory;
+  std::map<std::string, WallTime> scraped;
+  StatusOr<Answer> ts_answer = Post(ts_query);
+  const Status ts_status = ts_answer.ok()
+                               ? ParseTimestampResponse(ts_answer->http, ts_answer->body,
+                                                        config_.node_label, result, scraped)
+                               : ts_answer.status();
+  for (auto& [key, sample] : out.nodes) {
+    std::optional<double>& value = cpu ? sample.cpu_percent : sample.memory_percent;
+    std::optional<WallTime>& time = cpu ? sample.cpu_time : sample.memory_time;
+    if (!value) continue;
+    auto it = scraped.find(key);
+    if (ts_status.ok() && it != scraped.end()) {
+      time = it->second;  // the scrape, not the evaluation
+      continue;
+    }
+    // Without its scrape time a value could hide a frozen exporter: not used.
+    value.reset();
+    time.reset();
+    if (ts_status.ok()) {
+      --result.samples;
+      ++result.dropped;
+      if (result.first_drop.empty()) {
+        result.first_drop = "node key \"" + key + "\" has no series in the timestamp query";
+      }
+    }
+  }
+  return ts_status.Annotate(cpu ? "cpuTimestampQuery" : "memoryTimestampQuery");
+}
+
+void PrometheusSource::RunPodQueries(RawNodeMetrics& out) {
+  Status status = Status::Ok();
+  for (MetricKind metric : {MetricKind::kCpu, MetricKind::kMemory}) {
+    const bool cpu = metric == MetricKind::kCpu;
+    StatusOr<Answer> answer = Post(cpu ? config_.pod_cpu_query : config_.pod_memory_query);
+    Status s =
+        answer.ok() ? ParsePodResponse(answer->http, answer->body, metric, out) : answer.status();
+    if (!s.ok()) {
+      status = s.Annotate(cpu ? "podCpuQuery" : "podMemoryQuery");
+      break;
+    }
+  }
+  if (!status.ok()) out.pod_usage.clear();
+  out.pods.status = std::move(status);
 }
 
 StatusOr<RawNodeMetrics> PrometheusSource::Fetch() {
@@ -283,8 +449,9 @@ StatusOr<RawNodeMetrics> PrometheusSource::Fetch() {
     client_->http->set_bearer_token_auth(token);
   }
   RawNodeMetrics out;
-  out.cpu.status = RunQuery(MetricKind::kCpu, cpu_query_, out);
-  out.memory.status = RunQuery(MetricKind::kMemory, memory_query_, out);
+  out.cpu.status = RunNodeQuery(MetricKind::kCpu, out);
+  out.memory.status = RunNodeQuery(MetricKind::kMemory, out);
+  if (HasPodUsage()) RunPodQueries(out);
   return out;
 }
 

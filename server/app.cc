@@ -15,8 +15,10 @@
 #include "scoring/load_model.h"
 #include "scoring/metrics.h"
 #include "scoring/metrics_refresher.h"
+#include "scoring/metrics_server_source.h"
 #include "scoring/policy.h"
 #include "scoring/prometheus_source.h"
+#include "scoring/source_choice.h"
 #include "scoring/steering.h"
 #include "server/extender.h"
 #include "server/http_server.h"
@@ -41,7 +43,7 @@ struct App::Parts {
   std::unique_ptr<scoring::ScoringMetrics> scoring_metrics;
   std::unique_ptr<ExtenderMetrics> extender_metrics;
   std::unique_ptr<kube::ClusterCache> cache;
-  std::unique_ptr<scoring::PrometheusSource> source;
+  std::unique_ptr<scoring::MetricsSource> source;
   std::unique_ptr<scoring::MetricsRefresher> refresher;
   std::unique_ptr<scoring::LoadModel> model;
   std::unique_ptr<scoring::Steering> steering;
@@ -55,6 +57,7 @@ struct App::Parts {
 
   Status BuildClient(const AppOptions& options);
   void BuildScoring();
+  scoring::SourceChoice BuildSource();
   Status BuildServer();
   void BuildRescheduler();
 };
@@ -80,24 +83,50 @@ Status App::Parts::BuildClient(const AppOptions& options) {
   return Status::Ok();
 }
 
+// Chooses the load source (metrics.source) and builds it; null for none.
+scoring::SourceChoice App::Parts::BuildSource() {
+  kube::KubeClient* kube_client = client.get();
+  // The probe and the source's lists go through the Kubernetes client: its auth and QPS limit.
+  const scoring::SourceChoice choice = scoring::ChooseMetricsSource(config, [kube_client] {
+    return kube_client->GetRaw(std::string(scoring::kNodeMetricsPath) + "?limit=1").status();
+  });
+  if (choice.source == kMetricsSourcePrometheus) {
+    source = std::make_unique<scoring::PrometheusSource>(config.prometheus);
+    const PrometheusConfig& p = config.prometheus;
+    if (p.cpu_timestamp_query.empty() || p.memory_timestamp_query.empty()) {
+      Log()->warn(
+          "a custom prometheus cpuQuery/memoryQuery has no cpuTimestampQuery/memoryTimestampQuery: "
+          "its sample age is the query evaluation time, so an exporter whose series froze is not "
+          "seen as stale while Prometheus still returns it");
+    }
+  } else if (choice.source == kMetricsSourceMetricsServer) {
+    source = std::make_unique<scoring::MetricsServerSource>(
+        [kube_client](const std::string& path) { return kube_client->GetRaw(path); });
+  }
+  scoring_metrics->SetMetricsSource(choice.source);
+  Log()->info("metrics source={} reason=\"{}\" refresh_interval={} max_age={}", choice.source,
+              choice.reason, FormatDuration(config.prometheus.refresh_interval),
+              FormatDuration(config.prometheus.max_age));
+  return choice;
+}
+
 void App::Parts::BuildScoring() {
   scoring_metrics = std::make_unique<scoring::ScoringMetrics>(registry);
   extender_metrics = std::make_unique<ExtenderMetrics>(registry);
   cache = std::make_unique<kube::ClusterCache>(*client, clock);
   kube::ClusterCache& c = *cache;
-  // Metrics: only with a Prometheus URL; otherwise scoring uses requests / allocatable.
-  if (!config.prometheus.url.empty()) {
-    source = std::make_unique<scoring::PrometheusSource>(config.prometheus);
+  // Without a source, scoring uses requests / allocatable.
+  const scoring::SourceChoice choice = BuildSource();
+  if (source) {
     refresher = std::make_unique<scoring::MetricsRefresher>(
         *source, [&c] { return c.Snapshot(); }, clock, config.prometheus, scoring_metrics.get());
-    Log()->info("metrics source={} refresh_interval={} max_age={}", source->Describe(),
-                FormatDuration(config.prometheus.refresh_interval),
-                FormatDuration(config.prometheus.max_age));
   }
   scoring::LoadModelOptions model_options;
   model_options.scoring = config.scoring;
   model_options.metrics_enabled = refresher != nullptr;
   model_options.max_age = config.prometheus.max_age;
+  model_options.metrics_source = choice.source;
+  model_options.metrics_source_reason = choice.reason;
   scoring::LoadModel::MetricsProvider metrics_provider;
   if (refresher) metrics_provider = [r = refresher.get()] { return r->Snapshot(); };
   model = std::make_unique<scoring::LoadModel>([&c] { return c.Snapshot(); }, metrics_provider,

@@ -305,6 +305,43 @@ void ApiServer::Impl::Handle(const std::string& method, const httplib::Request& 
   sink(record);
 }
 
+bool ApiServer::Impl::ServeAggregated(const httplib::Request& req, httplib::Response& res,
+                                      AuditRecord& record) {
+  ApiServer::AggregatedHandler handler;
+  {
+    std::lock_guard<std::mutex> lock(audit_mu);
+    for (const auto& [prefix, h] : aggregated) {
+      if (req.path.rfind(prefix, 0) == 0) handler = h;
+    }
+  }
+  if (!handler) return false;
+  Count("get", "aggregated");
+  record.method = "GET";
+  record.verb = "get";
+  record.resource = "aggregated";
+  if (!options.token.empty() &&
+      req.get_header_value("Authorization") != "Bearer " + options.token) {
+    WriteError(res, ApiError::Unauthorized());
+    return true;
+  }
+  if (auto fault = InjectFaults("get", "aggregated")) {
+    WriteError(res, *fault);
+    return true;
+  }
+  std::string target = req.path;
+  if (!req.params.empty()) {
+    char sep = '?';
+    for (const auto& [k, v] : req.params) {
+      target += sep + k + "=" + v;
+      sep = '&';
+    }
+  }
+  const ApiServer::AggregatedAnswer answer = handler(target);
+  res.status = answer.code;
+  res.set_content(answer.body, "application/json");
+  return true;
+}
+
 void ApiServer::Impl::Dispatch(const std::string& method, const httplib::Request& req,
                                httplib::Response& res, AuditRecord& record) {
   if (method == "GET" &&
@@ -320,6 +357,7 @@ void ApiServer::Impl::Dispatch(const std::string& method, const httplib::Request
                {"platform", "linux/amd64"}});
     return;
   }
+  if (method == "GET" && ServeAggregated(req, res, record)) return;
   auto route = ParseRoute(req.path);
   const bool watch = req.has_param("watch") && IsTrue(req.get_param_value("watch"));
   const std::string verb = route ? VerbOf(method, *route, watch) : "";

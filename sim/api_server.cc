@@ -260,6 +260,15 @@ void ApiServer::SetAuditSink(std::function<void(const AuditRecord&)> sink) {
   impl_->audit_sink = std::move(sink);
 }
 
+void ApiServer::SetAggregatedApi(const std::string& prefix, AggregatedHandler handler) {
+  std::lock_guard<std::mutex> lock(impl_->audit_mu);
+  if (handler) {
+    impl_->aggregated[prefix] = std::move(handler);
+  } else {
+    impl_->aggregated.erase(prefix);
+  }
+}
+
 void ApiServer::RunControllersOnce() { impl_->RunControllers(); }
 
 void ApiServer::AddController(std::string name, std::function<void()> loop) {

@@ -166,6 +166,19 @@ class ApiServer {
   // function removes it.
   void SetAuditSink(std::function<void(const AuditRecord&)> sink);
 
+  // An aggregated API (as kube-aggregator proxies an APIService, e.g. metrics-server's
+  // metrics.k8s.io): authenticated GETs whose path starts with `prefix` ("/apis/metrics.k8s.io/")
+  // go to `handler` (path plus the raw query string) instead of the built-in resources; it answers
+  // an HTTP code and a JSON body. Counted as verb "get" and resource "aggregated" (plus faults
+  // for that pair). Replaces a handler with the same prefix; an empty function removes it (the
+  // group is then not served: 404).
+  struct AggregatedAnswer {
+    int code = 200;
+    std::string body;
+  };
+  using AggregatedHandler = std::function<AggregatedAnswer(const std::string& path)>;
+  void SetAggregatedApi(const std::string& prefix, AggregatedHandler handler);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -31,6 +32,8 @@ struct ApiServer::Impl {
   explicit Impl(ApiServerOptions opts);
 
   // ---- HTTP requests (sim/api_handlers.cc) ----
+  // An aggregated API's GET (SetAggregatedApi): false when no prefix matches.
+  bool ServeAggregated(const httplib::Request& req, httplib::Response& res, AuditRecord& record);
   // Serves one request of any method, then hands its audit record to the sink.
   void Handle(const std::string& method, const httplib::Request& req, httplib::Response& res);
   void Dispatch(const std::string& method, const httplib::Request& req, httplib::Response& res,
@@ -66,7 +69,8 @@ struct ApiServer::Impl {
   mutable std::mutex counts_mu;
   RequestCounts counts;  // Guarded by counts_mu.
   std::mutex audit_mu;
-  std::function<void(const AuditRecord&)> audit_sink;  // Guarded by audit_mu.
+  std::function<void(const AuditRecord&)> audit_sink;              // Guarded by audit_mu.
+  std::map<std::string, ApiServer::AggregatedHandler> aggregated;  // Guarded by audit_mu.
   std::atomic<uint64_t> expired_count{0};
 
   std::atomic<bool> stopping{false};

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "core/logging.h"
 #include "core/quantity.h"
@@ -251,6 +252,7 @@ struct NodeMetrics::State {
       next.emplace(name, std::move(c));
     }
     std::set<std::string> live;
+    std::vector<PodUsageSample> next_pods;
     for (const json& pod : pod_list) {
       const std::string node = StrAt(pod, {"spec", "nodeName"});
       const std::string phase = PodPhase(pod);
@@ -276,7 +278,12 @@ struct NodeMetrics::State {
       }
       s.demand.cpu_millis += usage.cpu_millis;
       s.demand.memory_bytes += usage.memory_bytes;
+      next_pods.push_back({StrAt(pod, {"metadata", "namespace"}), Name(pod), node, usage});
     }
+    std::sort(next_pods.begin(), next_pods.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.ns, a.name) < std::tie(b.ns, b.name);
+    });
+    pods = std::move(next_pods);
     for (auto it = pod_started.begin(); it != pod_started.end();) {
       it = live.count(it->first) ? std::next(it) : pod_started.erase(it);
     }
@@ -362,6 +369,7 @@ struct NodeMetrics::State {
   bool ticked = false;
   SteadyTime last_tick;
   std::map<std::string, Counters> nodes;
+  std::vector<PodUsageSample> pods;
   std::map<std::string, SteadyTime> pod_started;  // pod uid -> first seen Running
   std::map<std::string, UsageProfile> profiles;   // annotation text -> parsed profile
   std::set<std::string> warned;
@@ -387,6 +395,12 @@ std::vector<NodeSample> NodeMetrics::Samples() {
   std::vector<NodeSample> out;
   for (const auto& [name, c] : state_->nodes) out.push_back(c.sample);
   return out;
+}
+
+std::vector<PodUsageSample> NodeMetrics::PodSamples() {
+  state_->Tick(/*force=*/true);
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->pods;
 }
 
 std::optional<std::string> NodeMetrics::NodeExposition(const std::string& node) {

@@ -74,6 +74,14 @@ struct NodeSample {
   double MemoryRequestedPercent() const;
 };
 
+// One Running pod's simulated usage at the last Tick() (its profile, or its requests).
+struct PodUsageSample {
+  std::string ns;
+  std::string name;
+  std::string node;
+  Resources usage;
+};
+
 struct NodeMetricsOptions {
   // Tick() calls closer together than this (from the controller hook) are skipped; explicit
   // scrapes always tick.
@@ -98,6 +106,8 @@ class NodeMetrics {
   void Tick(bool force = true);
   // Samples of every node, sorted by name (ticks first).
   std::vector<NodeSample> Samples();
+  // Usage of every Running pod on a known node, sorted by namespace/name (ticks first).
+  std::vector<PodUsageSample> PodSamples();
   // The node_exporter text exposition of one node (no node label: the scrape config sets it,
   // as kube-prometheus does). nullopt for an unknown node. Ticks first.
   std::optional<std::string> NodeExposition(const std::string& node);

@@ -202,6 +202,8 @@ TEST_CASE("every request HttpKubeClient sends is in the api call table, and vice
   CHECK_FALSE(client.GetLease("kube-system", "kube-balancer").ok());
   CHECK_FALSE(client.CreateLease(lease).ok());
   CHECK_FALSE(client.UpdateLease(lease).ok());
+  CHECK_FALSE(client.GetRaw("/apis/metrics.k8s.io/v1beta1/nodes").ok());
+  CHECK_FALSE(client.GetRaw("/apis/metrics.k8s.io/v1beta1/pods").ok());
 
   const auto requests = server.requests();
   REQUIRE(requests.size() >= 20);

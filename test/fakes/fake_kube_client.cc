@@ -500,4 +500,25 @@ StatusOr<Lease> FakeKubeClient::UpdateLease(const Lease& lease) {
   return DecodeLease(PutLocked("leases", std::move(obj)));
 }
 
+StatusOr<std::string> FakeKubeClient::GetRaw(const std::string& path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  KB_RETURN_IF_ERROR(BeginCall(kVerbGetRaw));
+  auto it = raw_.find(path);
+  if (it == raw_.end()) {
+    return HttpError(StatusCode::kNotFound, 404, "NotFound",
+                     "the server could not find the requested resource");
+  }
+  return it->second;
+}
+
+void FakeKubeClient::SetRaw(const std::string& path, std::string body) {
+  std::lock_guard<std::mutex> lock(mu_);
+  raw_[path] = std::move(body);
+}
+
+void FakeKubeClient::ClearRaw(const std::string& path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  raw_.erase(path);
+}
+
 }  // namespace kb::testing

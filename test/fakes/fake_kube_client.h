@@ -37,6 +37,7 @@ inline constexpr char kVerbCreateEvent[] = "create_event";
 inline constexpr char kVerbGetLease[] = "get_lease";
 inline constexpr char kVerbCreateLease[] = "create_lease";
 inline constexpr char kVerbUpdateLease[] = "update_lease";
+inline constexpr char kVerbGetRaw[] = "get_raw";
 
 class FakeKubeClient final : public kube::KubeClient {
  public:
@@ -112,6 +113,13 @@ class FakeKubeClient final : public kube::KubeClient {
   StatusOr<Lease> GetLease(const std::string& ns, const std::string& name) override;
   StatusOr<Lease> CreateLease(const Lease& lease) override;
   StatusOr<Lease> UpdateLease(const Lease& lease) override;
+  // Answers the body set with SetRaw(path); an unset path is 404 (kNotFound), as the API server
+  // answers for a group it does not serve.
+  StatusOr<std::string> GetRaw(const std::string& path) override;
+
+  // --- Raw GET bodies (GetRaw) ---
+  void SetRaw(const std::string& path, std::string body);
+  void ClearRaw(const std::string& path);
 
  private:
   struct Rule {
@@ -154,6 +162,7 @@ class FakeKubeClient final : public kube::KubeClient {
   std::vector<std::string> deleted_pods_;
   std::vector<nlohmann::json> events_;
   std::vector<Patch> deployment_patches_;
+  std::map<std::string, std::string> raw_;  // GetRaw bodies by path
 };
 
 }  // namespace kb::testing

@@ -26,189 +26,13 @@
 #include <vector>
 
 #include "sim/api_server.h"
+#include "test/integration/integration_util.h"
 #include "test/testing/builders.h"
 #include "test/testing/poll.h"
 
 namespace {
 
-namespace fs = std::filesystem;
-using std::chrono::milliseconds;
-using std::chrono::seconds;
-using SteadyClock = std::chrono::steady_clock;
-
-constexpr char kPrometheus[] = "/usr/bin/prometheus";
-constexpr char kPromtool[] = "/usr/bin/promtool";
-
-// A child process whose stdout/stderr go to a file. The destructor stops it (SIGTERM, then
-// SIGKILL after a bounded wait) so no test run leaves daemons behind.
-class ChildProcess {
- public:
-  ChildProcess(const std::vector<std::string>& argv, const std::string& log_path)
-      : log_path_(log_path) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      // If the test process dies without running destructors (a sanitizer abort, a crash), the
-      // child must not outlive it.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd >= 0) {
-        ::dup2(fd, STDOUT_FILENO);
-        ::dup2(fd, STDERR_FILENO);
-        ::close(fd);
-      }
-      std::vector<char*> args;
-      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      std::_Exit(127);
-    }
-  }
-  ~ChildProcess() { Stop(SIGTERM, seconds(10)); }
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-
-  bool started() const { return pid_ > 0; }
-  bool running() {
-    if (pid_ <= 0 || exited_) return false;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      exited_ = true;
-      exit_status_ = status;
-      return false;
-    }
-    return true;
-  }
-  // Sends `sig` and waits up to `timeout` (then SIGKILL). Returns the wait status, or -1.
-  int Stop(int sig, milliseconds timeout) {
-    if (pid_ <= 0) return -1;
-    if (!exited_) {
-      ::kill(pid_, sig);
-      kb::testing::PollUntil([this] { return !running(); }, timeout, milliseconds(10));
-      if (!exited_) {
-        ::kill(pid_, SIGKILL);
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
-        exited_ = true;
-        exit_status_ = status;
-      }
-    }
-    return exit_status_;
-  }
-  std::string Log() const {
-    std::ifstream in(log_path_);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  }
-
- private:
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int exit_status_ = -1;
-  std::string log_path_;
-};
-
-// A temporary directory removed at the end.
-struct TempDir {
-  TempDir() {
-    path =
-        fs::temp_directory_path() / ("kb-integration-" + std::to_string(::getpid()) + "-" +
-                                     std::to_string(SteadyClock::now().time_since_epoch().count()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path path;
-};
-
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
-}
-
-void WriteFile(const fs::path& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-}
-
-// Polls `condition` every 100 ms until it holds or `timeout` passes.
-template <class F>
-bool WaitFor(F condition, milliseconds timeout) {
-  return kb::testing::PollUntil(condition, timeout, milliseconds(100));
-}
-
-struct NodeLoad {
-  std::string name;
-  std::string ip;
-  double cpu_percent;
-  double mem_percent;
-};
-
-// node_exporter-shaped OpenMetrics history for promtool: one hour before now up to now + 10 min
-// (so "now" queries keep answering), 15 s steps, timestamps in seconds, each series in time
-// order, families not interleaved, ending with # EOF.
-std::string OpenMetricsHistory(const std::vector<NodeLoad>& nodes) {
-  const int64_t now =
-      std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
-  const int64_t start = now - 3600;
-  const int64_t end = now + 600;
-  const double kMemTotal = 16e9;
-  std::ostringstream out;
-  out.precision(17);
-  out << "# TYPE node_cpu_seconds counter\n";
-  for (const NodeLoad& n : nodes) {
-    const double idle_fraction = 1.0 - n.cpu_percent / 100.0;
-    for (int64_t t = start; t <= end; t += 15) {
-      out << "node_cpu_seconds_total{cpu=\"0\",instance=\"" << n.ip
-          << ":9100\",job=\"node-exporter\",mode=\"idle\",node=\"" << n.name << "\"} "
-          << 1000.0 + idle_fraction * static_cast<double>(t - start) << " " << t << "\n";
-    }
-  }
-  for (const char* family : {"node_memory_MemAvailable_bytes", "node_memory_MemTotal_bytes"}) {
-    out << "# TYPE " << family << " gauge\n";
-    for (const NodeLoad& n : nodes) {
-      const double value = std::string(family) == "node_memory_MemTotal_bytes"
-                               ? kMemTotal
-                               : kMemTotal * (1.0 - n.mem_percent / 100.0);
-      for (int64_t t = start; t <= end; t += 15) {
-        out << family << "{instance=\"" << n.ip << ":9100\",job=\"node-exporter\",node=\"" << n.name
-            << "\"} " << value << " " << t << "\n";
-      }
-    }
-  }
-  out << "# EOF\n";
-  return out.str();
-}
-
-int RunCommand(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
-
-// The value of one sample line in Prometheus text output, or -1.
-double MetricValue(const std::string& text, const std::string& series) {
-  std::istringstream lines(text);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-  }
-  return -1;
-}
-
-std::map<std::string, int> Scores(const std::string& body) {
-  std::map<std::string, int> out;
-  for (const auto& p : nlohmann::json::parse(body)) out[p["Host"]] = p["Score"];
-  return out;
-}
+using namespace kb::integration;  // NOLINT: the shared helpers of this suite
 
 TEST_CASE("extender end to end: scores follow Prometheus loads and survive Prometheus dying",
           "[integration]") {
@@ -242,83 +66,29 @@ TEST_CASE("extender end to end: scores follow Prometheus loads and survive Prome
               .ok());
 
   // --- Prometheus with backfilled history.
-  const fs::path data = dir.path / "prometheus-data";
-  fs::create_directories(data);
-  WriteFile(dir.path / "history.om", OpenMetricsHistory(loads));
-  REQUIRE(RunCommand(std::string(kPromtool) + " tsdb create-blocks-from openmetrics " +
-                     (dir.path / "history.om").string() + " " + data.string()) == 0);
-  WriteFile(dir.path / "prometheus.yml", "global:\n  scrape_interval: 15s\n");
-  const int prom_port = FreePort();
-  auto prometheus = std::make_unique<ChildProcess>(
-      std::vector<std::string>{
-          kPrometheus, "--config.file=" + (dir.path / "prometheus.yml").string(),
-          "--storage.tsdb.path=" + data.string(),
-          "--web.listen-address=127.0.0.1:" + std::to_string(prom_port), "--log.level=warn"},
-      (dir.path / "prometheus.log").string());
-  REQUIRE(prometheus->started());
-  httplib::Client prom("127.0.0.1", prom_port);
-  prom.set_connection_timeout(1);
-  const bool prom_ready = WaitFor(
-      [&] {
-        auto r = prom.Get("/api/v1/query?query=count(node_memory_MemTotal_bytes)");
-        return r && r->status == 200 && r->body.find("\"3\"") != std::string::npos;
-      },
-      seconds(30));
-  INFO("prometheus log: " << prometheus->Log());
-  REQUIRE(prom_ready);
+  PrometheusProcess prom = StartPrometheus(dir.path, loads);
+  INFO("prometheus log: " << (prom.process ? prom.process->Log() : ""));
+  REQUIRE(prom.port > 0);
+  auto& prometheus = prom.process;
 
   // --- kube-balancer, configured for fast refreshes and a short maxAge.
-  WriteFile(dir.path / "kubeconfig",
-            "apiVersion: v1\nkind: Config\ncurrent-context: sim\n"
-            "clusters: [{name: sim, cluster: {server: \"" +
-                sim.url() +
-                "\"}}]\n"
-                "users: [{name: sim, user: {token: \"" +
-                sim.token() +
-                "\"}}]\n"
-                "contexts: [{name: sim, context: {cluster: sim, user: sim}}]\n");
-  WriteFile(dir.path / "config.yaml",
-            "listen: \"127.0.0.1:0\"\n"
-            "schedulerName: kube-balancer\n"
-            "prometheus:\n"
-            "  url: \"http://127.0.0.1:" +
-                std::to_string(prom_port) +
-                "\"\n"
-                "  refreshInterval: 500ms\n"
-                "  maxAge: 3s\n"
-                "  timeout: 1s\n"
-                "rescheduler:\n"
-                "  enabled: false\n");
-  auto balancer = std::make_unique<ChildProcess>(
-      std::vector<std::string>{binary, "--config", (dir.path / "config.yaml").string(),
-                               "--kubeconfig", (dir.path / "kubeconfig").string()},
-      (dir.path / "kube-balancer.log").string());
-  REQUIRE(balancer->started());
-
-  // The port is chosen by the OS (listen :0) and logged.
-  int port = 0;
-  const std::regex listening(R"(extender listening address=http://127\.0\.0\.1:(\d+))");
-  const bool listening_logged = WaitFor(
-      [&] {
-        std::smatch m;
-        const std::string log = balancer->Log();
-        if (std::regex_search(log, m, listening)) port = std::stoi(m[1]);
-        return port > 0 || !balancer->running();
-      },
-      seconds(30));
-  INFO("kube-balancer log:\n" << balancer->Log());
-  REQUIRE(listening_logged);
-  REQUIRE(port > 0);
-  httplib::Client c("127.0.0.1", port);
+  Balancer balancer = StartBalancer(dir.path, sim,
+                                    "listen: \"127.0.0.1:0\"\n"
+                                    "schedulerName: kube-balancer\n"
+                                    "prometheus:\n"
+                                    "  url: \"http://127.0.0.1:" +
+                                        std::to_string(prom.port) +
+                                        "\"\n"
+                                        "  refreshInterval: 500ms\n"
+                                        "  maxAge: 3s\n"
+                                        "  timeout: 1s\n"
+                                        "rescheduler:\n"
+                                        "  enabled: false\n");
+  INFO("kube-balancer log:\n" << balancer.Log());
+  REQUIRE(balancer.port > 0);
+  httplib::Client c("127.0.0.1", balancer.port);
   c.set_connection_timeout(2);
   c.set_read_timeout(5);
-
-  REQUIRE(WaitFor(
-      [&] {
-        auto r = c.Get("/readyz");
-        return r && r->status == 200;
-      },
-      seconds(30)));
 
   const std::string pod = kb::testing::PodBuilder("default", "pending")
                               .Cpu("100m")
@@ -390,7 +160,7 @@ TEST_CASE("extender end to end: scores follow Prometheus loads and survive Prome
     std::this_thread::sleep_for(milliseconds(50));
   }
   INFO("requests=" << requests << " failures=" << failures << "\nkube-balancer log:\n"
-                   << balancer->Log());
+                   << balancer.Log());
   CHECK(failures == 0);
   REQUIRE(degraded_seen);
 
@@ -406,7 +176,7 @@ TEST_CASE("extender end to end: scores follow Prometheus loads and survive Prome
   for (const auto& n : debug_doc["nodes"]) {
     CHECK(n["load"]["degraded"] == true);
   }
-  CHECK_THAT(balancer->Log(), Catch::Matchers::Contains("warn"));
+  CHECK_THAT(balancer.Log(), Catch::Matchers::Contains("warn"));
 
   // The whole /metrics page of the process (extender and scoring families) passes promtool.
   auto all_metrics = c.Get("/metrics");
@@ -417,7 +187,7 @@ TEST_CASE("extender end to end: scores follow Prometheus loads and survive Prome
   CHECK_THAT(all_metrics->body, Catch::Matchers::Contains("kube_balancer_scoring_"));
 
   // --- Graceful shutdown on SIGTERM: exit status 0.
-  const int status = balancer->Stop(SIGTERM, seconds(15));
+  const int status = balancer.process->Stop(SIGTERM, seconds(15));
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
   sim.Stop();

@@ -120,6 +120,8 @@ struct TestCluster {
   std::map<std::string, std::pair<double, double>> usage;
   std::set<std::string> stale;  // nodes whose samples are older than maxAge
   bool metrics_enabled = false;
+  // Per-pod usage samples ("<ns>/<name>" -> millicores, bytes), sampled at `now`.
+  scoring::PodUsageMap pod_usage;
   WallTime now = TestTime(1000);
 
   TestCluster& Add(Node n) {
@@ -135,6 +137,13 @@ struct TestCluster {
     usage[node] = {cpu, mem};
     return *this;
   }
+  TestCluster& PodUsage(const std::string& ns_name, int64_t cpu_millis, int64_t memory_bytes) {
+    scoring::PodUsage& u = pod_usage[ns_name];
+    u.cpu_millis = cpu_millis;
+    u.memory_bytes = memory_bytes;
+    u.time = now;
+    return *this;
+  }
 
   std::shared_ptr<const ClusterSnapshot> Cache() const { return BuildSnapshot(nodes, pods, pdbs); }
 
@@ -143,7 +152,11 @@ struct TestCluster {
     scoring::LoadInputs in;
     in.cache = cache;
     in.now = now;
-    if (metrics_enabled) in.metrics = kb::testing::UsageSnapshot(usage, now, 1, stale);
+    if (metrics_enabled) {
+      auto metrics = kb::testing::UsageSnapshot(usage, now, 1, stale);
+      metrics->pods = std::make_shared<const scoring::PodUsageMap>(pod_usage);
+      in.metrics = std::move(metrics);
+    }
     scoring::LoadModelOptions o;
     o.metrics_enabled = metrics_enabled;
     o.max_age = Millis(120000);

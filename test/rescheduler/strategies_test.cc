@@ -327,6 +327,47 @@ TEST_CASE("resource optimization sheds the pods that best match the excess",
   }
 }
 
+TEST_CASE("resource optimization moves the busy pod and not the big idle one given per-pod usage",
+          "[rescheduler][strategy][resource_optimization]") {
+  // "hot" (4 cores) runs at 95% CPU. "idle" requests 2 cores but uses 20m; "busy" requests 500m
+  // but burns 2.8 cores. By requests the idle pod looks like the one to shed (50% of the node);
+  // by real usage only the busy pod frees anything.
+  const std::string key = ConditionKey(kResourceOptimization, "cpu", "hot");
+  const MoveLedger ledger = test::LedgerWithConditions({key}, 2, true);
+  auto make = [] {
+    TestCluster c;
+    c.Add(MakeNode("hot")).Add(MakeNode("cool1")).Add(MakeNode("cool2"));
+    c.Add(RsPod("idle", "idle", "hot", "2", "256Mi")).Add(RsPod("busy", "busy", "hot", "500m"));
+    c.Usage("hot", 95, 50).Usage("cool1", 10, 20).Usage("cool2", 15, 20);
+    return c;
+  };
+  SECTION("per-pod usage available: the busy pod moves") {
+    TestCluster c = make();
+    c.PodUsage("default/idle", 20, 100 << 20).PodUsage("default/busy", 2800, 64 << 20);
+    StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), ledger));
+    REQUIRE(plan.moves.size() == 1);
+    CHECK(plan.moves[0].pod->meta.name == "busy");
+    REQUIRE(plan.moves[0].usage.has_value());
+    CHECK(plan.moves[0].usage->cpu_millis == 2800);
+    CHECK(plan.moves[0].usage_from_metrics);
+  }
+  SECTION("a pod without a fresh sample falls back to its requests") {
+    TestCluster c = make();
+    c.PodUsage("default/idle", 20, 100 << 20);  // busy has no sample
+    StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), ledger));
+    REQUIRE_FALSE(plan.moves.empty());
+    CHECK(plan.moves[0].pod->meta.name == "busy");  // 500m of requests > idle's 20m of usage
+    CHECK_FALSE(plan.moves[0].usage_from_metrics);
+    CHECK(plan.moves[0].usage->cpu_millis == 500);
+  }
+  SECTION("without per-pod usage: requests decide, the idle pod moves") {
+    TestCluster c = make();
+    StrategyPlan plan = ResourceOptimization().Plan(c.Input(test::DefaultConfig(), ledger));
+    REQUIRE_FALSE(plan.moves.empty());
+    CHECK(plan.moves[0].pod->meta.name == "idle");
+  }
+}
+
 TEST_CASE("resource optimization waits for consecutiveCycles",
           "[rescheduler][strategy]"
           "[resource_optimization]") {

@@ -203,6 +203,107 @@ TEST_CASE("prometheus source drops non-finite and out-of-range values with a cou
   CHECK(r->nodes.count("d") == 0);
 }
 
+TEST_CASE("prometheus source drops samples whose timestamp is not a representable time",
+          "[scoring]") {
+  // A timestamp of 9.2e9 s or more overflows the int64 nanoseconds of WallTime; NaN, negative and
+  // zero times cannot be scrape times either. Each drop degrades only that node.
+  FakePrometheus prom;
+  prom.Set(kCpuQ, {200, Vector(R"({"metric":{"node":"far"},"value":[1e10,"10"]},
+                                  {"metric":{"node":"edge"},"value":[9.3e9,"10"]},
+                                  {"metric":{"node":"huge"},"value":[1e300,"10"]},
+                                  {"metric":{"node":"neg"},"value":[-5,"10"]},
+                                  {"metric":{"node":"zero"},"value":[0,"10"]},
+                                  {"metric":{"node":"str"},"value":["1795462377","10"]},
+                                  {"metric":{"node":"ok"},"value":[1795462377.5,"10"]})")});
+  prom.Set(kMemQ, {200, Vector("")});
+  PrometheusSource source(ConfigFor(prom.Url()));
+  auto r = source.Fetch();
+  REQUIRE(r.ok());
+  REQUIRE(r->cpu.status.ok());
+  CHECK(r->cpu.dropped == 6);
+  CHECK(r->cpu.samples == 1);
+  CHECK(r->cpu.first_drop.find("timestamp") != std::string::npos);
+  CHECK(r->cpu.first_drop.find("far") != std::string::npos);
+  REQUIRE(r->nodes.size() == 1);
+  CHECK(r->nodes.count("ok") == 1);
+  CHECK(*r->nodes.at("ok").cpu_time == At(1795462377.5));
+}
+
+TEST_CASE("prometheus source times each node's sample by its scrape, not the evaluation",
+          "[scoring]") {
+  // timestamp() of the raw series is the scrape time: worker-1 was scraped 3 s before the
+  // evaluation, worker-2 (a frozen exporter still inside Prometheus' lookback) 200 s before.
+  FakePrometheus prom;
+  prom.Set(kCpuQ, {200, Vector(R"({"metric":{"node":"worker-1"},"value":[1795462377.5,"25"]},
+                                  {"metric":{"node":"worker-2"},"value":[1795462377.5,"60"]},
+                                  {"metric":{"node":"worker-3"},"value":[1795462377.5,"70"]})")});
+  prom.Set("cpu_ts",
+           {200, Vector(R"({"metric":{"node":"worker-1"},"value":[1795462377.5,"1795462374.5"]},
+                                     {"metric":{"node":"worker-2"},"value":[1795462377.5,"1795462177.5"]},
+                                     {"metric":{"node":"worker-x"},"value":[1795462377.5,"1e10"]})")});
+  prom.Set(kMemQ, {200, Vector(R"({"metric":{"node":"worker-1"},"value":[1795462377.5,"10"]})")});
+  prom.Set("mem_ts", {503, R"({"status":"error","errorType":"unavailable","error":"tsdb"})"});
+  PrometheusConfig config = ConfigFor(prom.Url());
+  config.cpu_timestamp_query = "cpu_ts";
+  config.memory_timestamp_query = "mem_ts";
+  PrometheusSource source(config);
+  auto r = source.Fetch();
+  REQUIRE(r.ok());
+  CHECK(prom.requests() == 4);  // value + scrape-time query per metric
+  REQUIRE(r->cpu.status.ok());
+  CHECK(*r->nodes.at("worker-1").cpu_time == At(1795462374.5));
+  CHECK(*r->nodes.at("worker-2").cpu_time == At(1795462177.5));
+  // No scrape time for worker-3: its value could hide a frozen exporter, so it is dropped.
+  CHECK_FALSE(r->nodes.at("worker-3").cpu_percent.has_value());
+  CHECK(r->cpu.samples == 2);
+  CHECK(r->cpu.dropped == 2);  // worker-3 without a time, worker-x's absurd time
+  // A failed scrape-time query fails its metric (previous samples age out by maxAge).
+  CHECK(r->memory.status.code() == StatusCode::kUnavailable);
+  CHECK(r->memory.status.message().find("memoryTimestampQuery") != std::string::npos);
+  CHECK_FALSE(r->nodes.at("worker-1").memory_percent.has_value());
+}
+
+TEST_CASE("prometheus source reads per-pod usage by namespace and pod", "[scoring]") {
+  FakePrometheus prom;
+  prom.Set(kCpuQ, {200, Vector("")});
+  prom.Set(kMemQ, {200, Vector("")});
+  prom.Set(
+      "pod_cpu",
+      {200,
+       Vector(R"({"metric":{"namespace":"default","pod":"web-0"},"value":[1795462377.5,"0.25"]},
+                                      {"metric":{"namespace":"default","pod":"idle"},"value":[1795462377.5,"0.001"]},
+                                      {"metric":{"namespace":"default","pod":"bad"},"value":[1795462377.5,"-1"]},
+                                      {"metric":{"namespace":"default","pod":"nan"},"value":[1795462377.5,"NaN"]},
+                                      {"metric":{"pod":"no-ns"},"value":[1795462377.5,"1"]})")});
+  prom.Set(
+      "pod_mem",
+      {200,
+       Vector(
+           R"({"metric":{"namespace":"default","pod":"web-0"},"value":[1795462377.5,"134217728"]},
+                                      {"metric":{"namespace":"default","pod":"idle"},"value":[1795462376.5,"1048576"]})")});
+  PrometheusConfig config = ConfigFor(prom.Url());
+  config.pod_cpu_query = "pod_cpu";
+  config.pod_memory_query = "pod_mem";
+  PrometheusSource source(config);
+  REQUIRE(source.HasPodUsage());
+  auto r = source.Fetch();
+  REQUIRE(r.ok());
+  REQUIRE(r->pods.status.ok());
+  CHECK(r->pods.dropped == 3);
+  REQUIRE(r->pod_usage.size() == 2);
+  const PodUsage& web = r->pod_usage.at("default/web-0");
+  CHECK(*web.cpu_millis == 250);
+  CHECK(*web.memory_bytes == 134217728);
+  CHECK(r->pod_usage.at("default/idle").time == At(1795462376.5));  // the older sample
+
+  prom.Set("pod_mem", {422, R"({"status":"error","errorType":"execution","error":"boom"})"});
+  r = source.Fetch();
+  REQUIRE(r.ok());
+  CHECK(r->pods.status.code() == StatusCode::kInvalidArgument);
+  CHECK(r->pod_usage.empty());
+  CHECK(r->cpu.status.ok());  // node metrics are unaffected
+}
+
 TEST_CASE("prometheus source maps error envelopes to statuses with the error text", "[scoring]") {
   struct Case {
     int http;
