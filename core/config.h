@@ -53,6 +53,9 @@ struct ScoringConfig {
   // Added by the scoring module:
   double min_spread = 0.05;  // minSpread: 0.05; raw-score range (0..1) that maps to the full 0..10
                              // (smaller ranges are not stretched: noise is not amplified)
+  Millis tentative_window{5000};    // tentativeWindow: 5s; a pod counts on the node it scored
+                                    // highest in prioritize (or the only node left after filter)
+                                    // until its binding is seen or this passes; 0 = off
   bool filter_on_requests = false;  // filterOnRequests: false; apply cpu/memoryThreshold to the
                                     // requests-based fallback when a node's metrics are missing
                                     // or stale (false: fail open, only fresh metrics filter)
@@ -117,8 +120,13 @@ struct ReschedulerConfig {
   bool dry_run = false;                                                        // dryRun
   int consecutive_cycles = 3;                                                  // consecutiveCycles
   Millis cooldown{600000};                                                     // cooldown: 10m
-  double min_score_gain = 2.0;           // minScoreGain: on the 0..10 extender scale
-  Millis steer_window{300000};           // steerWindow: 5m
+  double min_score_gain = 2.0;  // minScoreGain: on the 0..10 extender scale
+  Millis steer_window{300000};  // steerWindow: 5m
+  // Added for steering on every replica (the leader publishes, every replica reads):
+  std::string steering_config_map = "kube-balancer-steering";  // steeringConfigMap: in the
+                                                               // lease namespace
+  Millis steering_sync_interval{1000};   // steeringSyncInterval: 1s; publish / read period
+  int steering_max_entries = 500;        // steeringMaxEntries: entries kept in the ConfigMap
   Millis replacement_timeout{300000};    // replacementTimeout: 5m
   int64_t eviction_grace_seconds = -1;   // evictionGracePeriodSeconds: -1 = the pod's own
   ProtectionsConfig protections;         // protections

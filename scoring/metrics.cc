@@ -53,7 +53,12 @@ ScoringMetrics::ScoringMetrics(prometheus::Registry& registry)
                            .Name("kube_balancer_scoring_load_rebuild_duration_seconds")
                            .Help("Duration of one load-model rebuild.")
                            .Register(registry)
-                           .Add({}, RebuildBuckets())) {}
+                           .Add({}, RebuildBuckets())),
+      tentative_placements(prometheus::BuildCounter()
+                               .Name("kube_balancer_scoring_tentative_placements_total")
+                               .Help("Pods counted on their best-scored node before /bind, by "
+                                     "outcome: recorded, confirmed, moved, expired.")
+                               .Register(registry)) {}
 
 void ScoringMetrics::SetNodeAges(const std::map<std::string, double>& age_seconds_by_node) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -42,6 +42,14 @@ struct ScoringMetrics {
   // kube_balancer_scoring_load_rebuild_duration_seconds: one LoadModel rebuild.
   prometheus::Histogram& rebuild_duration;
 
+  // kube_balancer_scoring_tentative_placements_total{outcome}: pods counted on their best-scored
+  // node before /bind ("recorded"), then "confirmed" by /bind there, "moved" by /bind elsewhere,
+  // or "expired" (scoring.tentativeWindow passed without a /bind).
+  prometheus::Family<prometheus::Counter>& tentative_placements;
+  prometheus::Counter& Tentative(const char* outcome) {
+    return tentative_placements.Add({{"outcome", outcome}});
+  }
+
   // Sets metric_age for exactly these nodes (removing series of nodes no longer listed).
   void SetNodeAges(const std::map<std::string, double>& age_seconds_by_node);
 

@@ -37,11 +37,14 @@ inline constexpr char kVerbCreateEvent[] = "create_event";
 inline constexpr char kVerbGetLease[] = "get_lease";
 inline constexpr char kVerbCreateLease[] = "create_lease";
 inline constexpr char kVerbUpdateLease[] = "update_lease";
+inline constexpr char kVerbGetConfigMap[] = "get_configmap";
+inline constexpr char kVerbCreateConfigMap[] = "create_configmap";
+inline constexpr char kVerbUpdateConfigMap[] = "update_configmap";
 
 class FakeKubeClient final : public kube::KubeClient {
  public:
   // Resource names for the state API: "nodes", "pods", "poddisruptionbudgets", "deployments",
-  // "replicasets", "leases". Cluster-scoped objects (nodes) use ns "".
+  // "replicasets", "leases", "configmaps". Cluster-scoped objects (nodes) use ns "".
   struct Binding {
     std::string ns, name, uid, node;
   };
@@ -112,6 +115,11 @@ class FakeKubeClient final : public kube::KubeClient {
   StatusOr<Lease> GetLease(const std::string& ns, const std::string& name) override;
   StatusOr<Lease> CreateLease(const Lease& lease) override;
   StatusOr<Lease> UpdateLease(const Lease& lease) override;
+  StatusOr<nlohmann::json> GetConfigMap(const std::string& ns, const std::string& name) override;
+  StatusOr<nlohmann::json> CreateConfigMap(const std::string& ns,
+                                           const nlohmann::json& config_map) override;
+  StatusOr<nlohmann::json> UpdateConfigMap(const std::string& ns,
+                                           const nlohmann::json& config_map) override;
 
  private:
   struct Rule {
