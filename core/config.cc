@@ -179,6 +179,7 @@ std::vector<FieldSpec> ScoringFields() {
       KB_CONFIG_FIELD(NumberField, "scoring.freshPodFraction", scoring.fresh_pod_fraction),
       KB_CONFIG_FIELD(NumberField, "scoring.minSpread", scoring.min_spread),
       KB_CONFIG_FIELD(BoolField, "scoring.filterOnRequests", scoring.filter_on_requests),
+      KB_CONFIG_FIELD(DurationField, "scoring.tentativeWindow", scoring.tentative_window),
   };
 }
 
@@ -206,6 +207,11 @@ std::vector<FieldSpec> ReschedulerFields() {
       KB_CONFIG_FIELD(DurationField, "rescheduler.cooldown", rescheduler.cooldown),
       KB_CONFIG_FIELD(NumberField, "rescheduler.minScoreGain", rescheduler.min_score_gain),
       KB_CONFIG_FIELD(DurationField, "rescheduler.steerWindow", rescheduler.steer_window),
+      KB_CONFIG_FIELD(StringField, "rescheduler.steeringConfigMap",
+                      rescheduler.steering_config_map),
+      KB_CONFIG_FIELD(DurationField, "rescheduler.steeringSyncInterval",
+                      rescheduler.steering_sync_interval),
+      KB_CONFIG_FIELD(IntField, "rescheduler.steeringMaxEntries", rescheduler.steering_max_entries),
       KB_CONFIG_FIELD(DurationField, "rescheduler.replacementTimeout",
                       rescheduler.replacement_timeout),
       KB_CONFIG_FIELD(IntField, "rescheduler.evictionGracePeriodSeconds",

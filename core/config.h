@@ -72,6 +72,9 @@ struct ScoringConfig {
   // Added by the scoring module:
   double min_spread = 0.05;  // minSpread: 0.05; raw-score range (0..1) that maps to the full 0..10
                              // (smaller ranges are not stretched: noise is not amplified)
+  Millis tentative_window{5000};    // tentativeWindow: 5s; a pod counts on the node it scored
+                                    // highest in prioritize (or the only node left after filter)
+                                    // until its binding is seen or this passes; 0 = off
   bool filter_on_requests = false;  // filterOnRequests: false; apply cpu/memoryThreshold to the
                                     // requests-based fallback when a node's metrics are missing
                                     // or stale (false: fail open, only fresh metrics filter)
@@ -184,6 +187,11 @@ struct ReschedulerConfig {
   Millis max_cache_age{600000};          // maxCacheAge: 10m; a watched kind not confirmed current
                                          // (list, event or clean watch end) within it, or
                                          // disconnected, makes a cycle skip
+  // Steering on every replica (the leader publishes, every replica reads):
+  std::string steering_config_map = "kube-balancer-steering";  // steeringConfigMap: in the
+                                                               // lease namespace
+  Millis steering_sync_interval{1000};  // steeringSyncInterval: 1s; publish / read period
+  int steering_max_entries = 500;       // steeringMaxEntries: entries kept in the ConfigMap
   ProtectionsConfig protections;         // protections
   LeaderElectionConfig leader_election;  // leaderElection
 

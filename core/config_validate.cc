@@ -12,6 +12,17 @@ using config_internal::InRange;
 using config_internal::Invalid;
 using config_internal::OutOfRange;
 
+// An object name as the API server validates it (IsDNS1123Subdomain): 1..253 characters of
+// [a-z0-9.-], starting and ending with an alphanumeric character.
+bool IsDnsSubdomain(const std::string& name) {
+  if (name.empty() || name.size() > 253) return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  for (char c : name) {
+    if (!alnum(c) && c != '-' && c != '.') return false;
+  }
+  return alnum(name.front()) && alnum(name.back());
+}
+
 Status ValidateServing(const Config& c) {
   KB_RETURN_IF_ERROR(ParseHostPort(c.listen).status());
   if ((c.tls.cert_file.empty()) != (c.tls.key_file.empty())) {
@@ -93,6 +104,10 @@ Status ValidateScoring(const ScoringConfig& s) {
   }
   if (!InRange(s.fresh_pod_fraction, 0, 10)) {
     return OutOfRange("scoring.freshPodFraction", s.fresh_pod_fraction, "must be in [0, 10]");
+  }
+  if (s.tentative_window.count() < 0 || s.tentative_window > Millis(60000)) {
+    return Invalid("scoring.tentativeWindow", FormatDuration(s.tentative_window),
+                   "must be in [0s, 60s]");
   }
   if (!(s.min_spread > 0 && s.min_spread <= 1)) {
     return OutOfRange("scoring.minSpread", s.min_spread, "must be in (0, 1]");
@@ -178,6 +193,18 @@ Status ValidateReschedulerTiming(const ReschedulerConfig& r) {
   }
   if (r.steer_window.count() < 0) {
     return Invalid("rescheduler.steerWindow", FormatDuration(r.steer_window), "must be >= 0");
+  }
+  if (!IsDnsSubdomain(r.steering_config_map)) {
+    return Invalid("rescheduler.steeringConfigMap", r.steering_config_map,
+                   "must be a DNS subdomain name (lowercase letters, digits, '-', '.')");
+  }
+  if (r.steering_sync_interval < Millis(100) || r.steering_sync_interval > Millis(60000)) {
+    return Invalid("rescheduler.steeringSyncInterval", FormatDuration(r.steering_sync_interval),
+                   "must be in [100ms, 60s]");
+  }
+  if (r.steering_max_entries < 1 || r.steering_max_entries > 5000) {
+    return OutOfRange("rescheduler.steeringMaxEntries", r.steering_max_entries,
+                      "must be in [1, 5000]");
   }
   if (r.replacement_timeout.count() <= 0) {
     return Invalid("rescheduler.replacementTimeout", FormatDuration(r.replacement_timeout),

@@ -151,6 +151,19 @@ inline constexpr ApiCall kApiCalls[] = {
     {"GET", "/apis/metrics.k8s.io/v1beta1/pods", "metrics.k8s.io", "pods", "list", true, "", "",
      "KubeClient::GetRaw",
      "scoring/metrics_server_source.cc: PodMetrics list per refresh, all namespaces"},
+    // Steering decisions (core/v1 ConfigMap kube-balancer owns), only in the lease namespace and,
+    // where RBAC allows it, only for its name: the leader writes, every replica reads.
+    {"GET", "/api/v1/namespaces/{ns}/configmaps/{name}", "", "configmaps", "get", true,
+     "rescheduler.leaderElection.leaseNamespace", "rescheduler.steeringConfigMap",
+     "KubeClient::GetConfigMap",
+     "rescheduler/steering_sync.cc: every replica reads the published steering decisions"},
+    {"POST", "/api/v1/namespaces/{ns}/configmaps", "", "configmaps", "create", true,
+     "rescheduler.leaderElection.leaseNamespace", "", "KubeClient::CreateConfigMap",
+     "rescheduler/steering_sync.cc: the leader creates the steering ConfigMap (404 on get)"},
+    {"PUT", "/api/v1/namespaces/{ns}/configmaps/{name}", "", "configmaps", "update", true,
+     "rescheduler.leaderElection.leaseNamespace", "rescheduler.steeringConfigMap",
+     "KubeClient::UpdateConfigMap",
+     "rescheduler/steering_sync.cc: the leader publishes steering decisions"},
 };
 
 // The row matching a request as sent on the wire: `target` is the path (without the server's

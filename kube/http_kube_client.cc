@@ -338,4 +338,37 @@ StatusOr<std::string> HttpKubeClient::GetRaw(const std::string& path) {
   return std::move(reply.body);
 }
 
+namespace {
+std::string ConfigMapPath(const std::string& ns, const std::string& name) {
+  std::string p = "/api/v1/namespaces/" + UrlEncode(ns) + "/configmaps";
+  if (!name.empty()) p += "/" + UrlEncode(name);
+  return p;
+}
+std::string MetaName(const json& obj) {
+  const auto m = obj.find("metadata");
+  if (m == obj.end() || !m->is_object()) return "";
+  return m->value("name", "");
+}
+}  // namespace
+
+StatusOr<json> HttpKubeClient::GetConfigMap(const std::string& ns, const std::string& name) {
+  return impl_->CallJson(
+      {"GET", ConfigMapPath(ns, name), "", "", true, "get configmap " + ns + "/" + name});
+}
+
+StatusOr<json> HttpKubeClient::CreateConfigMap(const std::string& ns, const json& config_map) {
+  return impl_->CallJson({"POST", ConfigMapPath(ns, ""), config_map.dump(), "", false,
+                          "create configmap " + ns + "/" + MetaName(config_map)});
+}
+
+StatusOr<json> HttpKubeClient::UpdateConfigMap(const std::string& ns, const json& config_map) {
+  const std::string name = MetaName(config_map);
+  if (name.empty()) return Status::InvalidArgument("update configmap: metadata.name is empty");
+  // With a resourceVersion the PUT is conditional, so retrying it is safe.
+  const bool conditional = config_map.contains("metadata") && config_map["metadata"].is_object() &&
+                           config_map["metadata"].contains("resourceVersion");
+  return impl_->CallJson({"PUT", ConfigMapPath(ns, name), config_map.dump(), "", conditional,
+                          "update configmap " + ns + "/" + name});
+}
+
 }  // namespace kb::kube

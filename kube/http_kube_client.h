@@ -87,6 +87,11 @@ class HttpKubeClient final : public KubeClient {
   StatusOr<Lease> CreateLease(const Lease& lease) override;
   StatusOr<Lease> UpdateLease(const Lease& lease) override;
   StatusOr<std::string> GetRaw(const std::string& path) override;
+  StatusOr<nlohmann::json> GetConfigMap(const std::string& ns, const std::string& name) override;
+  StatusOr<nlohmann::json> CreateConfigMap(const std::string& ns,
+                                           const nlohmann::json& config_map) override;
+  StatusOr<nlohmann::json> UpdateConfigMap(const std::string& ns,
+                                           const nlohmann::json& config_map) override;
 
   HttpKubeClientStats Stats() const;
   const KubeConfig& config() const;

@@ -158,6 +158,14 @@ class KubeClient {
   // every GET; non-2xx answers map to Status as above (an API group that is not served: 404 ->
   // kNotFound).
   virtual StatusOr<std::string> GetRaw(const std::string& path) = 0;
+  // core/v1 ConfigMap, as API JSON: only the steering ConfigMap kube-balancer owns in its lease
+  // namespace (rescheduler/steering_sync.h). Create: 409 AlreadyExists -> kAlreadyExists. Update
+  // is a PUT carrying metadata.resourceVersion; 409 -> kAborted.
+  virtual StatusOr<nlohmann::json> GetConfigMap(const std::string& ns, const std::string& name) = 0;
+  virtual StatusOr<nlohmann::json> CreateConfigMap(const std::string& ns,
+                                                   const nlohmann::json& config_map) = 0;
+  virtual StatusOr<nlohmann::json> UpdateConfigMap(const std::string& ns,
+                                                   const nlohmann::json& config_map) = 0;
 };
 
 // Bounded read-modify-write: calls `attempt` up to `max_attempts` times while it returns

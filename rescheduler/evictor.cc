@@ -336,6 +336,14 @@ Outcome Evictor::Evict(const PlannedMove& move, const Pod& pod) {
   if (config_.eviction_grace_seconds >= 0) {
     options.grace_period_seconds = config_.eviction_grace_seconds;
   }
+  // One brain: the extender filters the source and prefers the target for the replacement.
+  // Steered before the eviction, so every replica (through the published steering) knows it
+  // before the replacement exists; withdrawn when the eviction does not happen.
+  std::string steer_id;
+  if (steering_ != nullptr) {
+    steer_id = steering_->Steer(WorkloadKey(pod), move.source, move.target,
+                                clock_.Now() + config_.steer_window, NamespacedName(pod.meta));
+  }
   const Status s = client_.EvictPod(pod.meta.namespace_, pod.meta.name, options);
   NoteApiCall(s, PodRef::Of(pod));
   if (s.ok()) {
@@ -344,13 +352,10 @@ Outcome Evictor::Evict(const PlannedMove& move, const Pod& pod) {
     InFlightMove m = NewInFlight(InFlightMove::Kind::kEviction, move, pod);
     for (const PodPtr& p : snapshot_->PodsOwnedBy(m.workload)) m.known_uids.insert(p->meta.uid);
     m.known_uids.insert(pod.meta.uid);
-    // One brain: the extender filters the source and prefers the target for the replacement.
-    if (steering_ != nullptr) {
-      steering_->Steer(m.workload, move.source, move.target, clock_.Now() + config_.steer_window);
-    }
     Track(std::move(m));
     return Finish(move, Result::kSuccess, "evicted: " + move.reason);
   }
+  if (steering_ != nullptr && !steer_id.empty()) steering_->Remove(steer_id);
   if (s.code() == StatusCode::kUnavailable && s.cause() == "DisruptionBudget") {
     // A PDB said no: skip the pod this cycle, no retry loop (the next cycle re-plans).
     return Finish(move, Result::kPdbBlocked, s.message());

@@ -24,6 +24,11 @@ struct LoadModel::State {
   struct Assumed {
     AssumedPod assumed;
     uint64_t seq = 0;
+    // Set for a tentative placement (prioritize / filter), cleared when /bind confirms it.
+    std::optional<WallTime> tentative_until;
+    // Where it was counted before its last move, and the seq it had there (Publish undoes it).
+    std::string prev_node;
+    uint64_t prev_seq = 0;
   };
 
   mutable std::mutex mu;
@@ -98,24 +103,81 @@ size_t LoadModel::assumed_count() const {
 }
 
 void LoadModel::AssumeBinding(const Pod& pod, const std::string& node) {
+  Assume(pod, node, /*tentative=*/false);
+}
+
+void LoadModel::AssumeTentative(const Pod& pod, const std::string& node) {
+  if (options_.scoring.tentative_window.count() <= 0) return;
+  Assume(pod, node, /*tentative=*/true);
+}
+
+size_t LoadModel::tentative_count() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  size_t n = 0;
+  for (const auto& [key, a] : state_->assumed) n += a.tentative_until.has_value() ? 1 : 0;
+  return n;
+}
+
+void LoadModel::Assume(const Pod& pod, const std::string& node, bool tentative) {
   auto bound = std::make_shared<Pod>(pod);
   bound->node_name = node;
   const std::string key = PodIdentity(pod);
   const WallTime now = clock_.WallNow();
+  std::optional<WallTime> until;
+  if (tentative) until = now + options_.scoring.tentative_window;
   std::shared_ptr<const NodeLoad> updated;
+  const char* outcome = tentative ? "recorded" : nullptr;
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     auto existing = state_->assumed.find(key);
     if (existing != state_->assumed.end()) {
-      if (existing->second.assumed.node == node) return;  // a retried bind: counted already
-      // Re-bound elsewhere: the next rebuild recounts both nodes.
-      existing->second.assumed = AssumedPod{bound, node, now};
-      existing->second.seq = ++state_->assume_seq;
-      state_->dirty = true;
+      State::Assumed& a = existing->second;
+      const bool was_tentative = a.tentative_until.has_value();
+      if (a.assumed.node == node) {
+        // A retried bind (counted already), a tentative placement confirmed by /bind, or a
+        // repeated prioritize (window restarts). A firm binding never becomes tentative again.
+        if (!tentative && was_tentative) {
+          a.tentative_until.reset();
+          a.assumed.assumed_at = now;
+          outcome = "confirmed";
+        } else if (tentative && was_tentative) {
+          a.tentative_until = until;
+        } else {
+          outcome = nullptr;
+        }
+      } else {
+        if (tentative && !was_tentative) return;  // /bind already named the node
+        // Moved (the scheduler chose another node than the best score, or re-scored the pod):
+        // out of the old node, into the new one, both copy-on-write.
+        const auto& cur = state_->snapshot;
+        auto next = std::make_shared<LoadSnapshot>(*cur);
+        bool changed = false;
+        if (cur->index_) {
+          if (auto it = cur->index_->find(a.assumed.node); it != cur->index_->end()) {
+            next->UnassumeAt(it->second, *a.assumed.pod, options_);
+            changed = true;
+          }
+          if (auto it = cur->index_->find(node); it != cur->index_->end()) {
+            updated = next->AssumeAt(it->second, *bound, options_);
+            changed = true;
+          }
+        }
+        if (changed) {
+          next->sequence_ = ++state_->sequence;
+          state_->snapshot = std::move(next);
+        }
+        a.prev_node = a.assumed.node;
+        a.prev_seq = a.seq;
+        a.assumed = AssumedPod{bound, node, now};
+        a.seq = ++state_->assume_seq;
+        a.tentative_until = until;
+        if (was_tentative) outcome = "moved";
+      }
     } else {
       State::Assumed& a = state_->assumed[key];
       a.assumed = AssumedPod{bound, node, now};
       a.seq = ++state_->assume_seq;
+      a.tentative_until = until;
       // Copy-on-write: only this node's NodeLoad is replaced; the rest is shared.
       const auto& cur = state_->snapshot;
       if (cur->index_) {
@@ -130,9 +192,11 @@ void LoadModel::AssumeBinding(const Pod& pod, const std::string& node) {
     }
   }
   state_->cv.notify_all();
-  Log()->debug("assumed binding pod={} node={} counted={}", NamespacedName(pod.meta), node,
+  if (outcome != nullptr && metrics_ != nullptr) metrics_->Tentative(outcome).Increment();
+  Log()->debug("assumed {} pod={} node={} counted={}",
+               tentative ? "tentative placement" : "binding", NamespacedName(pod.meta), node,
                updated != nullptr);
-  if (updated) {
+  if (updated && !tentative) {
     for (const auto& listener : binding_listeners_) listener(*updated);
   }
 }
@@ -176,6 +240,12 @@ void LoadModel::Publish(std::shared_ptr<LoadSnapshot> snapshot, uint64_t assume_
   if (state_->assume_seq != assume_seq_used) {
     for (const auto& [key, a] : state_->assumed) {
       if (a.seq <= assume_seq_used) continue;
+      // Moved after the build had counted it at its previous node: take it out there.
+      if (!a.prev_node.empty() && a.prev_seq != 0 && a.prev_seq <= assume_seq_used) {
+        if (auto prev = snapshot->index_->find(a.prev_node); prev != snapshot->index_->end()) {
+          snapshot->UnassumeAt(prev->second, *a.assumed.pod, options_);
+        }
+      }
       auto it = snapshot->index_->find(a.assumed.node);
       if (it == snapshot->index_->end()) continue;
       snapshot->AssumeAt(it->second, *a.assumed.pod, options_);
@@ -194,6 +264,7 @@ void LoadModel::Rebuild() {
   in.now = clock_.WallNow();
   std::set<std::string> dirty_nodes;
   std::vector<std::string> expired_assumptions;
+  int expired_tentative = 0;
   uint64_t assume_seq_used = 0;
   {
     std::lock_guard<std::mutex> lock(state_->mu);
@@ -204,6 +275,13 @@ void LoadModel::Rebuild() {
         in.now - std::max(options_.scoring.estimation_window, options_.max_age);
     std::erase_if(state_->seen_bound, [&](const auto& e) { return e.second < seen_horizon; });
     std::erase_if(state_->assumed, [&](const auto& e) {
+      if (e.second.tentative_until) {
+        // A tentative placement whose binding never came (the pod failed to schedule, or was
+        // bound without the extender's /bind and the watch has not shown it yet): stop counting.
+        const bool over = in.now >= *e.second.tentative_until;
+        expired_tentative += over ? 1 : 0;
+        return over;
+      }
       const bool expired = in.now - e.second.assumed.assumed_at > options_.assume_ttl;
       if (expired) {
         expired_assumptions.push_back(NamespacedName(e.second.assumed.pod->meta) +
@@ -217,6 +295,9 @@ void LoadModel::Rebuild() {
     assume_seq_used = state_->assume_seq;
   }
 
+  if (expired_tentative > 0 && metrics_ != nullptr) {
+    metrics_->Tentative("expired").Increment(expired_tentative);
+  }
   for (const std::string& e : expired_assumptions) {
     // The binding never showed up in the cache: either the watch is badly behind or the bind was
     // lost. Stop counting it rather than skewing the node forever.

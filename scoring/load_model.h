@@ -63,8 +63,20 @@ class LoadModel {
   // pod count, fresh-pod estimate) by publishing a copy-on-write snapshot that replaces only that
   // node's NodeLoad. O(nodes) pointer copies, no pod iteration. It stays counted until the cache
   // shows the pod bound (or deleted), or assume_ttl passes. Unknown node: remembered, no effect.
+  // A tentative binding that turns out to be elsewhere moves (both nodes updated at once); one on
+  // the same node becomes firm.
   void AssumeBinding(const Pod& pod, const std::string& node);
   size_t assumed_count() const;
+
+  // `pod` will most likely be bound to `node`: the node it scored highest in /prioritize, or the
+  // only node left after /filter. kube-scheduler binds pod N (and calls /bind) concurrently with
+  // the scheduling cycle of pod N+1, so without this the next pods would be scored on the same
+  // stale state and pile up. Counted like AssumeBinding, but only until scoring.tentativeWindow
+  // passes, the pod's /bind names its node (AssumeBinding: confirmed there or moved), or the cache
+  // shows the pod bound or deleted. Repeated for the same pod: the window restarts (same node) or
+  // the pod moves (another node). No effect with a window of 0 or for an already firm binding.
+  void AssumeTentative(const Pod& pod, const std::string& node);
+  size_t tentative_count() const;
 
   // Register with ClusterCache::AddPodHandler. Records when pods become bound (fresh pods), drops
   // confirmed assumptions and schedules a rebuild. Quick; no I/O.
@@ -84,6 +96,7 @@ class LoadModel {
   struct State;
   void Loop();
   void Publish(std::shared_ptr<LoadSnapshot> snapshot, uint64_t assume_seq_used);
+  void Assume(const Pod& pod, const std::string& node, bool tentative);
 
   CacheProvider cache_provider_;
   MetricsProvider metrics_provider_;

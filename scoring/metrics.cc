@@ -61,7 +61,12 @@ ScoringMetrics::ScoringMetrics(prometheus::Registry& registry)
                          .Name("kube_balancer_metrics_source")
                          .Help("The load source chosen at start (metrics.source): 1 for the one "
                                "in use.")
-                         .Register(registry)) {}
+                         .Register(registry)),
+      tentative_placements(prometheus::BuildCounter()
+                               .Name("kube_balancer_scoring_tentative_placements_total")
+                               .Help("Pods counted on their best-scored node before /bind, by "
+                                     "outcome: recorded, confirmed, moved, expired.")
+                               .Register(registry)) {}
 
 void ScoringMetrics::SetMetricsSource(const std::string& chosen) {
   for (const char* s : {"prometheus", "metricsServer", "none"}) {

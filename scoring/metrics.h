@@ -50,6 +50,13 @@ struct ScoringMetrics {
   // chosen at start (metrics.source), 0 for the others.
   prometheus::Family<prometheus::Gauge>& metrics_source;
   void SetMetricsSource(const std::string& chosen);
+  // kube_balancer_scoring_tentative_placements_total{outcome}: pods counted on their best-scored
+  // node before /bind ("recorded"), then "confirmed" by /bind there, "moved" by /bind elsewhere,
+  // or "expired" (scoring.tentativeWindow passed without a /bind).
+  prometheus::Family<prometheus::Counter>& tentative_placements;
+  prometheus::Counter& Tentative(const char* outcome) {
+    return tentative_placements.Add({{"outcome", outcome}});
+  }
 
   // Sets metric_age for exactly these nodes (removing series of nodes no longer listed).
   void SetNodeAges(const std::map<std::string, double>& age_seconds_by_node);

@@ -55,6 +55,22 @@ void AddAssumed(NodeLoad& nl, const Pod& pod, const ScoringConfig& scoring) {
   ++nl.assumed_pods;
 }
 
+void RemoveAssumed(NodeLoad& nl, const Pod& pod, const ScoringConfig& scoring) {
+  const Resources request = pod.EffectiveRequest();
+  const Resources estimate = EstimatePodUsage(pod, scoring);
+  nl.requested.cpu_millis = std::max<int64_t>(0, nl.requested.cpu_millis - request.cpu_millis);
+  nl.requested.memory_bytes =
+      std::max<int64_t>(0, nl.requested.memory_bytes - request.memory_bytes);
+  nl.requested.pods = std::max<int64_t>(0, nl.requested.pods - request.pods);
+  nl.pod_count = std::max(0, nl.pod_count - 1);
+  nl.fresh_usage.cpu_millis = std::max<int64_t>(0, nl.fresh_usage.cpu_millis - estimate.cpu_millis);
+  nl.fresh_usage.memory_bytes =
+      std::max<int64_t>(0, nl.fresh_usage.memory_bytes - estimate.memory_bytes);
+  nl.fresh_usage.pods = std::max<int64_t>(0, nl.fresh_usage.pods - estimate.pods);
+  nl.fresh_pods = std::max(0, nl.fresh_pods - 1);
+  nl.assumed_pods = std::max(0, nl.assumed_pods - 1);
+}
+
 }  // namespace
 
 double PercentOf(int64_t part, int64_t whole) {
@@ -146,6 +162,17 @@ LoadSnapshot::NodeLoadPtr LoadSnapshot::AssumeAt(size_t index, const Pod& pod,
   auto nl = std::make_shared<NodeLoad>(*nodes_[index]);
   const bool was_degraded = nl->degraded;
   AddAssumed(*nl, pod, options.scoring);
+  Finalize(*nl, options.metrics_enabled);
+  degraded_nodes_ += (nl->degraded ? 1 : 0) - (was_degraded ? 1 : 0);
+  nodes_[index] = nl;
+  return nl;
+}
+
+LoadSnapshot::NodeLoadPtr LoadSnapshot::UnassumeAt(size_t index, const Pod& pod,
+                                                   const LoadBuildOptions& options) {
+  auto nl = std::make_shared<NodeLoad>(*nodes_[index]);
+  const bool was_degraded = nl->degraded;
+  RemoveAssumed(*nl, pod, options.scoring);
   Finalize(*nl, options.metrics_enabled);
   degraded_nodes_ += (nl->degraded ? 1 : 0) - (was_degraded ? 1 : 0);
   nodes_[index] = nl;

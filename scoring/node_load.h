@@ -125,6 +125,8 @@ class LoadSnapshot {
   // Counts `pod` as a binding to the node at `index` (copy-on-write: only that NodeLoad is
   // replaced) and returns the node's new load.
   NodeLoadPtr AssumeAt(size_t index, const Pod& pod, const LoadBuildOptions& options);
+  // The inverse of AssumeAt (a tentative placement moved to another node), floored at 0.
+  NodeLoadPtr UnassumeAt(size_t index, const Pod& pod, const LoadBuildOptions& options);
   std::vector<NodeLoadPtr> nodes_;
   std::shared_ptr<const std::unordered_map<std::string, size_t>> index_;  // name -> nodes_ index
   uint64_t cache_version_ = 0;

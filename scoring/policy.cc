@@ -178,6 +178,7 @@ std::vector<ScoreBreakdown> ScoreNodes(const PodDemand& demand,
   double max_raw = 0.0;
   double min_raw = 1.0;
   bool any = false;
+  bool has_target = false;
   for (size_t i = 0; i < candidates.size(); ++i) {
     const ScoreCandidate& c = candidates[i];
     ScoreBreakdown& b = out[i];
@@ -191,6 +192,7 @@ std::vector<ScoreBreakdown> ScoreNodes(const PodDemand& demand,
     }
     if (steer != nullptr && !steer->prefer_node.empty() && steer->prefer_node == b.node) {
       b.steered_target = true;
+      has_target = true;
       continue;
     }
     max_raw = any ? std::max(max_raw, b.raw) : b.raw;
@@ -199,18 +201,22 @@ std::vector<ScoreBreakdown> ScoreNodes(const PodDemand& demand,
   }
   // Spread: the best node gets 10 and the scale is the observed range, but never narrower than
   // minSpread, so that near-equal nodes stay near-equal instead of noise becoming a 0-vs-10
-  // verdict.
+  // verdict. With a steering target among the candidates the others spread over 0..9 only: the
+  // target is the one node with the maximum, so in-tree scores and the random tie-break among
+  // equal totals cannot pick another node (see docs/extender.md for the weight that makes this
+  // dominant).
   const double denom = std::max(max_raw - min_raw, config.scoring.min_spread);
+  const double top = static_cast<double>(has_target ? kMaxExtenderScore - 1 : kMaxExtenderScore);
   for (ScoreBreakdown& b : out) {
     if (b.steered_target) {
       b.score = kMaxExtenderScore;
     } else if (!b.known || b.steered_away) {
       b.score = kMinExtenderScore;
     } else if (denom <= 0.0) {
-      b.score = kMaxExtenderScore;  // all equal and no minimum spread
+      b.score = static_cast<int64_t>(top);  // all equal and no minimum spread
     } else {
-      b.score = ClampExtenderScore(static_cast<double>(kMaxExtenderScore) *
-                                   (1.0 - (max_raw - b.raw) / denom));
+      b.score = std::min(static_cast<int64_t>(top),
+                         ClampExtenderScore(top * (1.0 - (max_raw - b.raw) / denom)));
     }
   }
   return out;

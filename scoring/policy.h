@@ -94,7 +94,8 @@ struct ScoreBreakdown {
 
 // Scores every candidate (same order as `candidates`): raw score per node, then spread over 0..10
 // across the known candidates (best -> 10; see docs/scoring.md for minSpread); unknown nodes get 0;
-// a steering target gets 10, a steered-away node 0.
+// a steering target gets 10 and is then the only node with 10 (the others spread over 0..9), a
+// steered-away node 0.
 std::vector<ScoreBreakdown> ScoreNodes(const PodDemand& demand,
                                        const std::vector<ScoreCandidate>& candidates,
                                        const PolicyConfig& config,

@@ -12,6 +12,7 @@
 #include "rescheduler/leader_elector.h"
 #include "rescheduler/metrics.h"
 #include "rescheduler/rescheduler.h"
+#include "rescheduler/steering_sync.h"
 #include "scoring/load_model.h"
 #include "scoring/metrics.h"
 #include "scoring/metrics_refresher.h"
@@ -52,6 +53,8 @@ struct App::Parts {
   std::unique_ptr<resched::ReschedulerMetrics> resched_metrics;
   std::unique_ptr<resched::LeaderElector> elector;
   std::unique_ptr<resched::Rescheduler> rescheduler;
+  std::unique_ptr<resched::SteeringSyncMetrics> steering_metrics;
+  std::unique_ptr<resched::SteeringSync> steering_sync;
   bool started = false;
   bool refresher_started = false;
 
@@ -185,12 +188,24 @@ void App::Parts::BuildRescheduler() {
     });
     model->AddBindingListener(
         [r = rescheduler.get()](const scoring::NodeLoad& load) { r->OnBinding(load); });
+    // Steering on every replica: the leader publishes its decisions, every replica reads them.
+    steering_metrics = std::make_unique<resched::SteeringSyncMetrics>(registry);
+    std::function<bool()> is_leader;
+    if (elector) is_leader = [e = elector.get()] { return e->IsLeader(); };
+    steering_sync = std::make_unique<resched::SteeringSync>(
+        *client, *steering, clock, resched::SteeringSyncOptions::From(config.rescheduler, identity),
+        std::move(is_leader), steering_metrics.get());
+    steering_sync->PublishOnSteer();
     Log()->info("rescheduler enabled identity={} leader_election={} strategies={}", identity,
                 config.rescheduler.leader_election.enabled,
                 fmt::join(config.rescheduler.enabled_strategies, ","));
   }
   server->AddGetRoute("/debug/plan", [r = rescheduler.get()] {
     return r != nullptr ? r->PlanJson().dump() : std::string(R"({"enabled":false,"moves":[]})");
+  });
+  server->AddGetRoute("/debug/steering", [s = steering_sync.get()] {
+    return s != nullptr ? s->DebugJson().dump()
+                        : std::string(R"({"enabled":false,"readable":false,"entries":[]})");
   });
 }
 
@@ -233,6 +248,7 @@ Status App::Start() {
   if (Status s = p.server->Start(); !s.ok()) return s;
   // Started after the server so /healthz answers while it waits for the Lease.
   if (p.elector) p.elector->Start();
+  if (p.steering_sync) p.steering_sync->Start();
   if (p.rescheduler) p.rescheduler->Start();
   return Status::Ok();
 }
@@ -265,6 +281,7 @@ void App::Stop() {
   // Top down (reverse order of start): the rescheduler first (the elector releases the Lease so
   // a standby takes over at once), then the server.
   if (p.rescheduler) p.rescheduler->Stop();
+  if (p.steering_sync) p.steering_sync->Stop();
   if (p.elector) p.elector->Stop();
   p.server->Stop();
   if (p.refresher) p.refresher->Stop();

@@ -125,6 +125,11 @@ FilterResponse Extender::Filter(const ExtenderArgs& args) const {
   }
   if (unknown > 0) metrics_.unknown_nodes.Increment(unknown);
   if (degraded) metrics_.Degraded(Verb::kFilter).Increment();
+  // kube-scheduler does not call /prioritize when one node is left: that node is the pod's likely
+  // placement (the in-tree filters ran before ours, so it passed those too).
+  if (response.passed.size() == 1 && snapshot->Find(args.node_names[response.passed[0]])) {
+    model_.AssumeTentative(args.pod, args.node_names[response.passed[0]]);
+  }
   if (Log()->should_log(spdlog::level::debug)) {
     Log()->debug("filter pod={} candidates={} passed={} failed={} unknown={} degraded={}",
                  NamespacedName(args.pod.meta), args.node_names.size(), response.passed.size(),
@@ -157,11 +162,19 @@ std::vector<HostPriority> Extender::Prioritize(const ExtenderArgs& args) const {
 
   std::vector<HostPriority> out;
   out.reserve(args.node_names.size());
+  size_t best = args.node_names.size();
   for (size_t i = 0; i < args.node_names.size(); ++i) {
     // Only names from the request are ever returned, in its order.
     const int64_t score = i < scores.size() ? scores[i].score : 0;
     out.push_back({args.node_names[i], score});
+    if (candidates[i].load != nullptr &&
+        (best == args.node_names.size() || score > out[best].score)) {
+      best = i;
+    }
   }
+  // The binding of this pod may reach /bind only after the next pods were scored (asynchronous
+  // binding): count it on its best node now, corrected by /bind or dropped after the window.
+  if (best < args.node_names.size()) model_.AssumeTentative(args.pod, args.node_names[best]);
   if (unknown > 0) metrics_.unknown_nodes.Increment(unknown);
   if (degraded) metrics_.Degraded(Verb::kPrioritize).Increment();
   if (Log()->should_log(spdlog::level::debug)) {

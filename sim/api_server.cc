@@ -33,7 +33,7 @@ ApiServer::Impl::Impl(ApiServerOptions opts)
       store(options.event_history),
       registry(store, clock, options.default_grace_seconds, options.random_seed),
       controllers(registry, ControllerOptions{options.pod_ready_delay, options.kubelet_admission,
-                                              options.garbage_collector}),
+                                              options.garbage_collector, options.pdb_status_lag}),
       fault_rng(options.fault_seed) {}
 
 void ApiServer::Impl::ControllerLoop() {

@@ -71,10 +71,11 @@ struct ApiServerOptions {
   ExpiredWatchMode expired_watch_mode = ExpiredWatchMode::kErrorEvent;
   // Watches end after this long when the request gives no (or a larger) timeoutSeconds.
   std::chrono::seconds max_watch_timeout{1800};
-  size_t watch_queue_limit = 100000;  // a watcher this many events behind is closed
-  bool kubelet_admission = true;      // see sim/controllers.h ControllerOptions
-  bool garbage_collector = true;      // see sim/controllers.h ControllerOptions
-  uint64_t random_seed = 0;           // uids and generated names (0 = random)
+  size_t watch_queue_limit = 100000;            // a watcher this many events behind is closed
+  bool kubelet_admission = true;                // see sim/controllers.h ControllerOptions
+  bool garbage_collector = true;                // see sim/controllers.h ControllerOptions
+  std::chrono::milliseconds pdb_status_lag{0};  // see sim/controllers.h ControllerOptions
+  uint64_t random_seed = 0;                     // uids and generated names (0 = random)
   // Idle keep-alive connections are closed after this long (also bounds Stop()).
   std::chrono::seconds keep_alive_timeout{1};
 };

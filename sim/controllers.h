@@ -35,6 +35,11 @@ struct ControllerOptions {
   // Deletes pods whose controlling ReplicaSet, and ReplicaSets whose controlling Deployment, no
   // longer exists (owner kinds kube-sim does not store are left alone).
   bool garbage_collector = true;
+  // The disruption controller writes a PDB's new status only once it has differed from the
+  // stored one for this long: the real controller works from informers and a rate-limited
+  // queue, so right after a replacement becomes Ready the status may still say no disruption is
+  // allowed. 0 = at the next pass.
+  std::chrono::milliseconds pdb_status_lag{0};
 };
 
 class Controllers {
@@ -70,7 +75,8 @@ class Controllers {
   std::mutex run_mu_;  // serialises RunOnce
   // State below is guarded by run_mu_.
   std::vector<std::pair<std::string, Loop>> extra_loops_;
-  std::map<std::string, SteadyTime> ready_at_;  // admitted pod uid -> when it becomes Ready
+  std::map<std::string, SteadyTime> ready_at_;         // admitted pod uid -> when it becomes Ready
+  std::map<std::string, SteadyTime> pdb_stale_since_;  // PDB uid -> status differs since
   uint64_t next_pod_ip_ = 0;
 };
 

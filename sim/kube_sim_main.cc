@@ -35,7 +35,8 @@ using kb::sim::SchedulerDriverOptions;
 void Usage() {
   std::cerr
       << "usage: kube-sim [--listen HOST:PORT] [--token TOKEN] [--scenario FILE]\n"
-         "                [--pod-ready-delay DURATION] [--event-history N]\n"
+         "                [--pod-ready-delay DURATION] [--pdb-status-lag DURATION]\n"
+         "                [--event-history N]\n"
          "                [--controller-period DURATION] [--bookmark-interval DURATION]\n"
          "                [--default-grace-seconds N] [--workers N] [--seed N]\n"
          "                [--expired-watch error-event|http-410|alternate]\n"
@@ -43,7 +44,8 @@ void Usage() {
          "                [--metrics-listen HOST:PORT] [--metrics-port-file PATH]\n"
          "                [--play-steps BOOL]\n"
          "                [--scheduler BOOL] [--scheduler-names A,B] [--baseline-names A,B]\n"
-         "                [--scheduler-seed N] [--extender-url URL] [--extender-weight N]\n"
+         "                [--scheduler-seed N] [--async-binding BOOL] [--bind-latency DURATION]\n"
+         "                [--extender-url URL] [--extender-weight N]\n"
          "                [--extender-node-cache-capable BOOL] [--extender-ignorable BOOL]\n"
          "                [--extender-timeout DURATION] [--extender-filter-verb VERB]\n"
          "                [--extender-prioritize-verb VERB] [--extender-bind-verb VERB]\n"
@@ -149,6 +151,8 @@ bool ApplyServerFlag(const std::string& arg, const std::string& value, Flags* f,
     f->log_level = value;
   } else if (arg == "--pod-ready-delay") {
     return ParseDuration(value, &options.pod_ready_delay);
+  } else if (arg == "--pdb-status-lag") {
+    return ParseDuration(value, &options.pdb_status_lag);
   } else if (arg == "--controller-period") {
     return ParseDuration(value, &options.controller_period) &&
            options.controller_period.count() > 0;
@@ -203,6 +207,16 @@ bool ApplySchedulerFlag(const std::string& arg, const std::string& value, Flags*
   } else if (arg == "--scheduler-seed") {
     ok = ParseInt(value, &n);
     overrides.push_back([n](auto* o) { o->seed = static_cast<uint64_t>(n); });
+  } else if (arg == "--async-binding") {
+    ok = ParseBool(value, &b);
+    overrides.push_back([b](auto* o) { o->async_binding = b; });
+  } else if (arg == "--bind-latency") {
+    std::chrono::milliseconds d{0};
+    ok = ParseDuration(value, &d);
+    overrides.push_back([d](auto* o) {
+      o->async_binding = true;
+      o->bind_latency = d;
+    });
   } else if (arg == "--extender-url") {
     overrides.push_back([value](auto* o) { o->extender.url_prefix = value; });
   } else if (arg == "--extender-weight") {

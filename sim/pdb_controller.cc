@@ -1,7 +1,8 @@
 // Controllers: the disruption controller (pkg/controller/disruption): each PodDisruptionBudget's
 // status (expected pods from the scale of the pods' controllers, desired and current healthy,
 // disruptionsAllowed, disrupted pods, the DisruptionAllowed condition), fail-safe when a pod's
-// controller cannot be found.
+// controller cannot be found. ControllerOptions::pdb_status_lag delays each status change as the
+// real controller's informers and work queue do.
 #include <algorithm>
 #include <map>
 #include <set>
@@ -168,7 +169,9 @@ void Controllers::SyncPdbs() {
   for (const auto& rs : store_.List("replicasets")) owners.rs_by_uid[Uid(*rs)] = rs;
   for (const auto& d : store_.List("deployments")) owners.deployment_by_uid[Uid(*d)] = d;
   const WallTime now = clock_.WallNow();
+  const SteadyTime steady_now = clock_.Now();
   const std::string now_text = FormatRfc3339(now);
+  std::set<std::string> seen;
 
   for (const auto& pdbp : pdbs) {
     const json& pdb = *pdbp;
@@ -198,12 +201,23 @@ void Controllers::SyncPdbs() {
     } else {
       SetHealth(pdb, pods, expected, desired, now, now_text, status);
     }
-    if (next != pdb) {
+    seen.insert(Uid(pdb));
+    if (next == pdb) {
+      pdb_stale_since_.erase(Uid(pdb));
+      continue;
+    }
+    if (options_.pdb_status_lag.count() > 0) {
+      const SteadyTime since = pdb_stale_since_.emplace(Uid(pdb), steady_now).first->second;
+      if (steady_now - since < options_.pdb_status_lag) continue;  // the controller lags
+    }
+    pdb_stale_since_.erase(Uid(pdb));
+    {
       CheckControllerWrite(registry_.Update(Served("poddisruptionbudgets"), Namespace(pdb),
                                             Name(pdb), std::move(next), WriteMode::kDirect),
                            "pdb-status", Name(pdb));
     }
   }
+  std::erase_if(pdb_stale_since_, [&](const auto& e) { return seen.count(e.first) == 0; });
 }
 
 }  // namespace kb::sim

@@ -11,6 +11,7 @@ const std::vector<ResourceInfo>& AllResources() {
       {"deployments", "apps", "v1", "Deployment", true, true, true},
       {"replicasets", "apps", "v1", "ReplicaSet", true, true, true},
       {"leases", "coordination.k8s.io", "v1", "Lease", true, false, false},
+      {"configmaps", "", "v1", "ConfigMap", true, false, false},
       {"statefulsets", "apps", "v1", "StatefulSet", true, true, true},
       {"persistentvolumes", "", "v1", "PersistentVolume", false, true, false},
       {"persistentvolumeclaims", "", "v1", "PersistentVolumeClaim", true, true, false},

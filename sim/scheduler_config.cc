@@ -66,6 +66,14 @@ Status ApplySchedulerSection(const json& section, SchedulerDriverOptions* option
       KB_ASSIGN_OR_RETURN(options->initial_backoff, Duration(value, key));
     } else if (key == "maxBackoff") {
       KB_ASSIGN_OR_RETURN(options->max_backoff, Duration(value, key));
+    } else if (key == "asyncBinding") {
+      KB_ASSIGN_OR_RETURN(options->async_binding, Bool(value, key));
+    } else if (key == "bindLatency") {
+      KB_ASSIGN_OR_RETURN(options->bind_latency, Duration(value, key));
+      if (options->bind_latency.count() < 0) {
+        return Status::InvalidArgument("scheduler: bindLatency: must be >= 0");
+      }
+      options->async_binding = true;  // a latency only means something off the scheduling cycle
     } else if (key == "extender") {
       if (!value.is_object()) {
         return Status::InvalidArgument("scheduler: extender: must be a mapping");

@@ -35,7 +35,27 @@ std::string Key(const json& obj) { return Namespace(obj) + "/" + Name(obj); }
 
 struct SchedulerDriver::Impl {
   Impl(ApiServer& s, SchedulerDriverOptions o, const Clock& c)
-      : server(s), options(std::move(o)), clock(c), extender(options.extender), rng(options.seed) {}
+      : server(s),
+        options(std::move(o)),
+        clock(c),
+        extender(options.extender),
+        bind_extender(options.extender),
+        rng(options.seed) {}
+
+  // A pod assumed on its node whose binding cycle has not finished (kube-scheduler's assumed
+  // pods in its cache).
+  struct Assumed {
+    std::string node;
+    Resources req, nonzero;
+  };
+  // One binding cycle handed to the binder thread.
+  struct PendingBind {
+    json pod;
+    bool use_extender = false;
+    size_t generation = 0;
+    SteadyTime due;
+    Placement placement;
+  };
 
   // Per-pod queue state (kube-scheduler's backoff / unschedulable queues in one map).
   struct PodState {
@@ -218,12 +238,13 @@ struct SchedulerDriver::Impl {
 
   // Binds `pod` to `node`: through the extender's bindVerb when it binds for `pod`, else (or when
   // an ignorable extender fails) directly.
-  Status Bind(const json& pod, const std::string& node, bool use_extender) {
+  // `client` is the scheduling thread's extender client or the binder's (one HTTP client each).
+  Status Bind(ExtenderClient& client, const json& pod, const std::string& node, bool use_extender) {
     if (!use_extender || options.extender.bind_verb.empty()) {
       return server.BindPod(Namespace(pod), Name(pod), Uid(pod), node);
     }
     Count(&SchedulerStats::bind_calls);
-    Status bound = extender.Bind(pod, node);
+    Status bound = client.Bind(pod, node);
     if (bound.ok()) return bound;
     Count(&SchedulerStats::extender_errors);
     // The extender may have bound the pod and failed only to answer (timeout).
@@ -256,7 +277,17 @@ struct SchedulerDriver::Impl {
     p.via_extender = use_extender;
     const NodeInfo* chosen = SelectHost(pod, nonzero, *feasible, use_extender, p);
     p.node = chosen->name;
-    Status bound = Bind(pod, chosen->name, use_extender);
+    if (options.async_binding) {
+      // Assume, then bind on the binder thread while the next pods are scheduled.
+      for (NodeInfo& n : infos) {
+        if (&n == chosen) n.Add(req, nonzero);
+      }
+      assumed[p.uid] = Assumed{p.node, req, nonzero};
+      EnqueueBind(PendingBind{pod, use_extender, generation, clock.Now() + options.bind_latency,
+                              std::move(p)});
+      return true;
+    }
+    Status bound = Bind(extender, pod, chosen->name, use_extender);
     if (!bound.ok()) {
       Failed(pod, false, generation, "binding rejected: " + bound.message());
       return false;
@@ -265,20 +296,74 @@ struct SchedulerDriver::Impl {
     for (NodeInfo& n : infos) {
       if (&n == chosen) n.AddPod(pod);
     }
+    Scheduled(pod, std::move(p));
+    return true;
+  }
+
+  // Books a finished binding of `pod`. Requires run_mu.
+  void Scheduled(const json& pod, Placement p) {
     pods.erase(Uid(pod));
     Count(&SchedulerStats::scheduled);
     p.at = clock.Now();
     Logger("kube-sim")
         ->info(
             "scheduled pod pod={} node={} scheduler={} feasible={} extender={} score={} "
-            "extender_score={}",
-            Key(pod), p.node, scheduler, p.feasible, use_extender,
+            "extender_score={} async={}",
+            Key(pod), p.node, p.scheduler_name, p.feasible, p.via_extender,
             p.total.count(p.node) ? p.total[p.node] : 0,
-            p.extender.count(p.node) ? p.extender[p.node] : 0);
+            p.extender.count(p.node) ? p.extender[p.node] : 0, options.async_binding);
     std::lock_guard<std::mutex> lock(stats_mu);
     placements.push_back(std::move(p));
     while (placements.size() > options.history_limit) placements.pop_front();
-    return true;
+  }
+
+  void EnqueueBind(PendingBind bind) {
+    std::lock_guard<std::mutex> lock(bind_mu);
+    bind_queue.push_back(std::move(bind));
+    if (!binder.joinable()) {
+      bind_stop = false;
+      binder = std::thread([this] { BindLoop(); });
+    }
+    bind_cv.notify_all();
+  }
+
+  // The binding cycles, in the order their scheduling cycles ended, each at its due time.
+  void BindLoop() {
+    std::unique_lock<std::mutex> lock(bind_mu);
+    while (!bind_stop) {
+      if (bind_queue.empty() || clock.Now() < bind_queue.front().due) {
+        // Short real-time naps: the due time is on `clock`, which a test may drive.
+        bind_cv.wait_for(lock, Millis(5));
+        continue;
+      }
+      PendingBind b = std::move(bind_queue.front());
+      bind_queue.pop_front();
+      ++binds_running;
+      lock.unlock();
+      const Status bound = Bind(bind_extender, b.pod, b.placement.node, b.use_extender);
+      {
+        std::lock_guard<std::mutex> run_lock(run_mu);
+        assumed.erase(b.placement.uid);
+        if (bound.ok()) {
+          Scheduled(b.pod, std::move(b.placement));
+        } else {
+          // kube-scheduler forgets the assumed pod and requeues it with backoff.
+          Failed(b.pod, false, b.generation, "binding rejected: " + bound.message());
+        }
+      }
+      Kick();
+      lock.lock();
+      --binds_running;
+    }
+  }
+
+  void StopBinder() {
+    {
+      std::lock_guard<std::mutex> lock(bind_mu);
+      bind_stop = true;
+    }
+    bind_cv.notify_all();
+    if (binder.joinable()) binder.join();
   }
 
   int RunOnce() {
@@ -301,6 +386,7 @@ struct SchedulerDriver::Impl {
       const std::string node = StrAt(pod, {"spec", "nodeName"});
       const std::string phase = PodPhase(pod);
       if (!node.empty()) {
+        assumed.erase(Uid(pod));  // the binding is visible: counted from the pod from now on
         if (phase == "Succeeded" || phase == "Failed") continue;
         auto it = index.find(node);
         if (it != index.end()) infos[it->second].AddPod(pod);
@@ -310,8 +396,19 @@ struct SchedulerDriver::Impl {
       if (IsTerminating(pod) || (phase != "Pending" && !phase.empty())) continue;
       const std::string scheduler = StrAt(pod, {"spec", "schedulerName"}, kDefaultSchedulerName);
       if (!ServesWithExtender(scheduler) && !ServesWithoutExtender(scheduler)) continue;
-      queue.push_back(&pod);
       pending_uids.insert(Uid(pod));
+      if (assumed.count(Uid(pod)) > 0) continue;  // its binding cycle is running
+      queue.push_back(&pod);
+    }
+    // Assumed pods whose binding is still in flight take their node's capacity.
+    for (auto it = assumed.begin(); it != assumed.end();) {
+      if (pending_uids.count(it->first) == 0) {
+        it = assumed.erase(it);  // gone meanwhile
+        continue;
+      }
+      auto n = index.find(it->second.node);
+      if (n != index.end()) infos[n->second].Add(it->second.req, it->second.nonzero);
+      ++it;
     }
     for (auto it = pods.begin(); it != pods.end();) {
       it = pending_uids.count(it->first) ? std::next(it) : pods.erase(it);
@@ -378,8 +475,17 @@ struct SchedulerDriver::Impl {
 
   std::mutex run_mu;  // serialises RunOnce; guards the state below
   ExtenderClient extender;
+  ExtenderClient bind_extender;  // the binder thread's own HTTP client (async_binding)
   std::mt19937_64 rng;
-  std::map<std::string, PodState> pods;  // pending pod uid -> queue state
+  std::map<std::string, PodState> pods;    // pending pod uid -> queue state
+  std::map<std::string, Assumed> assumed;  // pod uid -> node, binding in flight
+
+  mutable std::mutex bind_mu;  // guards the binder state below
+  std::condition_variable bind_cv;
+  std::deque<PendingBind> bind_queue;
+  size_t binds_running = 0;
+  bool bind_stop = false;
+  std::thread binder;
 
   mutable std::mutex stats_mu;  // guards stats and placements (never held across I/O)
   SchedulerStats stats;
@@ -427,13 +533,20 @@ void SchedulerDriver::Start() {
 
 void SchedulerDriver::Stop() {
   std::lock_guard<std::mutex> lock(impl_->thread_mu);
-  if (!impl_->thread.joinable()) return;
-  impl_->stopping = true;
-  impl_->Kick();
-  impl_->thread.join();
+  if (impl_->thread.joinable()) {
+    impl_->stopping = true;
+    impl_->Kick();
+    impl_->thread.join();
+  }
+  impl_->StopBinder();  // bindings not sent yet are dropped, as when a scheduler exits
 }
 
 int SchedulerDriver::RunOnce() { return impl_->RunOnce(); }
+
+size_t SchedulerDriver::PendingBindings() const {
+  std::lock_guard<std::mutex> lock(impl_->bind_mu);
+  return impl_->bind_queue.size() + impl_->binds_running;
+}
 
 SchedulerStats SchedulerDriver::Stats() const {
   std::lock_guard<std::mutex> lock(impl_->stats_mu);

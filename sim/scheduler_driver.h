@@ -7,6 +7,12 @@
 // binding through the extender's bindVerb or directly. Pods of the stock scheduler names are
 // placed without the extender (requests-only least-allocated): every scenario's baseline.
 // One pod at a time, each decision seeing the previous bindings; failed pods back off.
+// With async_binding, as kube-scheduler v1.26's scheduleOne (pkg/scheduler/schedule_one.go): the
+// scheduling cycle assumes the pod on its node in the driver's cache and hands the binding
+// (extender /bind or pods/binding) to a binder thread, which runs it after bind_latency while the
+// next pods' scheduling cycles (filter, prioritize) go on; a failed binding forgets the assumed
+// pod and backs it off. The maintenance label means nothing to the in-tree filters: only the
+// extender filters such nodes, so pods of the stock scheduler keep landing there.
 // Thread-safe: RunOnce() calls are serialised; HTTP calls happen outside every kube-sim lock.
 #pragma once
 
@@ -56,6 +62,12 @@ struct SchedulerDriverOptions {
   std::chrono::milliseconds period{50};
   // Placements kept for Placements().
   size_t history_limit = 10000;
+  // Binding cycles run on their own thread, concurrently with the next scheduling cycles
+  // (kube-scheduler's behaviour); false binds inside the scheduling cycle.
+  bool async_binding = false;
+  // With async_binding: how long after its scheduling cycle a pod's binding is sent (the API
+  // round trip, permit and pre-bind plugins of a real scheduler).
+  std::chrono::milliseconds bind_latency{0};
 };
 
 // Applies a scenario's `scheduler:` section (docs/scenario-format.md#scheduler) on top of
@@ -108,8 +120,11 @@ class SchedulerDriver {
   void Stop();
 
   // One scheduling pass: every Pending pod that is due, one at a time in queue order (priority,
-  // then creation). Returns the number of pods bound. Tests call it directly.
+  // then creation). Returns the number of pods bound (with async_binding: assumed and handed to
+  // the binder). Tests call it directly.
   int RunOnce();
+  // Bindings handed to the binder and not finished yet (async_binding).
+  size_t PendingBindings() const;
 
   SchedulerStats Stats() const;
   std::vector<Placement> Placements() const;

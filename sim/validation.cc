@@ -76,6 +76,7 @@ const std::vector<TypeRule>& TypeRules() {
       {"leases", {"spec", "leaseTransitions"}, Want::kInt, "int32"},
       {"leases", {"spec", "acquireTime"}, Want::kString, "v1.MicroTime"},
       {"leases", {"spec", "renewTime"}, Want::kString, "v1.MicroTime"},
+      {"configmaps", {"data"}, Want::kStringMap, "map[string]string"},
       {"events", {"involvedObject"}, Want::kObject, "v1.ObjectReference"},
       {"events", {"count"}, Want::kInt, "int32"},
   };

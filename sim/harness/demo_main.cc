@@ -33,7 +33,7 @@ namespace {
 
 void Usage() {
   std::cerr << "usage: kube-balancer-demo [--kube-balancer PATH] [--source-dir DIR] [--out FILE]\n"
-               "                          [--plays seed002,burst,pinned,maintenance,cpu-hog]\n"
+               "                          [--plays seed002,burst,burst-async,pinned,...]\n"
                "                          [--parallel N] [--prometheus PATH] [--keep] [-v N]\n";
 }
 

@@ -51,7 +51,7 @@ Play::Play(std::string id, std::string title, std::string scenario, const PlayOp
   report_.scenario_file = "sim/scenarios/" + scenario;
 }
 
-bool Play::Setup(bool rescheduler) {
+bool Play::Setup(bool rescheduler, bool two_replicas) {
   TestbedOptions o;
   o.name = report_.id;
   o.scenario_file = options_.source_dir + "/" + report_.scenario_file;
@@ -60,6 +60,7 @@ bool Play::Setup(bool rescheduler) {
   o.keep_work_dir = options_.keep_work_dirs;
   o.verbosity = options_.verbosity;
   o.rescheduler = rescheduler;
+  o.two_replicas = two_replicas;
   auto tb = Testbed::Start(o);
   if (!tb.ok()) return SetupFailed(tb.status().message());
   tb_ = std::move(*tb);

@@ -32,8 +32,9 @@ class Play {
  public:
   Play(std::string id, std::string title, std::string scenario, const PlayOptions& options);
 
-  // Starts the testbed; false (with a failed "setup" check) when it cannot.
-  bool Setup(bool rescheduler);
+  // Starts the testbed; false (with a failed "setup" check) when it cannot. `two_replicas`: see
+  // TestbedOptions::two_replicas.
+  bool Setup(bool rescheduler, bool two_replicas = false);
 
   bool SetupFailed(const std::string& message);
 

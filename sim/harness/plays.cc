@@ -91,9 +91,14 @@ PlayReport Seed002(const PlayOptions& options) {
 
 // ---- burst: 50 pods at once -------------------------------------------------------------------
 
-PlayReport Burst(const PlayOptions& options) {
-  Play play("burst", "Burst: 50 pods submitted at once, metrics lag behind bindings",
-            "burst-50.yaml", options);
+// `async`: the scenario's scheduler binds asynchronously (bindLatency), so kube-balancer sees the
+// next pods' /prioritize before the previous /bind, as with the real kube-scheduler.
+PlayReport Burst(const PlayOptions& options, bool async) {
+  Play play(async ? "burst-async" : "burst",
+            async ? "Burst under asynchronous binding: 50 pods, /bind arrives after the next "
+                    "pods were scored"
+                  : "Burst: 50 pods submitted at once, metrics lag behind bindings",
+            async ? "burst-50-async.yaml" : "burst-50.yaml", options);
   if (!play.Setup(false) || !play.Metrics()) return play.Finish();
   play.Table("before");
   const auto submitted = Clock::now();
@@ -137,6 +142,12 @@ PlayReport Burst(const PlayOptions& options) {
   play.Note("bindings finished " + Fmt(bind_seconds, 2) + "s after submission; Prometheus showed " +
             "the new load " + Fmt(lag) + "s later: kube-balancer placed the burst on its own " +
             "estimate of fresh pods, not on metrics");
+  if (async) {
+    play.Note("each binding was sent " +
+              std::to_string(play.tb().cluster().driver()->options().bind_latency.count()) +
+              "ms after its scheduling cycle, while the next pods were filtered and scored: "
+              "kube-balancer counted every pod on its best node from /prioritize on");
+  }
   return play.Finish();
 }
 
@@ -231,6 +242,82 @@ PlayReport PileUp(const PlayOptions& options) {
     play.ExpectSettled(
         [&](const std::vector<json>& pods) { return Balanced(pods, IsHeavy, 20, 3, &counts); }, 5s);
   }
+  play.Table("after");
+  play.MoveChecks("");
+  return play.Finish();
+}
+
+// ---- two replicas: the scheduler calls the replica that is not the rescheduler leader ----------
+
+// Planned targets (moved pod "<ns>/<name>" -> target node) from a replica's /debug/steering, and
+// whether it showed entries read from the published ConfigMap.
+void CollectSteering(Play& play, bool leader, std::map<std::string, std::string>* targets,
+                     int* published) {
+  auto body = play.tb().KubeBalancerGet("/debug/steering", leader);
+  if (!body.ok()) return;
+  const json doc = json::parse(*body, nullptr, false);
+  if (!doc.is_object() || !doc["entries"].is_array()) return;
+  for (const json& e : doc["entries"]) {
+    const std::string pod = e.value("pod", "");
+    const std::string target = e.value("target", "");
+    if (leader && !pod.empty() && !target.empty()) (*targets)[pod] = target;
+    if (!leader && e.value("origin", "") == "published") ++*published;
+  }
+}
+
+PlayReport TwoReplicas(const PlayOptions& options) {
+  Play play("two-replicas",
+            "Two replicas: kube-sim's scheduler calls the replica that is not the rescheduler "
+            "leader while 20 piled-up replicas are spread",
+            "pile-up.yaml", options);
+  if (!play.Setup(true, /*two_replicas=*/true)) return play.Finish();
+  const bool placed =
+      ExpectHeavyOnWorker1(play, "20 replicas running on worker-1 while the others are cordoned");
+  if (!placed || !play.Metrics()) return play.Finish();
+  const std::vector<std::string> checks = {
+      "the scheduler's replica is not the rescheduler leader",
+      "replicas rebalanced by the rescheduler", "the non-leader steered by the published decisions",
+      "at least 95% of replacements on the planned target",
+      "no pod evicted twice and no replacement back on its source node"};
+  if (!play.Rescheduler(checks)) return play.Finish();
+  auto metrics = play.tb().KubeBalancerMetrics();
+  const bool follower =
+      metrics.ok() && metrics->find("kube_balancer_rescheduler_leader 0") != std::string::npos;
+  play.Expect("the scheduler's replica is not the rescheduler leader", follower,
+              follower ? "kube_balancer_rescheduler_leader 0 on the extender replica"
+                       : "the extender replica leads (or its metrics are unreadable)");
+  for (const char* step : {"uncordon-worker-2", "uncordon-worker-3"}) {
+    if (!play.Step(step)) return play.Finish();
+  }
+  play.Table("before (worker-2 and worker-3 uncordoned)");
+  std::map<std::string, int> counts;
+  std::map<std::string, std::string> targets;
+  int published = 0;
+  const bool balanced = play.WaitPods(
+      [&](const std::vector<json>& pods) {
+        CollectSteering(play, true, &targets, &published);
+        CollectSteering(play, false, &targets, &published);
+        return Balanced(pods, IsHeavy, 20, 3, &counts);
+      },
+      options.outcome_timeout);
+  const auto moves = play.tb().observer().Moves();
+  play.Expect("replicas rebalanced by the rescheduler", balanced && !moves.empty(),
+              CountsText(counts) + " after " + std::to_string(moves.size()) + " eviction(s)");
+  play.Expect("the non-leader steered by the published decisions", published > 0,
+              std::to_string(published) + " published entries seen on the extender replica");
+  int replaced = 0, on_target = 0;
+  for (const auto& m : moves) {
+    if (m.replacement_node.empty()) continue;
+    ++replaced;
+    auto t = targets.find(m.ns + "/" + m.name);
+    if (t != targets.end() && t->second == m.replacement_node) ++on_target;
+  }
+  play.Figure("replacements", replaced);
+  play.Figure("replacements on the planned target", on_target);
+  play.Expect("at least 95% of replacements on the planned target",
+              replaced > 0 && on_target * 100 >= 95 * replaced,
+              std::to_string(on_target) + "/" + std::to_string(replaced) +
+                  " replacements landed where the leader planned");
   play.Table("after");
   play.MoveChecks("");
   return play.Finish();
@@ -374,16 +461,19 @@ double PlayReport::Figure(const std::string& name, double fallback) const {
 }
 
 std::vector<std::string> PlayIds() {
-  return {"seed002", "burst", "pinned", "maintenance", "cpu-hog", "pile-up"};
+  return {"seed002",     "burst",   "burst-async", "pinned",
+          "maintenance", "cpu-hog", "pile-up",     "two-replicas"};
 }
 
 PlayReport RunPlay(const std::string& id, const PlayOptions& options) {
   if (id == "seed002") return Seed002(options);
-  if (id == "burst") return Burst(options);
+  if (id == "burst") return Burst(options, false);
+  if (id == "burst-async") return Burst(options, true);
   if (id == "pinned") return Pinned(options);
   if (id == "maintenance") return Maintenance(options);
   if (id == "cpu-hog") return CpuHog(options);
   if (id == "pile-up") return PileUp(options);
+  if (id == "two-replicas") return TwoReplicas(options);
   PlayReport r;
   r.id = id;
   r.checks.push_back({"setup", Check::Result::kFail, "unknown play \"" + id + "\""});

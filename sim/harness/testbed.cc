@@ -101,6 +101,7 @@ json BalancerConfig(int port, const std::string& prometheus_url, const TestbedOp
                   {{"enabled", o.rescheduler},
                    {"reschedulingInterval", "2s"},
                    {"consecutiveCycles", 2},
+                   {"steeringSyncInterval", "200ms"},
                    {"leaderElection",
                     {{"leaseDuration", "6s"}, {"renewDeadline", "4s"}, {"retryPeriod", "1s"}}}}},
                  {"kubeClient", {{"qps", 500}, {"burst", 1000}}}};
@@ -236,33 +237,49 @@ Status Testbed::StartPrometheus() {
   }
 }
 
-// kube-balancer with the testbed's configuration; another port is tried (up to three) when it
-// exits before it is ready.
+// kube-balancer with the testbed's configuration. With two_replicas the leader replica starts
+// first and is waited for until it holds the Lease, so the one kube-sim's scheduler calls is not
+// the leader.
 Status Testbed::StartKubeBalancer() {
   const TestbedOptions& o = options_;
   const std::string kubeconfig = work_dir_ + "/kubeconfig.yaml";
   KB_RETURN_IF_ERROR(
       WriteFile(kubeconfig, Kubeconfig(cluster_->api().url(), cluster_->api().token()).dump(2)));
+  if (o.two_replicas) {
+    KB_ASSIGN_OR_RETURN(leader_port_, PickFreePort());
+    KB_RETURN_IF_ERROR(StartBalancerProcess("kube-balancer-leader", &leader_port_, &leader_));
+    if (o.rescheduler && !ReschedulerRunning(o.startup_timeout, /*wait_leader=*/true)) {
+      return Status::Unavailable("the first kube-balancer replica did not become leader");
+    }
+  }
+  return StartBalancerProcess("kube-balancer", &balancer_port_, &balancer_);
+}
+
+Status Testbed::StartBalancerProcess(const std::string& tag, int* port,
+                                     std::unique_ptr<ChildProcess>* process) {
+  const TestbedOptions& o = options_;
+  const std::string kubeconfig = work_dir_ + "/kubeconfig.yaml";
   for (int attempt = 0;; ++attempt) {
     if (attempt > 0) {
-      KB_ASSIGN_OR_RETURN(balancer_port_, PickFreePort());
+      KB_ASSIGN_OR_RETURN(*port, PickFreePort());
     }
-    json config = BalancerConfig(balancer_port_, prometheus_url(), o);
-    const std::string config_path = work_dir_ + "/kube-balancer.yaml";
+    json config = BalancerConfig(*port, prometheus_url(), o);
+    const std::string config_path = work_dir_ + "/" + tag + ".yaml";
     KB_RETURN_IF_ERROR(WriteFile(config_path, config.dump(2)));  // JSON is valid YAML
     std::vector<std::string> argv = {o.kube_balancer, "--config", config_path, "--kubeconfig",
                                      kubeconfig};
     if (o.verbosity > 0) argv.push_back("-v=" + std::to_string(o.verbosity));
-    KB_ASSIGN_OR_RETURN(balancer_, ChildProcess::Spawn(argv, work_dir_ + "/kube-balancer.log"));
+    KB_ASSIGN_OR_RETURN(*process, ChildProcess::Spawn(argv, work_dir_ + "/" + tag + ".log"));
+    const std::string url = "http://127.0.0.1:" + std::to_string(*port);
+    ChildProcess& p = **process;
     const bool ready = kb::testing::PollUntil(
-        [&] { return !balancer_->Running() || HttpGet(kube_balancer_url(), "/readyz").ok(); },
-        o.startup_timeout, kPoll);
-    if (ready && balancer_->Running()) return Status::Ok();
-    if (attempt == 2 || balancer_->Running()) {
-      return Status::Unavailable("kube-balancer did not become ready within " +
+        [&] { return !p.Running() || HttpGet(url, "/readyz").ok(); }, o.startup_timeout, kPoll);
+    if (ready && p.Running()) return Status::Ok();
+    if (attempt == 2 || p.Running()) {
+      return Status::Unavailable(tag + " did not become ready within " +
                                  std::to_string(o.startup_timeout.count()) + "s");
     }
-    balancer_->Stop();  // most likely the port was taken meanwhile: try another
+    p.Stop();  // most likely the port was taken meanwhile: try another
   }
 }
 
@@ -270,6 +287,7 @@ Testbed::~Testbed() { Stop(); }
 
 void Testbed::Stop() {
   if (balancer_) balancer_->Stop();
+  if (leader_) leader_->Stop();
   if (prometheus_) prometheus_->Stop();
   if (cluster_) cluster_->Stop();
 }
@@ -283,7 +301,12 @@ std::string Testbed::prometheus_url() const {
 std::string Testbed::kube_balancer_url() const {
   return "http://127.0.0.1:" + std::to_string(balancer_port_);
 }
-bool Testbed::KubeBalancerRunning() { return balancer_ && balancer_->Running(); }
+std::string Testbed::leader_url() const {
+  return leader_ ? "http://127.0.0.1:" + std::to_string(leader_port_) : kube_balancer_url();
+}
+bool Testbed::KubeBalancerRunning() {
+  return balancer_ && balancer_->Running() && (!leader_ || leader_->Running());
+}
 std::string Testbed::KubeBalancerLog(int lines) const {
   return balancer_ ? balancer_->LogTail(lines) : "";
 }
@@ -309,6 +332,10 @@ StatusOr<std::map<std::string, double>> Testbed::QueryByNode(const std::string& 
 
 StatusOr<std::string> Testbed::KubeBalancerMetrics() const {
   return HttpGet(kube_balancer_url(), "/metrics");
+}
+
+StatusOr<std::string> Testbed::KubeBalancerGet(const std::string& path, bool leader) const {
+  return HttpGet(leader ? leader_url() : kube_balancer_url(), path);
 }
 
 Status Testbed::WaitForMetrics(std::chrono::milliseconds timeout, double tolerance) {
@@ -356,7 +383,7 @@ bool Testbed::ReschedulerRunning(std::chrono::milliseconds timeout, bool wait_le
   std::optional<double> leader;
   kb::testing::PollUntil(
       [&] {
-        auto text = KubeBalancerMetrics();
+        auto text = HttpGet(leader_url(), "/metrics");
         if (!text.ok()) return false;
         leader = MetricValue(*text, "kube_balancer_rescheduler_leader");
         return leader.has_value() && (!wait_leader || *leader == 1);

@@ -43,10 +43,15 @@ struct TestbedOptions {
   bool ignorable = false;
   // kube-balancer configuration merged (JSON merge patch) over the testbed defaults: listen,
   // prometheus (url, rateWindow, refreshInterval 1s), rescheduler (interval 2s,
-  // consecutiveCycles 2, short leader election).
+  // consecutiveCycles 2, steeringSyncInterval 200ms, short leader election).
   nlohmann::json config = nlohmann::json::object();
   bool rescheduler = false;  // rescheduler.enabled
-  int verbosity = 0;         // kube-balancer -v
+  // Two kube-balancer replicas: one is started first and waited for until it holds the
+  // rescheduler Lease; kube-sim's scheduler calls the other one, which is not the leader (as when
+  // kube-scheduler reaches any replica behind a Service). Steering must reach it through the
+  // published steering ConfigMap.
+  bool two_replicas = false;
+  int verbosity = 0;  // kube-balancer -v
   std::chrono::seconds startup_timeout{30};
 };
 
@@ -65,6 +70,8 @@ class Testbed {
   const std::string& work_dir() const;
   std::string prometheus_url() const;
   std::string kube_balancer_url() const;
+  // The replica holding the rescheduler Lease with two_replicas, else kube_balancer_url().
+  std::string leader_url() const;
   bool KubeBalancerRunning();
   std::string KubeBalancerLog(int lines = 40) const;
 
@@ -76,8 +83,11 @@ class Testbed {
   StatusOr<std::map<std::string, double>> QueryByNode(const std::string& promql) const;
   // kube-balancer's /metrics text.
   StatusOr<std::string> KubeBalancerMetrics() const;
+  // GET `path` from the replica kube-sim's scheduler calls, or from the leader replica.
+  StatusOr<std::string> KubeBalancerGet(const std::string& path, bool leader = false) const;
   // True when kube-balancer runs a rescheduler (its leader gauge is exported); waits up to
-  // `timeout` for this instance to become the leader when `wait_leader`.
+  // `timeout` for this instance (with two_replicas: the leader replica) to become the leader
+  // when `wait_leader`.
   bool ReschedulerRunning(std::chrono::milliseconds timeout, bool wait_leader);
 
  private:
@@ -86,6 +96,10 @@ class Testbed {
   Status StartKubeSim();
   Status StartPrometheus();
   Status StartKubeBalancer();
+  // Starts one kube-balancer process listening on *port (another free port is tried when it exits
+  // before it is ready); `tag` names its config and log files.
+  Status StartBalancerProcess(const std::string& tag, int* port,
+                              std::unique_ptr<ChildProcess>* process);
   TestbedOptions options_;
   std::unique_ptr<TempDir> tmp_;
   std::string work_dir_;
@@ -93,6 +107,8 @@ class Testbed {
   std::unique_ptr<ClusterObserver> observer_;
   std::unique_ptr<ChildProcess> prometheus_;
   std::unique_ptr<ChildProcess> balancer_;
+  std::unique_ptr<ChildProcess> leader_;  // two_replicas: the replica holding the Lease
+  int leader_port_ = 0;
   int prometheus_port_ = 0;
   int balancer_port_ = 0;
 };

@@ -204,6 +204,15 @@ TEST_CASE("every request HttpKubeClient sends is in the api call table, and vice
   CHECK_FALSE(client.UpdateLease(lease).ok());
   CHECK_FALSE(client.GetRaw("/apis/metrics.k8s.io/v1beta1/nodes").ok());
   CHECK_FALSE(client.GetRaw("/apis/metrics.k8s.io/v1beta1/pods").ok());
+  const nlohmann::json config_map = {{"apiVersion", "v1"},
+                                     {"kind", "ConfigMap"},
+                                     {"metadata",
+                                      {{"name", "kube-balancer-steering"},
+                                       {"namespace", "kube-system"},
+                                       {"resourceVersion", "3"}}}};
+  CHECK_FALSE(client.GetConfigMap("kube-system", "kube-balancer-steering").ok());
+  CHECK_FALSE(client.CreateConfigMap("kube-system", config_map).ok());
+  CHECK_FALSE(client.UpdateConfigMap("kube-system", config_map).ok());
 
   const auto requests = server.requests();
   REQUIRE(requests.size() >= 20);

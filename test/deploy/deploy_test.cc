@@ -451,6 +451,7 @@ std::string ConfigValue(const Config& config, std::string_view key) {
   if (key == "rescheduler.leaderElection.leaseName") {
     return config.rescheduler.leader_election.lease_name;
   }
+  if (key == "rescheduler.steeringConfigMap") return config.rescheduler.steering_config_map;
   FAIL("kube/api_calls.h names config key " << key << " that this test does not resolve");
   return "";
 }

@@ -54,6 +54,13 @@ TEST_CASE("a burst of 50 pods gives no node more than 1.3 times its fair share",
   CHECK(r.Figure("most pods on one node") <= 1.3 * r.Figure("fair share (pods per node)"));
 }
 
+TEST_CASE("a burst under asynchronous binding gives no node more than 1.3 times its fair share",
+          "[e2e][integration]") {
+  const PlayReport r = Play("burst-async");
+  RequirePassed(r);
+  CHECK(r.Figure("most pods on one node") <= 1.3 * r.Figure("fair share (pods per node)"));
+}
+
 TEST_CASE("pinned replicas never move while pinned and spread once unpinned", KB_RESCHEDULER_TAGS) {
   RequirePassed(Play("pinned"));
 }
@@ -65,6 +72,11 @@ TEST_CASE("the maintenance node is drained without violating a PodDisruptionBudg
 
 TEST_CASE("the opted-in cpu hog leaves the hot node exactly once", KB_RESCHEDULER_TAGS) {
   RequirePassed(Play("cpu-hog"));
+}
+
+TEST_CASE("with two replicas the scheduler's replica steers by the leader's published decisions",
+          KB_RESCHEDULER_TAGS) {
+  RequirePassed(Play("two-replicas"));
 }
 
 TEST_CASE("replicas piled up on one worker are spread by the rescheduler", KB_RESCHEDULER_TAGS) {

@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "sim/api_server.h"
 #include "test/e2e/e2e_test_util.h"
+#include "test/testing/poll.h"
 
 namespace kb::sim::e2e {
 namespace {
@@ -376,6 +377,101 @@ TEST_CASE("each decision sees the previous bindings of the pass", "[e2e][driver]
   CHECK(driver.Stats().unschedulable == 1);
 }
 
+TEST_CASE("asynchronous binding: the next pods are scored before the previous bind",
+          "[e2e][driver]") {
+  FakeExtender ext;
+  FakeClock clock;
+  Cluster c(&clock);
+  c.AddNode(Node("n1"));
+  c.AddNode(Node("n2"));
+  for (int i = 0; i < 3; ++i) c.AddPod(Pod("p" + std::to_string(i)));
+  std::vector<std::string> order;  // verbs in arrival order
+  std::mutex order_mu;
+  auto record = [&](const std::string& verb) {
+    std::lock_guard<std::mutex> lock(order_mu);
+    order.push_back(verb);
+  };
+  ext.On("prioritize", [&](const json& body, httplib::Response& res) {
+    record("prioritize");
+    json out = json::array();
+    for (const json& n : body["NodeNames"]) out.push_back({{"Host", n}, {"Score", 5}});
+    res.set_content(out.dump(), "application/json");
+  });
+  ext.On("bind", [&](const json& body, httplib::Response& res) {
+    record("bind");
+    Status st =
+        c.server.BindPod(body["PodNamespace"], body["PodName"], body["PodUID"], body["Node"]);
+    res.set_content(json{{"Error", st.ok() ? "" : st.message()}}.dump(), "application/json");
+  });
+  SchedulerDriverOptions o = WithExtender(ext.url());
+  o.extender.bind_verb = "bind";
+  o.bind_latency = 200ms;
+  o.async_binding = true;
+  SchedulerDriver driver(c.server, o, clock);
+
+  // One pass: three scheduling cycles, no binding yet (each waits bindLatency on the clock).
+  CHECK(driver.RunOnce() == 3);
+  CHECK(ext.Requests("prioritize").size() == 3);
+  CHECK(ext.Requests("bind").empty());
+  CHECK(driver.PendingBindings() == 3);
+  for (int i = 0; i < 3; ++i) CHECK(NodeOf(c.server, "p" + std::to_string(i)).empty());
+  // The assumed pods are not scheduled again while their bindings are in flight.
+  CHECK(driver.RunOnce() == 0);
+  CHECK(ext.Requests("prioritize").size() == 3);
+
+  clock.Advance(200ms);
+  REQUIRE(kb::testing::PollUntil([&] { return driver.PendingBindings() == 0; }));
+  CHECK(ext.Requests("bind").size() == 3);
+  for (int i = 0; i < 3; ++i) CHECK_FALSE(NodeOf(c.server, "p" + std::to_string(i)).empty());
+  CHECK(driver.Stats().scheduled == 3);
+  {
+    std::lock_guard<std::mutex> lock(order_mu);
+    CHECK(order == std::vector<std::string>{"prioritize", "prioritize", "prioritize", "bind",
+                                            "bind", "bind"});
+  }
+  // The assumed pods took capacity in the driver's cache: 3 x 100m spread over equal nodes by
+  // least-allocated, never all on one.
+  std::map<std::string, int> per_node;
+  for (int i = 0; i < 3; ++i) ++per_node[NodeOf(c.server, "p" + std::to_string(i))];
+  CHECK(per_node.size() == 2);
+
+  SECTION("a failed binding forgets the assumption and backs the pod off") {
+    c.AddPod(Pod("late"));
+    ext.On("bind", [](const json&, httplib::Response& res) {
+      res.set_content(R"({"Error":"conflict"})", "application/json");
+    });
+    CHECK(driver.RunOnce() == 1);
+    clock.Advance(200ms);
+    REQUIRE(kb::testing::PollUntil([&] { return driver.PendingBindings() == 0; }));
+    CHECK(NodeOf(c.server, "late").empty());
+    CHECK(driver.Stats().errors == 1);
+    clock.Advance(1s);             // initialBackoff
+    CHECK(driver.RunOnce() == 1);  // scheduled again
+  }
+}
+
+TEST_CASE("default-scheduler pods ignore the maintenance label, extender pods do not",
+          "[e2e][driver]") {
+  FakeExtender ext;
+  Cluster c;
+  json maint = Node("maint");
+  maint["metadata"]["labels"]["scheduler.alpha.kubernetes.io/maintenance"] = "true";
+  c.AddNode(maint);
+  c.AddPod(Pod("stock", "default-scheduler"));
+  c.AddPod(Pod("ours"));
+  // kube-balancer's filter rejects the node in maintenance.
+  ext.On("filter", [](const json& body, httplib::Response& res) {
+    json failed = json::object();
+    for (const json& n : body["NodeNames"]) failed[n.get<std::string>()] = "maintenance";
+    res.set_content(json{{"NodeNames", json::array()}, {"FailedNodes", failed}}.dump(),
+                    "application/json");
+  });
+  SchedulerDriver driver(c.server, WithExtender(ext.url()), SystemClock::Instance());
+  CHECK(driver.RunOnce() == 1);
+  CHECK(NodeOf(c.server, "stock") == "maint");
+  CHECK(NodeOf(c.server, "ours").empty());
+}
+
 TEST_CASE("ties are broken by the seeded random generator", "[e2e][driver]") {
   auto run = [](uint64_t seed) {
     Cluster c;
@@ -463,6 +559,12 @@ TEST_CASE("scheduler section of a scenario configures the driver", "[e2e][driver
   CHECK(o.extender.node_cache_capable);
   CHECK(o.extender.ignorable);
   CHECK(o.extender.http_timeout == 2s);
+  CHECK_FALSE(o.async_binding);
+  REQUIRE(ApplySchedulerSection(json::parse(R"({"bindLatency": "150ms"})"), &o).ok());
+  CHECK(o.async_binding);  // a latency implies asynchronous binding
+  CHECK(o.bind_latency == 150ms);
+  REQUIRE(ApplySchedulerSection(json::parse(R"({"asyncBinding": false})"), &o).ok());
+  CHECK_FALSE(o.async_binding);
   CHECK(ApplySchedulerSection(json::parse(R"({"extender": {"wieght": 1}})"), &o).message() ==
         "scheduler: unknown key \"extender.wieght\"");
   CHECK(ApplySchedulerSection(json::parse(R"({"extender": {"weight": 0}})"), &o).message() ==

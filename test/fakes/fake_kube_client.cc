@@ -521,4 +521,48 @@ void FakeKubeClient::ClearRaw(const std::string& path) {
   raw_.erase(path);
 }
 
+StatusOr<json> FakeKubeClient::GetConfigMap(const std::string& ns, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  KB_RETURN_IF_ERROR(BeginCall(kVerbGetConfigMap));
+  auto& store = objects_["configmaps"];
+  auto it = store.find(Key(ns, name));
+  if (it == store.end()) return NotFound("configmaps", name);
+  return it->second;
+}
+
+StatusOr<json> FakeKubeClient::CreateConfigMap(const std::string& ns, const json& config_map) {
+  std::lock_guard<std::mutex> lock(mu_);
+  KB_RETURN_IF_ERROR(BeginCall(kVerbCreateConfigMap));
+  json obj = config_map;
+  obj["metadata"]["namespace"] = ns;
+  const std::string name = MetaField(obj, "name");
+  auto& store = objects_["configmaps"];
+  if (store.count(Key(ns, name)) > 0) {
+    return HttpError(StatusCode::kAlreadyExists, 409, "AlreadyExists",
+                     "configmaps \"" + name + "\" already exists");
+  }
+  obj["metadata"].erase("resourceVersion");
+  obj["metadata"].erase("uid");
+  return PutLocked("configmaps", std::move(obj));
+}
+
+StatusOr<json> FakeKubeClient::UpdateConfigMap(const std::string& ns, const json& config_map) {
+  std::lock_guard<std::mutex> lock(mu_);
+  KB_RETURN_IF_ERROR(BeginCall(kVerbUpdateConfigMap));
+  json obj = config_map;
+  obj["metadata"]["namespace"] = ns;
+  const std::string name = MetaField(obj, "name");
+  auto& store = objects_["configmaps"];
+  auto it = store.find(Key(ns, name));
+  if (it == store.end()) return NotFound("configmaps", name);
+  const std::string rv = MetaField(obj, "resourceVersion");
+  if (!rv.empty() && rv != MetaField(it->second, "resourceVersion")) {
+    return Conflict("configmaps", name,
+                    "the object has been modified; please apply your changes to the latest "
+                    "version and try again");
+  }
+  obj["metadata"]["uid"] = MetaField(it->second, "uid");
+  return PutLocked("configmaps", std::move(obj));
+}
+
 }  // namespace kb::testing

@@ -38,11 +38,14 @@ inline constexpr char kVerbGetLease[] = "get_lease";
 inline constexpr char kVerbCreateLease[] = "create_lease";
 inline constexpr char kVerbUpdateLease[] = "update_lease";
 inline constexpr char kVerbGetRaw[] = "get_raw";
+inline constexpr char kVerbGetConfigMap[] = "get_configmap";
+inline constexpr char kVerbCreateConfigMap[] = "create_configmap";
+inline constexpr char kVerbUpdateConfigMap[] = "update_configmap";
 
 class FakeKubeClient final : public kube::KubeClient {
  public:
   // Resource names for the state API: "nodes", "pods", "poddisruptionbudgets", "deployments",
-  // "replicasets", "leases". Cluster-scoped objects (nodes) use ns "".
+  // "replicasets", "leases", "configmaps". Cluster-scoped objects (nodes) use ns "".
   struct Binding {
     std::string ns, name, uid, node;
   };
@@ -120,6 +123,11 @@ class FakeKubeClient final : public kube::KubeClient {
   // --- Raw GET bodies (GetRaw) ---
   void SetRaw(const std::string& path, std::string body);
   void ClearRaw(const std::string& path);
+  StatusOr<nlohmann::json> GetConfigMap(const std::string& ns, const std::string& name) override;
+  StatusOr<nlohmann::json> CreateConfigMap(const std::string& ns,
+                                           const nlohmann::json& config_map) override;
+  StatusOr<nlohmann::json> UpdateConfigMap(const std::string& ns,
+                                           const nlohmann::json& config_map) override;
 
  private:
   struct Rule {

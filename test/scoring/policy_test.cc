@@ -253,11 +253,40 @@ TEST_CASE("steering filters the source and prefers the target for the owner's po
   CHECK(scores[0].steered_away);
   CHECK(scores[2].score == 10);  // the loaded target still wins
   CHECK(scores[2].steered_target);
-  CHECK(scores[1].score == 10);  // best of the rest
+  CHECK(scores[1].score == 9);  // best of the rest: below the target, never tied with it
 
   clock.Advance(301s);
   CHECK_FALSE(steering.Lookup(replacement).has_value());
   CHECK(steering.Active().empty());
+}
+
+TEST_CASE("a steering target is the only node with the maximum score", "[scoring]") {
+  FakeClock clock;
+  Steering steering(clock);
+  const Pod pod = PodBuilder("web-2").OwnedByReplicaSet("web").Build();
+  steering.Steer(kb::testing::TestUid("default", "web"), "n0", "n3", clock.Now() + 300s);
+  const SteerDecision d = *steering.Lookup(pod);
+  // Five equal, empty nodes and a busier target: without steering every empty node ties at 10.
+  std::vector<Node> nodes;
+  for (int i = 0; i < 6; ++i) nodes.push_back(NodeBuilder("n" + std::to_string(i)).Build());
+  std::vector<NodeLoad> loads;
+  for (int i = 0; i < 6; ++i) loads.push_back(MakeLoad(nodes[i], i == 3 ? 70 : 5, 5 + i));
+  std::vector<ScoreCandidate> candidates;
+  for (int i = 0; i < 6; ++i) candidates.push_back({loads[i].name, &loads[i]});
+  const auto scores = ScoreNodes(pod, candidates, Config80(), &d);
+  int at_max = 0;
+  for (const ScoreBreakdown& b : scores) {
+    if (b.score == kMaxExtenderScore) ++at_max;
+    CHECK(b.score >= kMinExtenderScore);
+  }
+  CHECK(at_max == 1);
+  CHECK(scores[3].score == kMaxExtenderScore);
+  CHECK(scores[0].score == 0);  // the source
+  CHECK(scores[1].score == 9);  // the best of the rest
+  CHECK(scores[5].score < scores[1].score);
+  // The same pod without steering: the best node gets 10 again.
+  const auto plain = ScoreNodes(pod, candidates, Config80());
+  CHECK(plain[1].score == kMaxExtenderScore);
 }
 
 TEST_CASE("a binding at the target consumes the preference while sources stay avoided",

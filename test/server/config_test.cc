@@ -33,6 +33,7 @@ TEST_CASE("an empty config gives the documented defaults", "[config]") {
     CHECK(c->rescheduler.excluded_namespaces ==
           std::vector<std::string>{"kube-system", "kube-public"});
     CHECK(c->rescheduler.leader_election.lease_duration == Millis(15000));
+    CHECK(c->scoring.tentative_window == Millis(5000));
   }
 }
 
@@ -220,6 +221,14 @@ TEST_CASE("bad configs are rejected with the key and the value", "[config]") {
        "rescheduler.memoryThreshold: invalid value \"-1\": must be in [0, 100]"},
       {"negative weight", "scoring: {balanceWeight: -0.5}",
        "scoring.balanceWeight: invalid value \"-0.5\": must be >= 0"},
+      {"bad steering configmap name", "rescheduler: {steeringConfigMap: Steering_CM}",
+       "rescheduler.steeringConfigMap: invalid value \"Steering_CM\""},
+      {"steering sync too fast", "rescheduler: {steeringSyncInterval: 10ms}",
+       "rescheduler.steeringSyncInterval: invalid value \"10ms\": must be in [100ms, 60s]"},
+      {"no steering entries", "rescheduler: {steeringMaxEntries: 0}",
+       "rescheduler.steeringMaxEntries: invalid value \"0\""},
+      {"tentative window too long", "scoring: {tentativeWindow: 2m}",
+       "scoring.tentativeWindow: invalid value \"2m\": must be in [0s, 60s]"},
       {"all weights zero",
        "scoring: {cpuWeight: 0, memoryWeight: 0, leastAllocatedWeight: 0, balanceWeight: 0}",
        "must be > 0"},

@@ -179,6 +179,88 @@ TEST_CASE("a failed bind returns the error text and counts the result", "[extend
   CHECK(env.load.model().assumed_count() == 0);
 }
 
+// kube-scheduler binds pod N (calling /bind) concurrently with the scheduling cycle of pod N+1,
+// so /prioritize for the next pods arrives before the previous /bind.
+TEST_CASE("consecutive prioritize calls without bind spread identical pods over the nodes",
+          "[extender]") {
+  Env env;
+  env.load.SetCluster(
+      {NodeBuilder("a").Build(), NodeBuilder("b").Build(), NodeBuilder("c").Build()});
+  env.load.SetUsage({{"a", {20, 20}}, {"b", {20, 20}}, {"c", {20, 20}}});
+  Extender extender(env.load.model(), env.kube, env.policy, env.metrics);
+  std::map<std::string, int> best;  // node -> pods it scored highest (first of equal ones)
+  for (int i = 0; i < 9; ++i) {
+    const Pod pod = PodBuilder("burst-" + std::to_string(i)).Cpu("300m").Memory("256Mi").Build();
+    const std::vector<HostPriority> scores =
+        extender.Prioritize(ExtenderArgs::ForNames(pod, {"a", "b", "c"}));
+    REQUIRE(scores.size() == 3);
+    const HostPriority* top = &scores[0];
+    for (const HostPriority& p : scores) {
+      if (p.score > top->score) top = &p;
+    }
+    ++best[top->host];
+  }
+  // Each pod saw the previous ones on their best nodes: a third of the burst each, not all of it
+  // on the node that looked best before the burst.
+  CHECK(best == std::map<std::string, int>{{"a", 3}, {"b", 3}, {"c", 3}});
+  const auto snapshot = env.load.model().Snapshot();
+  for (const char* node : {"a", "b", "c"}) CHECK(snapshot->Find(node)->assumed_pods == 3);
+  CHECK(env.load.model().tentative_count() == 9);
+}
+
+TEST_CASE("a tentative placement moves with the bind and ends with its window", "[extender]") {
+  Env env;
+  const Pod pod = PodBuilder("default", "web-1").Cpu("1").Memory("1Gi").Build();
+  env.load.SetCluster({NodeBuilder("a").Build(), NodeBuilder("b").Build()}, {pod});
+  env.load.SetUsage({{"a", {10, 10}}, {"b", {30, 30}}});
+  env.kube.Put("pods", PodBuilder("default", "web-1").Cpu("1").Memory("1Gi").Json());
+  Extender extender(env.load.model(), env.kube, env.policy, env.metrics,
+                    /*steering=*/nullptr, [&] { return env.load.Cache(); });
+  auto requested = [&](const char* node) {
+    return env.load.model().Snapshot()->Find(node)->requested.cpu_millis;
+  };
+  const int64_t a0 = requested("a"), b0 = requested("b");
+
+  const auto scores = extender.Prioritize(ExtenderArgs::ForNames(pod, {"a", "b"}));
+  REQUIRE(scores[0].score == 10);
+  CHECK(requested("a") == a0 + 1000);  // counted on its best node at once
+  CHECK(requested("b") == b0);
+  CHECK(env.load.model().tentative_count() == 1);
+
+  // The scheduler chose b (in-tree scores): /bind corrects the estimate on both nodes.
+  CHECK(extender.Bind({"web-1", "default", pod.meta.uid, "b"}).empty());
+  CHECK(requested("a") == a0);
+  CHECK(requested("b") == b0 + 1000);
+  CHECK(env.load.model().tentative_count() == 0);
+  env.load.model().Rebuild();  // a rebuild agrees
+  CHECK(requested("a") == a0);
+  CHECK(requested("b") == b0 + 1000);
+
+  // A placement whose bind never comes stops counting when the window ends.
+  const Pod other = PodBuilder("default", "web-2").Cpu("1").Build();
+  extender.Prioritize(ExtenderArgs::ForNames(other, {"a", "b"}));
+  CHECK(requested("a") == a0 + 1000);
+  env.load.clock().Advance(std::chrono::milliseconds(4000));
+  env.load.model().Rebuild();
+  CHECK(requested("a") == a0 + 1000);
+  env.load.clock().Advance(std::chrono::milliseconds(1001));
+  env.load.model().Rebuild();
+  CHECK(requested("a") == a0);
+  CHECK(env.load.model().tentative_count() == 0);
+}
+
+TEST_CASE("the only node left after filter is the tentative placement", "[extender]") {
+  Env env;
+  env.load.SetCluster({NodeBuilder("cold").Build(), NodeBuilder("maint").Maintenance().Build()});
+  env.load.SetUsage({{"cold", {10, 10}}, {"maint", {10, 10}}});
+  Extender extender(env.load.model(), env.kube, env.policy, env.metrics);
+  const Pod pod = PodBuilder("p").Cpu("500m").Build();
+  const int64_t before = env.load.model().Snapshot()->Find("cold")->requested.cpu_millis;
+  extender.Filter(ExtenderArgs::ForNames(pod, {"cold", "maint"}));
+  CHECK(env.load.model().Snapshot()->Find("cold")->requested.cpu_millis == before + 500);
+  CHECK(env.load.model().tentative_count() == 1);
+}
+
 TEST_CASE("debug scores explain every candidate", "[extender]") {
   Env env;
   const Pod pending = PodBuilder("default", "web-1").Cpu("500m").Build();

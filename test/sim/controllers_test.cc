@@ -283,6 +283,40 @@ TEST_CASE("PDB status follows kube's disruption controller", "[sim]") {
   CHECK_FALSE(bare.contains("observedGeneration"));
 }
 
+TEST_CASE("PDB status lags behind the pods by pdbStatusLag", "[sim]") {
+  ApiServerOptions o = testing::FastOptions();
+  o.run_controllers = false;
+  o.pod_ready_delay = std::chrono::milliseconds(0);
+  o.pdb_status_lag = std::chrono::seconds(2);
+  FakeClock clock;
+  o.clock = &clock;
+  ApiServer server(o);
+  REQUIRE(server.CreateObject("nodes", "", testing::MakeNode("n")).ok());
+  REQUIRE(server.CreateObject("deployments", "default", testing::MakeDeployment("web", 2)).ok());
+  REQUIRE(server
+              .CreateObject("poddisruptionbudgets", "default",
+                            testing::MakePdb("web", {{"app", "web"}}, "50%"))
+              .ok());
+  server.RunControllersOnce();
+  server.RunControllersOnce();
+  for (const auto& pod : server.ListObjects("pods", "default")) {
+    REQUIRE(server.BindPod("default", pod["metadata"]["name"], "", "n").ok());
+  }
+  auto allowed = [&] {
+    const json status = (*server.GetObject("poddisruptionbudgets", "default", "web"))["status"];
+    return status.value("disruptionsAllowed", -1);
+  };
+  server.RunControllersOnce();  // pods Ready now; the status change is only due
+  server.RunControllersOnce();
+  CHECK(allowed() != 1);
+  clock.Advance(std::chrono::milliseconds(1999));
+  server.RunControllersOnce();
+  CHECK(allowed() != 1);
+  clock.Advance(std::chrono::milliseconds(1));
+  server.RunControllersOnce();
+  CHECK(allowed() == 1);  // 2 healthy, 1 desired
+}
+
 TEST_CASE("template hashes are stable and change with the template", "[sim]") {
   json t = testing::MakeDeployment("web", 1)["spec"]["template"];
   CHECK(Controllers::TemplateHash(t) == Controllers::TemplateHash(t));
