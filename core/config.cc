@@ -1,10 +1,13 @@
 #include "core/config.h"
 
+#include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -288,6 +291,10 @@ std::vector<FieldSpec> KubeClientFields() {
       KB_CONFIG_FIELD(NumberField, "kubeClient.qps", kube_client.qps),
       KB_CONFIG_FIELD(IntField, "kubeClient.burst", kube_client.burst),
       KB_CONFIG_FIELD(DurationField, "kubeClient.timeout", kube_client.timeout),
+      KB_CONFIG_FIELD(DurationField, "kubeClient.idleConnectionTimeout",
+                      kube_client.idle_connection_timeout),
+      KB_CONFIG_FIELD(DurationField, "kubeClient.maxCacheStaleness",
+                      kube_client.max_cache_staleness),
   };
 }
 
@@ -623,8 +630,18 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text) {
 }
 
 StatusOr<Config> LoadConfigFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::InvalidArgument("cannot read config file " + Quote(path));
+  // An ifstream opens a directory and reads nothing, which would parse as "all defaults": only a
+  // regular file (or a symlink to one, as a mounted ConfigMap is) is accepted.
+  struct stat st {};
+  const bool found = ::stat(path.c_str(), &st) == 0, regular = found && S_ISREG(st.st_mode);
+  std::ifstream in;
+  if (regular) in.open(path, std::ios::binary);
+  if (!regular || !in) {
+    const std::string why = !regular && found
+                                ? (S_ISDIR(st.st_mode) ? "is a directory" : "is not a regular file")
+                                : std::strerror(errno);
+    return Status::InvalidArgument("cannot read config file " + Quote(path) + ": " + why);
+  }
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return Status::InvalidArgument("cannot read config file " + Quote(path));

@@ -202,9 +202,11 @@ struct ReschedulerConfig {
 };
 
 struct KubeClientConfig {
-  double qps = 50;        // qps: client-side request rate limit
-  int burst = 100;        // burst
-  Millis timeout{10000};  // timeout: per request (not watches)
+  double qps = 50;                        // qps: client-side request rate limit
+  int burst = 100;                        // burst
+  Millis timeout{10000};                  // timeout: per request (not watches)
+  Millis idle_connection_timeout{30000};  // idleConnectionTimeout: pooled connections closed after
+  Millis max_cache_staleness{60000};      // maxCacheStaleness: a kind unsynced longer -> not ready
 };
 
 struct Config {

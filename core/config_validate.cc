@@ -120,6 +120,12 @@ Status ValidateReschedulerScope(const ReschedulerConfig& r) {
     return Invalid("rescheduler.reschedulingInterval", FormatDuration(r.rescheduling_interval),
                    "must be > 0");
   }
+  if (r.enabled && r.enabled_strategies.empty()) {
+    // A rescheduler that runs no strategy would look healthy and never act.
+    return Invalid("rescheduler.enabledStrategies", "[]",
+                   "must list at least one strategy while rescheduler.enabled is true (set "
+                   "rescheduler.enabled: false to run without the rescheduler)");
+  }
   std::set<std::string> strategies;
   for (size_t i = 0; i < r.enabled_strategies.size(); ++i) {
     const std::string& name = r.enabled_strategies[i];
@@ -250,6 +256,14 @@ Status ValidateKubeClient(const KubeClientConfig& k) {
   if (k.burst < 1) return OutOfRange("kubeClient.burst", k.burst, "must be >= 1");
   if (k.timeout.count() <= 0) {
     return Invalid("kubeClient.timeout", FormatDuration(k.timeout), "must be > 0");
+  }
+  if (k.idle_connection_timeout.count() <= 0) {
+    return Invalid("kubeClient.idleConnectionTimeout", FormatDuration(k.idle_connection_timeout),
+                   "must be > 0");
+  }
+  if (k.max_cache_staleness.count() <= 0) {
+    return Invalid("kubeClient.maxCacheStaleness", FormatDuration(k.max_cache_staleness),
+                   "must be > 0");
   }
   return Status::Ok();
 }

@@ -398,9 +398,12 @@ StatusOr<StorageClass> DecodeStorageClass(const nlohmann::json& j);
 nlohmann::json EncodeLease(const Lease& lease);
 
 // RFC 3339 timestamps as Kubernetes writes them ("2026-01-01T12:00:00Z",
-// "2026-01-01T12:00:00.123456Z", offsets "+02:00").
+// "2026-01-01T12:00:00.123456Z", offsets "+02:00"). Total over years 0000-9999: WallTime holds
+// int64 nanoseconds (1677-09-21 to 2262-04-11), so an earlier instant (Go's zero time
+// "0001-01-01T00:00:00Z") saturates to WallTime::min() and a later one to WallTime::max().
 StatusOr<WallTime> ParseRfc3339(const std::string& s);
-// "2026-01-01T12:00:00Z" (metav1.Time, seconds precision).
+// "2026-01-01T12:00:00Z" (metav1.Time, seconds precision). Total: WallTime::min() and max() format
+// as their instants in 1677 and 2262.
 std::string FormatRfc3339(WallTime t);
 // "2026-01-01T12:00:00.123456Z" (metav1.MicroTime).
 std::string FormatRfc3339Micro(WallTime t);

@@ -1,11 +1,15 @@
 // RFC 3339 timestamps as Kubernetes writes them (declared in model.h).
 #include <charconv>
 #include <cstdio>
+#include <type_traits>
 
 #include "core/model.h"
 
 namespace kb {
 namespace {
+
+static_assert(std::is_same_v<WallTime::duration, std::chrono::nanoseconds>,
+              "the saturation below assumes a nanosecond system_clock");
 
 // GCC/Clang extension; __extension__ keeps -Wpedantic quiet.
 __extension__ typedef __int128 Int128;
@@ -40,14 +44,15 @@ unsigned DaysInMonth(int64_t y, unsigned m) {
   return m == 2 && IsLeap(y) ? 29 : kDays[m - 1];
 }
 
+// Floor division for a positive divisor, without negating `a` (INT64_MIN has no negation).
+int64_t FloorDiv(int64_t a, int64_t b) { return a / b - (a % b < 0 ? 1 : 0); }
+
 std::string FormatTime(WallTime t, bool micro) {
-  using std::chrono::duration_cast;
-  using std::chrono::nanoseconds;
-  int64_t ns = duration_cast<nanoseconds>(t.time_since_epoch()).count();
-  int64_t secs = ns >= 0 ? ns / 1000000000 : -((-ns + 999999999) / 1000000000);
-  int64_t sub_ns = ns - secs * 1000000000;
-  int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-  int64_t sod = secs - days * 86400;
+  const int64_t ns = t.time_since_epoch().count();
+  const int64_t secs = FloorDiv(ns, 1000000000);
+  const int64_t sub_ns = ns % 1000000000 + (ns % 1000000000 < 0 ? 1000000000 : 0);
+  const int64_t days = FloorDiv(secs, 86400);
+  const int64_t sod = secs - days * 86400;
   int64_t y;
   unsigned mo, d;
   CivilFromDays(days, &y, &mo, &d);
@@ -133,10 +138,19 @@ StatusOr<WallTime> ParseRfc3339(const std::string& s) {
     return bad("missing zone (Z or +hh:mm)");
   }
   if (i != s.size()) return bad("trailing characters");
-  int64_t days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_seconds;
-  auto since_epoch = std::chrono::seconds(secs) + std::chrono::nanoseconds(nanos);
-  return WallTime(std::chrono::duration_cast<WallTime::duration>(since_epoch));
+  // Years 0000-9999 with any offset stay within about +-3.2e11 seconds: exact in int64. In
+  // nanoseconds they are not (int64 nanoseconds span 1677-09-21 to 2262-04-11), so the sum is
+  // done in 128 bits and saturated to WallTime's range: Go's zero time "0001-01-01T00:00:00Z"
+  // becomes WallTime::min(), "9999-12-31T23:59:59Z" WallTime::max().
+  const int64_t days =
+      DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  const int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_seconds;
+  const Int128 total = static_cast<Int128>(secs) * 1000000000 + nanos;
+  constexpr int64_t kMin = WallTime::duration::min().count();
+  constexpr int64_t kMax = WallTime::duration::max().count();
+  if (total < kMin) return WallTime::min();
+  if (total > kMax) return WallTime::max();
+  return WallTime(WallTime::duration(static_cast<int64_t>(total)));
 }
 
 std::string FormatRfc3339(WallTime t) { return FormatTime(t, /*micro=*/false); }
