@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets built in <build-dir>/fuzz (make fuzz; docs/development.md "Fuzzing").
 #   fuzz/run.sh <build-dir> <seconds> [target ...]     (default: every target in fuzz/corpus/)
+# FUZZ_JOBS=N runs N targets at a time (default: the number of CPUs; each target is one process).
 # For each target: every input of fuzz/regressions/<target>/ is replayed once, then the target
 # fuzzes for <seconds> starting from fuzz/corpus/<target>/ (new inputs go to
 # <build-dir>/fuzz-work/<target>/corpus, never into the source tree). A finding (crash, sanitizer
@@ -57,19 +58,20 @@ known_entry() {
   return 1
 }
 
-failed=0
-declare -A known_hits=()
-summary=()
-for target in "${targets[@]}"; do
-  bin="$build_dir/fuzz/${target}_fuzzer"
+# Fuzzes one target; writes its summary line to $work/summary, each known-open entry it hit to
+# $work/known-hits, and returns non-zero on a finding.
+run_target() {
+  local target="$1"
+  local bin="$build_dir/fuzz/${target}_fuzzer"
+  local work="$build_dir/fuzz-work/$target"
+  rm -rf "$work" && mkdir -p "$work/corpus" "$work/findings"
+  : >"$work/known-hits"
   if [ ! -x "$bin" ]; then
     echo "fuzz: $bin is missing (make fuzz-build)" >&2
-    failed=1
-    continue
+    printf '%-22s MISSING\n' "$target" >"$work/summary"
+    return 1
   fi
-  work="$build_dir/fuzz-work/$target"
-  rm -rf "$work" && mkdir -p "$work/corpus" "$work/findings"
-  target_failed=0
+  local target_failed=0 input log sig entry
 
   # 1. Regression inputs, one process each so that each is judged on its own.
   for input in "$src_dir/fuzz/regressions/$target"/*; do
@@ -79,20 +81,19 @@ for target in "${targets[@]}"; do
     sig=$(signature "$log")
     if entry=$(known_entry "$target" "$sig"); then
       echo "fuzz: $target: regression $(basename "$input"): known-open ($entry): $sig"
-      known_hits["$entry"]=1
+      echo "$entry" >>"$work/known-hits"
     else
       echo "fuzz: $target: regression $(basename "$input") FAILS: $sig (log: $log)" >&2
-      tail -n 40 "$log" >&2
+      grep -E -A30 'runtime error:|ERROR: |fuzz invariant failed|terminate called' "$log" |
+        head -n 40 >&2
       target_failed=1
     fi
   done
 
   # 2. Fuzzing from the seeds for the time given; a known-open finding restarts the fuzzer for
   # the time left (its input is kept under findings/), anything else ends the target as failed.
-  dict="$src_dir/fuzz/dict/$(dict_for "$target").dict"
-  runs=0
-  start=$SECONDS
-  round=0
+  local dict="$src_dir/fuzz/dict/$(dict_for "$target").dict"
+  local runs=0 start=$SECONDS round=0 left rc n
   while [ $target_failed -eq 0 ]; do
     left=$((seconds - (SECONDS - start)))
     [ $left -gt 0 ] || break
@@ -111,30 +112,43 @@ for target in "${targets[@]}"; do
     sig=$(signature "$log")
     if entry=$(known_entry "$target" "$sig"); then
       echo "fuzz: $target: known-open finding ($entry): $sig"
-      known_hits["$entry"]=1
+      echo "$entry" >>"$work/known-hits"
     else
       echo "fuzz: $target: FINDING: $sig" >&2
       echo "fuzz: $target: input and log: $work/findings/ $log" >&2
-      grep -E -A30 'runtime error:|ERROR: |fuzz invariant failed|terminate called' "$log" | head -n 60 >&2
+      grep -E -A30 'runtime error:|ERROR: |fuzz invariant failed|terminate called' "$log" |
+        head -n 60 >&2
       target_failed=1
     fi
   done
-  elapsed=$((SECONDS - start))
+  local elapsed=$((SECONDS - start))
+  local new status=ok
   new=$(find "$work/corpus" -type f | wc -l)
-  rate=$((runs / (elapsed > 0 ? elapsed : 1)))
-  status=ok
   [ $target_failed -eq 0 ] || status=FAILED
-  summary+=("$(printf '%-22s %-7s %6ss %10s runs %8s execs/s %6s new inputs' "$target" "$status" \
-    "$elapsed" "$runs" "$rate" "$new")")
-  [ $target_failed -eq 0 ] || failed=1
-done
+  printf '%-22s %-7s %5ss %10s runs %8s execs/s %6s new inputs %3s restarts\n' "$target" \
+    "$status" "$elapsed" "$runs" "$((runs / (elapsed > 0 ? elapsed : 1)))" "$new" \
+    "$((round > 0 ? round - 1 : 0))" >"$work/summary"
+  return $target_failed
+}
 
-echo "fuzz summary (${seconds}s per target):"
-printf '  %s\n' "${summary[@]}"
+jobs_max="${FUZZ_JOBS:-$(nproc)}"
+pids=()
+for target in "${targets[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
+  run_target "$target" &
+  pids+=($!)
+done
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+
+echo "fuzz summary (${seconds}s per target, $jobs_max at a time):"
+for target in "${targets[@]}"; do
+  sed 's/^/  /' "$build_dir/fuzz-work/$target/summary" 2>/dev/null || echo "  $target: no summary"
+done
 if [ -f "$known_open" ]; then
   while read -r t re; do
     case "$t" in '' | '#'*) continue ;; esac
-    if [ -z "${known_hits["$t $re"]:-}" ]; then
+    if ! cat "$build_dir"/fuzz-work/*/known-hits 2>/dev/null | grep -qxF -- "$t $re"; then
       echo "fuzz: known-open entry \"$t $re\" was not hit in this run: if its fix is merged, delete it from fuzz/known-open.txt"
     fi
   done <"$known_open"
