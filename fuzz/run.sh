@@ -148,7 +148,7 @@ done
 if [ -f "$known_open" ]; then
   while read -r t re; do
     case "$t" in '' | '#'*) continue ;; esac
-    if ! cat "$build_dir"/fuzz-work/*/known-hits 2>/dev/null | grep -qxF -- "$t $re"; then
+    if ! grep -sqxF -- "$t $re" "$build_dir"/fuzz-work/*/known-hits; then
       echo "fuzz: known-open entry \"$t $re\" was not hit in this run: if its fix is merged, delete it from fuzz/known-open.txt"
     fi
   done <"$known_open"
