@@ -17,14 +17,17 @@ ifneq ($(shell command -v ccache 2>/dev/null),)
 endif
 
 # Every Debian package the build, the tests, the benchmarks and the demo need.
+# clang and libclang-rt-14-dev (its sanitizer and libFuzzer runtimes) serve the fuzz and
+# sanitizer builds.
 DEB_PACKAGES := cmake ninja-build g++ pkg-config make openssl clang-format \
   libcpp-httplib-dev nlohmann-json3-dev prometheus-cpp-dev libspdlog-dev catch2 \
-  libyaml-cpp-dev libssl-dev libsimdjson-dev prometheus
+  libyaml-cpp-dev libssl-dev libsimdjson-dev prometheus clang libclang-rt-14-dev
 
 SOURCES = $(shell git ls-files --cached --others --exclude-standard -- '*.h' '*.cc' 2>/dev/null)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps configure build test bench fmt lint layering clean image demo
+.PHONY: deps configure build test bench fmt lint layering clean image demo \
+  fuzz-build fuzz sanitize-test tsan-test
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -50,6 +53,53 @@ test: build lint
 demo: build
 	@$(BUILD_DIR)/sim/kube-balancer-demo --kube-balancer $(BUILD_DIR)/server/kube-balancer \
 	  --source-dir $(CURDIR) --out $(BUILD_DIR)/demo/kube-balancer-demo.html
+
+# Instrumented builds (clang), each in its own directory, building only what they run
+# (docs/development.md "Sanitizers" and "Fuzzing").
+# build-fuzz: ASan + UBSan + libFuzzer coverage on everything; the fuzz/ targets, and the unit-test
+# suites for `make sanitize-test`. build-tsan: ThreadSanitizer for the threaded modules' tests.
+FUZZ_BUILD_DIR ?= build-fuzz
+TSAN_BUILD_DIR ?= build-tsan
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS ?=
+CLANG_CMAKE_ARGS := -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo $(filter -DCMAKE_CXX_COMPILER_LAUNCHER=%,$(CMAKE_ARGS))
+# The unit-test labels run under ASan + UBSan.
+SANITIZE_LABELS := core kube scoring rescheduler server
+# The threaded modules' tests run under TSan: <suite>:<Catch test spec>, [#file] = a test file.
+TSAN_TESTS := kube:[\#cluster_cache_test] \
+  scoring:[\#load_model_test],[\#metrics_refresher_test] \
+  rescheduler:[\#rescheduler_test],[\#leader_elector_test] \
+  server:[\#http_server_test]
+# Sanitizer reports fail the test that triggered them.
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+fuzz-build: deps
+	@cmake -S . -B $(FUZZ_BUILD_DIR) -G Ninja $(CLANG_CMAKE_ARGS) -DKB_FUZZ=ON > /dev/null
+	@cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target kb_fuzzers
+
+# Each fuzz target for FUZZ_SECONDS from its seeds (fuzz/run.sh); fails on any finding that
+# fuzz/known-open.txt does not list.
+fuzz: fuzz-build
+	@fuzz/run.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+sanitize-test: deps
+	@cmake -S . -B $(FUZZ_BUILD_DIR) -G Ninja $(CLANG_CMAKE_ARGS) -DKB_FUZZ=ON > /dev/null
+	@cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target $(addsuffix _tests,$(SANITIZE_LABELS))
+	@cd $(FUZZ_BUILD_DIR) && $(SAN_ENV) ctest --output-on-failure -j $(JOBS) \
+	  -L "^($$(echo $(SANITIZE_LABELS) | tr ' ' '|'))\$$"
+
+tsan-test: deps
+	@cmake -S . -B $(TSAN_BUILD_DIR) -G Ninja $(CLANG_CMAKE_ARGS) -DKB_TSAN=ON > /dev/null
+	@cmake --build $(TSAN_BUILD_DIR) -j $(JOBS) \
+	  --target $(foreach t,$(TSAN_TESTS),$(firstword $(subst :, ,$(t)))_tests)
+	@set -e; for t in $(foreach t,$(TSAN_TESTS),'$(t)'); do \
+	  suite=$${t%%:*}; spec=$${t#*:}; \
+	  echo "tsan: $${suite}_tests $$spec"; \
+	  $(SAN_ENV) timeout 600 $(TSAN_BUILD_DIR)/test/$$suite/$${suite}_tests -# "$$spec"; \
+	done
 
 bench: build
 	@for b in $(BUILD_DIR)/bench/*_bench; do [ -x "$$b" ] && "$$b" || exit 1; done
@@ -83,4 +133,4 @@ image:
 	docker build -t kube-balancer:dev .
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz build-tsan

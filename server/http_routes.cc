@@ -205,13 +205,14 @@ void ExtenderServer::InstallVerbRoutes() {
   // bodies and the buffer gets simdjson's padding (parsed in place, no copy).
   std::vector<std::pair<Verb, std::string>> routes = {{Verb::kDebugScores, "/debug/scores"}};
   for (Verb verb : kExtenderVerbs) routes.emplace_back(verb, std::string("/") + VerbName(verb));
+  // `verb = verb`: clang 14 (the fuzz and sanitizer builds) cannot capture a structured binding.
   for (const auto& [verb, path] : routes) {
-    server_->Post(path, [this, verb](const httplib::Request& req, httplib::Response& res,
-                                     const httplib::ContentReader& reader) {
+    server_->Post(path, [this, verb = verb](const httplib::Request& req, httplib::Response& res,
+                                            const httplib::ContentReader& reader) {
       ReadVerbBody(verb, req, res, reader);
     });
     // POST without a body (no Content-Length).
-    server_->Post(path, [this, verb](const httplib::Request& req, httplib::Response& res) {
+    server_->Post(path, [this, verb = verb](const httplib::Request& req, httplib::Response& res) {
       Serve(verb, req, std::string(), res);
     });
   }
