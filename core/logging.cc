@@ -5,6 +5,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <algorithm>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -37,9 +38,62 @@ class JsonFormatter final : public spdlog::formatter {
   }
 };
 
+bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
+// Appends `in` to `out` with control characters and (when `backslash`) backslashes escaped.
+void AppendEscaped(std::string_view in, bool backslash, std::string& out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (const char ch : in) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\\' && backslash) {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (IsControl(c)) {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    } else {
+      out.push_back(ch);
+    }
+  }
+}
+
+// The text format: the message's control characters are escaped so one record is one line,
+// whatever a caller forgot to pass through LogValue().
+class TextFormatter final : public spdlog::formatter {
+ public:
+  TextFormatter()
+      : pattern_(std::make_unique<spdlog::pattern_formatter>(kTextPattern,
+                                                             spdlog::pattern_time_type::utc)) {}
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    const std::string_view payload(msg.payload.data(), msg.payload.size());
+    if (std::none_of(payload.begin(), payload.end(),
+                     [](char c) { return IsControl(static_cast<unsigned char>(c)); })) {
+      pattern_->format(msg, dest);
+      return;
+    }
+    std::string escaped;
+    AppendEscaped(payload, /*backslash=*/false, escaped);
+    spdlog::details::log_msg copy = msg;
+    copy.payload = spdlog::string_view_t(escaped.data(), escaped.size());
+    pattern_->format(copy, dest);
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<TextFormatter>();
+  }
+
+ private:
+  std::unique_ptr<spdlog::pattern_formatter> pattern_;
+};
+
 std::unique_ptr<spdlog::formatter> MakeFormatter(bool json) {
   if (json) return std::make_unique<JsonFormatter>();
-  return std::make_unique<spdlog::pattern_formatter>(kTextPattern, spdlog::pattern_time_type::utc);
+  return std::make_unique<TextFormatter>();
 }
 
 struct LogState {
@@ -62,6 +116,23 @@ LogState& State() {
 }
 
 }  // namespace
+
+std::string LogValue(std::string_view untrusted) {
+  std::string_view kept = untrusted;
+  if (kept.size() > kMaxLogValueBytes) {
+    size_t cut = kMaxLogValueBytes;
+    // Back up over UTF-8 continuation bytes so no character is split.
+    while (cut > 0 && (static_cast<unsigned char>(untrusted[cut]) & 0xc0) == 0x80) --cut;
+    kept = untrusted.substr(0, cut);
+  }
+  std::string out;
+  out.reserve(kept.size() + 16);
+  AppendEscaped(kept, /*backslash=*/true, out);
+  if (kept.size() < untrusted.size()) {
+    out += "...(" + std::to_string(untrusted.size()) + " bytes)";
+  }
+  return out;
+}
 
 std::shared_ptr<spdlog::logger> Logger(const std::string& module) {
   LogState& st = State();

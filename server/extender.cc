@@ -132,8 +132,8 @@ FilterResponse Extender::Filter(const ExtenderArgs& args) const {
   }
   if (Log()->should_log(spdlog::level::debug)) {
     Log()->debug("filter pod={} candidates={} passed={} failed={} unknown={} degraded={}",
-                 NamespacedName(args.pod.meta), args.node_names.size(), response.passed.size(),
-                 response.failed.size(), unknown, degraded);
+                 LogValue(NamespacedName(args.pod.meta)), args.node_names.size(),
+                 response.passed.size(), response.failed.size(), unknown, degraded);
   }
   return response;
 }
@@ -184,8 +184,8 @@ std::vector<HostPriority> Extender::Prioritize(const ExtenderArgs& args) const {
       summary += out[i].host + ":" + std::to_string(out[i].score);
     }
     Log()->debug("prioritize pod={} candidates={} unknown={} degraded={} scores={}{}",
-                 NamespacedName(args.pod.meta), out.size(), unknown, degraded, summary,
-                 out.size() > 20 ? ",..." : "");
+                 LogValue(NamespacedName(args.pod.meta)), out.size(), unknown, degraded,
+                 LogValue(summary), out.size() > 20 ? ",..." : "");
   }
   return out;
 }
@@ -206,8 +206,8 @@ std::string Extender::Bind(const BindingArgs& args) {
   const char* result = BindingResult(status);
   metrics_.Bindings(result).Increment();
   if (!status.ok()) {
-    Log()->warn("binding failed pod={} uid={} node={} result={} error={}", key, args.pod_uid,
-                args.node, result, status.ToString());
+    Log()->warn("binding failed pod={} uid={} node={} result={} error={}", LogValue(key),
+                LogValue(args.pod_uid), LogValue(args.node), result, LogValue(status.ToString()));
     return status.message().empty() ? status.ToString() : status.message();
   }
   // Count the binding in the load model now, so the next filter/prioritize sees it even before
@@ -215,8 +215,8 @@ std::string Extender::Bind(const BindingArgs& args) {
   if (pending != nullptr) model_.AssumeBinding(*pending, args.node);
   const PodPtr& pod = pending != nullptr ? pending : bound;
   if (pod != nullptr && steering_ != nullptr) steering_->OnBound(*pod, args.node);
-  Log()->info("bound pod pod={} uid={} node={} counted={}", key, args.pod_uid, args.node,
-              pod != nullptr);
+  Log()->info("bound pod pod={} uid={} node={} counted={}", LogValue(key), LogValue(args.pod_uid),
+              LogValue(args.node), pod != nullptr);
   return "";
 }
 

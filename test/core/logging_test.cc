@@ -114,3 +114,30 @@ TEST_CASE("spdlog's default logger follows the configured format", "[core][loggi
 
 }  // namespace
 }  // namespace kb
+
+namespace kb {
+namespace {
+
+TEST_CASE("LogValue escapes control characters and truncates long values", "[core][logging]") {
+  CHECK(LogValue("default/web-1") == "default/web-1");
+  CHECK(LogValue("a\r\nb\tc\\d") == "a\\r\\nb\\tc\\\\d");
+  CHECK(LogValue(std::string("x\0y\x1b\x7f", 5)) == "x\\x00y\\x1b\\x7f");
+  const std::string long_value(1000, 'a');
+  CHECK(LogValue(long_value) == std::string(kMaxLogValueBytes, 'a') + "...(1000 bytes)");
+  // A multi-byte UTF-8 character across the cut is dropped whole, not split.
+  const std::string utf8 = std::string(kMaxLogValueBytes - 1, 'a') + "\xc3\xa9" + "tail";
+  CHECK(LogValue(utf8) ==
+        std::string(kMaxLogValueBytes - 1, 'a') + "...(" + std::to_string(utf8.size()) + " bytes)");
+}
+
+TEST_CASE("text logging keeps one record on one line", "[core][logging]") {
+  LogCapture cap;
+  REQUIRE(ConfigureLogging("text", 0).ok());
+  Logger("test-text-escape")->info("name={}", "a\nFORGED b\r\x1b[31m");
+  std::vector<std::string> lines = Lines(cap.out.str());
+  REQUIRE(lines.size() == 1);
+  CHECK_THAT(lines[0], Catch::EndsWith("name=a\\nFORGED b\\r\\x1b[31m"));
+}
+
+}  // namespace
+}  // namespace kb

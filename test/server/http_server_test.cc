@@ -18,69 +18,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "test/fakes/fake_kube_client.h"
-#include "test/testing/builders.h"
-#include "test/testing/cluster_fixture.h"
+#include "test/server/server_env.h"
 
 namespace kb::server {
 namespace {
-
-using kb::testing::NodeBuilder;
-using kb::testing::PodBuilder;
-
-std::string ReadTestdata(const std::string& name) {
-  std::ifstream in(std::string(KB_SOURCE_DIR) + "/test/testdata/" + name, std::ios::binary);
-  REQUIRE(in.good());
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// A started server over the three nodes of the captured payloads (node-0000..2, node-0001 hot)
-// and the pending pod default/pod-00000.
-struct ServerEnv {
-  explicit ServerEnv(ServerOptions options = {}) : metrics(registry) {
-    const Pod pod = PodBuilder("default", "pod-00000")
-                        .Uid("uid-default-pod-00000")
-                        .Cpu("100m")
-                        .Memory("128Mi")
-                        .Build();
-    load.SetCluster({NodeBuilder("node-0000").Build(), NodeBuilder("node-0001").Build(),
-                     NodeBuilder("node-0002").Build()},
-                    {pod});
-    load.SetUsage({{"node-0000", {20, 30}}, {"node-0001", {95, 30}}, {"node-0002", {50, 50}}});
-    kube.Put("pods", PodBuilder("default", "pod-00000")
-                         .Uid("uid-default-pod-00000")
-                         .Cpu("100m")
-                         .Memory("128Mi")
-                         .Json());
-    extender = std::make_unique<Extender>(load.model(), kube, scoring::PolicyConfig::From(Config{}),
-                                          metrics, nullptr, [this] { return load.Cache(); });
-    server = std::make_unique<ExtenderServer>(*extender, registry, metrics, std::move(options),
-                                              [this] { return ready.load(); });
-  }
-  void Start() {
-    Status s = server->Start();
-    INFO(s.ToString());
-    REQUIRE(s.ok());
-    REQUIRE(server->port() > 0);
-  }
-  httplib::Client Client() {
-    httplib::Client c("127.0.0.1", server->port());
-    c.set_keep_alive(true);  // as kube-scheduler's Go client
-    c.set_connection_timeout(5);
-    c.set_read_timeout(10);
-    return c;
-  }
-
-  prometheus::Registry registry;
-  ExtenderMetrics metrics;
-  kb::testing::LoadFixture load;
-  kb::testing::FakeKubeClient kube;
-  std::unique_ptr<Extender> extender;
-  std::atomic<bool> ready{true};
-  std::unique_ptr<ExtenderServer> server;
-};
 
 TEST_CASE("server answers kube-scheduler's filter and prioritize payloads", "[http]") {
   ServerEnv env;
@@ -211,7 +152,8 @@ TEST_CASE("bodies over maxRequestBytes get 413, declared or chunked", "[http]") 
   options.max_request_bytes = 4096;
   ServerEnv env(options);
   env.Start();
-  const std::string big(10000, ' ');
+  // Over the limit, but within the drain allowance (min(maxRequestBytes, 16 MiB) beyond it).
+  const std::string big(7000, ' ');
 
   {
     httplib::Client c = env.Client();
