@@ -199,7 +199,7 @@ TEST_CASE("an API server outage makes the cache unready after the bound, and rea
   // ...after it, not, and the health says which kinds.
   REQUIRE(PollUntil([&] { return !cache.Ready(kBound); }, kTimeout));
   CHECK(std::chrono::steady_clock::now() - down_at >= kBound);
-  CHECK(std::chrono::steady_clock::now() - down_at < kBound + std::chrono::seconds(3));
+  CHECK(std::chrono::steady_clock::now() - down_at < kBound + std::chrono::seconds(5));
   for (const KindHealth& h : cache.Health()) {
     CHECK_FALSE(h.in_sync);
     CHECK(h.unsynced_for > kBound);
@@ -211,7 +211,7 @@ TEST_CASE("an API server outage makes the cache unready after the bound, and rea
   const auto up_at = std::chrono::steady_clock::now();
   REQUIRE(PollUntil([&] { return cache.Ready(kBound) && HasPod(cache, "during"); }, kTimeout));
   // The watch backoff is capped (200 ms here, 5 s by default), so recovery is quick.
-  CHECK(std::chrono::steady_clock::now() - up_at < std::chrono::seconds(5));
+  CHECK(std::chrono::steady_clock::now() - up_at < std::chrono::seconds(8));
   for (const KindHealth& h : cache.Health()) {
     CHECK(h.in_sync);
     CHECK(h.unsynced_for.count() == 0);

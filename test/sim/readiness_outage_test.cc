@@ -118,8 +118,8 @@ TEST_CASE("kube-balancer /readyz: API server outage -> 503 after the bound -> 20
   REQUIRE(kb::testing::PollUntil([&] { return ReadyzStatus(c) == 200; }, seconds(30)));
   CHECK(Metric(c, R"(kube_balancer_cache_synced{kind="pods"})") == 1);
 
-  sim.Disconnect();
   const auto down = steady_clock::now();
+  sim.Disconnect();  // returns once open connections are closed: the watches fail during it
   REQUIRE(kb::testing::PollUntil([&] { return ReadyzStatus(c) == 503; }, seconds(20),
                                  milliseconds(50)));
   const auto unready_after = steady_clock::now() - down;
