@@ -20,7 +20,39 @@ using nlohmann::json;
 
 std::shared_ptr<spdlog::logger> Log() { return Logger("kube"); }
 
+// kube-apiserver's answer to a resourceVersion newer than its own (after an etcd restore): 504
+// with the cause ResourceVersionTooLarge; servers before 1.17 only said so in the message.
+bool TooLargeResourceVersion(const Status& st) {
+  return st.cause() == "ResourceVersionTooLarge" ||
+         (st.http_code() == 504 &&
+          st.message().find("Too large resource version") != std::string::npos);
+}
+
+// resourceVersions are opaque, but every server in practice writes etcd revisions (decimal);
+// anything else is never compared.
+std::optional<uint64_t> NumericRv(const std::string& rv) {
+  if (rv.empty() || rv.size() > 19) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : rv) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v;
+}
+
 }  // namespace
+
+const char* RelistReasonName(RelistReason r) {
+  switch (r) {
+    case RelistReason::kExpired:
+      return "expired";
+    case RelistReason::kTooLargeResourceVersion:
+      return "too_large";
+    case RelistReason::kResourceVersionBackwards:
+      return "rv_backwards";
+  }
+  return "unknown";
+}
 
 // ---------------------------------------------------------------------------------------------
 // ClusterCache
@@ -54,9 +86,52 @@ struct ClusterCache::Impl {
   // Per kind: no failure since `confirmed` (see KindSyncState).
   std::array<bool, kResourceKindCount> connected{};
   std::array<SteadyTime, kResourceKindCount> confirmed{};
+  // Per kind: since when it has been out of sync (nullopt = in sync).
+  std::array<std::optional<SteadyTime>, kResourceKindCount> unsynced_since;
+  std::array<std::array<uint64_t, kRelistReasonCount>, kResourceKindCount> relists{};
+  // Per kind: the highest numeric resourceVersion seen (0 = none), to notice it going back.
+  std::array<uint64_t, kResourceKindCount> max_rv{};
   ClusterCacheStats stats;
 
   CacheStore store;
+
+  // In sync: the watch is open (or the first event arrived); also confirms the kind for the
+  // rescheduler's gate (KindSyncState).
+  void MarkInSync(ResourceKind kind) {
+    std::lock_guard<std::mutex> lock(mu);
+    unsynced_since[static_cast<size_t>(kind)].reset();
+    if (synced[static_cast<size_t>(kind)]) Confirm(kind);
+  }
+  // A list or watch failed: out of sync for /readyz, disconnected for the rescheduler's gate.
+  void MarkOutOfSync(ResourceKind kind) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto& since = unsynced_since[static_cast<size_t>(kind)];
+    if (!since) since = clock.Now();
+    connected[static_cast<size_t>(kind)] = false;
+  }
+  void CountRelist(ResourceKind kind, RelistReason reason) {
+    std::lock_guard<std::mutex> lock(mu);
+    stats.relists++;
+    relists[static_cast<size_t>(kind)][static_cast<size_t>(reason)]++;
+  }
+  // Records the resourceVersion of a completed list; false (and a warning) when it is below one
+  // already seen for the kind: the API server's history was reset.
+  bool NoteListRv(ResourceKind kind, const std::string& rv) {
+    std::optional<uint64_t> n = NumericRv(rv);
+    if (!n) return true;
+    uint64_t previous;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      previous = max_rv[static_cast<size_t>(kind)];
+      max_rv[static_cast<size_t>(kind)] = *n;
+    }
+    if (*n >= previous) return true;
+    Log()->warn(
+        "resourceVersion went backwards, the cache was rebuilt from the new list kind={} "
+        "previous={} now={}",
+        ResourceKindName(kind), previous, *n);
+    return false;
+  }
 
   void Emit(const std::vector<PodEvent>& events) {
     for (const PodEvent& e : events) {
@@ -174,9 +249,11 @@ struct ClusterCache::Impl {
       std::lock_guard<std::mutex> lock(mu);
       synced[static_cast<size_t>(kind)] = true;
       Confirm(kind);
+      unsynced_since[static_cast<size_t>(kind)].reset();
     }
     sync_cv.notify_all();
     *rv = *list_rv;
+    if (!NoteListRv(kind, *rv)) CountRelist(kind, RelistReason::kResourceVersionBackwards);
     Log()->info("listed kind={} objects={} resource_version={} changes={}", ResourceKindName(kind),
                 fresh.size(), *rv, events.size());
     return Status::Ok();
@@ -205,11 +282,24 @@ struct ClusterCache::Impl {
     connected[static_cast<size_t>(kind)] = false;
   }
 
-  // Applies one watch event; returns false to end the watch.
-  bool OnEvent(ResourceKind kind, WatchEvent&& ev, std::string* rv, uint64_t* received) {
-    ++*received;
+  // Applies one watch event; returns false to end the watch. An event older than the last
+  // resourceVersion seen sets *went_back and ends the watch unapplied: the server's history was
+  // reset under the watch, and only a relist tells what the cluster now holds.
+  bool OnEvent(ResourceKind kind, WatchEvent&& ev, std::string* rv, uint64_t* received,
+               bool* went_back) {
+    if (++*received == 1) MarkInSync(kind);
     if (ev.type != WatchEventType::kError) SetConfirmed(kind);
     std::string ev_rv = RawResourceVersion(ev.object);
+    const std::optional<uint64_t> ev_n = NumericRv(ev_rv), last_n = NumericRv(*rv);
+    if (ev_n && last_n && *ev_n < *last_n) {
+      *went_back = true;
+      return false;
+    }
+    if (ev_n) {
+      std::lock_guard<std::mutex> lock(mu);
+      auto& m = max_rv[static_cast<size_t>(kind)];
+      m = std::max(m, *ev_n);
+    }
     if (ev.type == WatchEventType::kBookmark) {
       if (!ev_rv.empty()) *rv = ev_rv;
       return !stop;
@@ -237,41 +327,59 @@ struct ClusterCache::Impl {
     return !stop;
   }
 
+  // Lists `kind` when needed; false when the list failed (after the backoff sleep).
+  bool ListIfNeeded(ResourceKind kind, bool* need_list, std::string* rv,
+                    std::chrono::milliseconds* backoff) {
+    if (!*need_list) return true;
+    Status st = ListAndReplace(kind, rv);
+    if (stop) return false;
+    if (!st.ok()) {
+      MarkOutOfSync(kind);
+      Log()->warn("list failed kind={} error=\"{}\" retry_in_ms={}", ResourceKindName(kind),
+                  st.message(), backoff->count());
+      SleepBackoff(backoff);
+      return false;
+    }
+    *need_list = false;
+    *backoff = options.backoff_initial;
+#ifdef __GLIBC__
+    // A full list leaves megabytes of freed JSON and decode scratch in malloc's arenas;
+    // give them back so the steady-state RSS reflects the cache itself. Lists are rare.
+    malloc_trim(0);
+#endif
+    return true;
+  }
+
+  // The reason to relist after a watch ended with `st`, if any.
+  static std::optional<RelistReason> RelistFor(const Status& st, bool went_back) {
+    if (went_back) return RelistReason::kResourceVersionBackwards;
+    if (st.code() == StatusCode::kFailedPrecondition && st.http_code() == 410) {
+      return RelistReason::kExpired;
+    }
+    if (TooLargeResourceVersion(st)) return RelistReason::kTooLargeResourceVersion;
+    return std::nullopt;
+  }
+
   void Run(ResourceKind kind) {
     const char* kind_name = ResourceKindName(kind);
     std::chrono::milliseconds backoff = options.backoff_initial;
     bool need_list = true;
     std::string rv;
     while (!stop) {
-      if (need_list) {
-        Status st = ListAndReplace(kind, &rv);
-        if (stop) break;
-        if (!st.ok()) {
-          SetDisconnected(kind);
-          Log()->warn("list failed kind={} error=\"{}\" retry_in_ms={}", kind_name, st.message(),
-                      backoff.count());
-          SleepBackoff(&backoff);
-          continue;
-        }
-        need_list = false;
-        backoff = options.backoff_initial;
-#ifdef __GLIBC__
-        // A full list leaves megabytes of freed JSON and decode scratch in malloc's arenas;
-        // give them back so the steady-state RSS reflects the cache itself. Lists are rare.
-        malloc_trim(0);
-#endif
-      }
+      if (!ListIfNeeded(kind, &need_list, &rv, &backoff)) continue;
       WatchOptions wo;
       wo.resource_version = rv;
       wo.allow_bookmarks = true;
       wo.timeout_seconds = options.watch_timeout_seconds;
+      wo.on_open = [this, kind] { MarkInSync(kind); };
       uint64_t received = 0;
       bool stream_error = false;  // the watch ended with an in-stream ERROR event
+      bool went_back = false;
       Status st = client.Watch(
           kind, wo,
           [&](WatchEvent&& ev) {
             stream_error = stream_error || ev.type == WatchEventType::kError;
-            return OnEvent(kind, std::move(ev), &rv, &received);
+            return OnEvent(kind, std::move(ev), &rv, &received, &went_back);
           },
           &stop);
       if (stop) break;
@@ -279,12 +387,23 @@ struct ClusterCache::Impl {
         std::lock_guard<std::mutex> lock(mu);
         stats.watch_restarts++;
       }
-      if (st.code() == StatusCode::kFailedPrecondition && st.http_code() == 410) {
-        Log()->info("watch expired, relisting kind={} resource_version={} error=\"{}\"", kind_name,
-                    rv, st.message());
-        {
-          std::lock_guard<std::mutex> lock(mu);
-          stats.relists++;
+      if (std::optional<RelistReason> reason = RelistFor(st, went_back)) {
+        CountRelist(kind, *reason);
+        if (*reason == RelistReason::kExpired) {
+          Log()->info("watch expired, relisting kind={} resource_version={} error=\"{}\"",
+                      kind_name, rv, st.message());
+        } else {
+          // The API server is behind what this cache has seen: etcd was restored or the
+          // server's state reset. What the cache holds may be gone; rebuild it from a list.
+          MarkOutOfSync(kind);
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            max_rv[static_cast<size_t>(kind)] = 0;  // the relist's lower RV is expected now
+          }
+          Log()->warn(
+              "resourceVersion went backwards on the API server, relisting kind={} "
+              "resource_version={} reason={} error=\"{}\"",
+              kind_name, rv, RelistReasonName(*reason), st.message());
         }
         need_list = true;
         SetDisconnected(kind);  // current again once relisted
@@ -305,7 +424,7 @@ struct ClusterCache::Impl {
         }
         continue;
       }
-      SetDisconnected(kind);
+      MarkOutOfSync(kind);
       Log()->warn("watch failed kind={} resource_version={} error=\"{}\" retry_in_ms={}", kind_name,
                   rv, st.message(), backoff.count());
       if (received > 0) backoff = options.backoff_initial;
@@ -329,6 +448,12 @@ void ClusterCache::Start() {
   std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
   if (impl_->started) return;
   impl_->started = true;
+  {
+    std::lock_guard<std::mutex> l(impl_->mu);
+    for (ResourceKind kind : impl_->options.kinds) {
+      impl_->unsynced_since[static_cast<size_t>(kind)] = impl_->clock.Now();
+    }
+  }
   for (ResourceKind kind : impl_->options.kinds) {
     impl_->threads.emplace_back([this, kind] { impl_->Run(kind); });
   }
@@ -358,6 +483,31 @@ bool ClusterCache::WaitForSync(std::chrono::milliseconds timeout) const {
     return std::all_of(std::begin(impl_->synced), std::end(impl_->synced),
                        [](bool b) { return b; });
   });
+}
+
+std::vector<KindHealth> ClusterCache::Health() const {
+  const SteadyTime now = impl_->clock.Now();
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  std::vector<KindHealth> out;
+  for (ResourceKind kind : impl_->options.kinds) {
+    const size_t i = static_cast<size_t>(kind);
+    KindHealth h{kind};
+    h.listed = impl_->synced[i];
+    const auto& since = impl_->unsynced_since[i];
+    // Before Start() nothing has been listed and no time has passed.
+    h.in_sync = h.listed && !since;
+    if (since) h.unsynced_for = std::max(now - *since, SteadyTime::duration::zero());
+    h.relists = impl_->relists[i];
+    out.push_back(h);
+  }
+  return out;
+}
+
+bool ClusterCache::Ready(std::chrono::milliseconds max_unsynced) const {
+  for (const KindHealth& h : Health()) {
+    if (!InSyncWithin(h, max_unsynced)) return false;
+  }
+  return true;
 }
 
 std::shared_ptr<const ClusterSnapshot> ClusterCache::Snapshot() const {

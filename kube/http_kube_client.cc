@@ -73,6 +73,8 @@ HttpKubeClientStats HttpKubeClient::Stats() const {
   s.retries = impl_->n_retries.load();
   s.throttled = impl_->n_throttled.load();
   s.token_reloads = impl_->n_token_reloads.load();
+  s.stale_connection_retries = impl_->n_stale_retries.load();
+  s.idle_connections_closed = impl_->n_idle_closed.load();
   return s;
 }
 
@@ -151,6 +153,7 @@ Status HttpKubeClient::Watch(ResourceKind kind, const WatchOptions& options,
     req.headers = impl_->BaseHeaders(/*force_token=*/false);
     req.response_handler = [&](const httplib::Response& r) {
       http_status = r.status;
+      if (r.status == 200 && options.on_open) options.on_open();
       return true;
     };
     req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) -> bool {

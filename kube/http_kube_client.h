@@ -29,8 +29,14 @@ struct HttpKubeClientOptions {
   std::chrono::milliseconds connect_timeout{10000};  // TCP (+TLS) connect timeout
   // Extra attempts for idempotent calls (GET, LIST, PUT with a resourceVersion, merge PATCH,
   // DELETE with a UID precondition) after 5xx, 429, timeouts and connection errors. POSTs
-  // (create, binding, eviction, events) are never retried.
+  // (create, binding, eviction, events) are not retried after the server may have seen them; any
+  // call is retried once, at once, on a fresh connection when a reused keep-alive connection
+  // turns out to be closed already (see HttpKubeClientStats::stale_connection_retries).
   int max_retries = 4;
+  // Pooled keep-alive connections idle this long are closed instead of reused, so the client
+  // never writes into a connection the server is about to close (kube-apiserver closes idle ones
+  // after 90 s; proxies and load balancers often sooner).
+  std::chrono::milliseconds idle_connection_timeout{30000};
   std::chrono::milliseconds backoff_base{200};   // first retry waits up to this (full jitter)
   std::chrono::milliseconds backoff_max{10000};  // cap of the backoff and of Retry-After
   // The token file is re-read at least this often (and once right after a 401).
@@ -53,6 +59,10 @@ struct HttpKubeClientStats {
   uint64_t retries = 0;        // attempts repeated after a transient failure
   uint64_t throttled = 0;      // requests that waited for the rate limiter
   uint64_t token_reloads = 0;  // successful reads of the token file
+  // Calls repeated on a fresh connection because the reused one had been closed by the server
+  // (write failed, or the connection ended before any response).
+  uint64_t stale_connection_retries = 0;
+  uint64_t idle_connections_closed = 0;  // pooled connections dropped for idling too long
 };
 
 class HttpKubeClient final : public KubeClient {

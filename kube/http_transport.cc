@@ -236,21 +236,35 @@ std::unique_ptr<httplib::ClientImpl> HttpTransport::NewClient(
   return cli;
 }
 
-std::unique_ptr<httplib::ClientImpl> HttpTransport::Acquire() {
+std::unique_ptr<httplib::ClientImpl> HttpTransport::Acquire(bool* reused) {
+  std::vector<Pooled> expired;  // closed outside the lock
+  std::unique_ptr<httplib::ClientImpl> cli;
   {
     std::lock_guard<std::mutex> lock(pool_mu);
+    const SteadyTime now = clock.Now();
+    // The pool is ordered by return time: everything before the first fresh entry has expired.
+    auto fresh = std::find_if(pool.begin(), pool.end(), [&](const Pooled& p) {
+      return now - p.idle_since < options.idle_connection_timeout;
+    });
+    std::move(pool.begin(), fresh, std::back_inserter(expired));
+    pool.erase(pool.begin(), fresh);
     if (!pool.empty()) {
-      auto cli = std::move(pool.back());
+      cli = std::move(pool.back().client);
       pool.pop_back();
-      return cli;
     }
   }
-  return NewClient(options.timeout);
+  if (!expired.empty()) {
+    n_idle_closed += expired.size();
+    Log()->debug("closed idle api connections count={} idle_timeout_ms={}", expired.size(),
+                 options.idle_connection_timeout.count());
+  }
+  *reused = cli != nullptr;
+  return cli ? std::move(cli) : NewClient(options.timeout);
 }
 
 void HttpTransport::Release(std::unique_ptr<httplib::ClientImpl> cli) {
   std::lock_guard<std::mutex> lock(pool_mu);
-  if (pool.size() < kMaxPooledClients) pool.push_back(std::move(cli));
+  if (pool.size() < kMaxPooledClients) pool.push_back(Pooled{std::move(cli), clock.Now()});
 }
 
 httplib::Headers HttpTransport::BaseHeaders(bool force_token) {
@@ -278,6 +292,13 @@ std::chrono::nanoseconds HttpTransport::Backoff(int attempt) {
   return std::chrono::microseconds(dist(rng));
 }
 
+bool HttpTransport::StaleConnection(httplib::Error err, bool response_started,
+                                    std::chrono::steady_clock::duration elapsed,
+                                    std::chrono::milliseconds read_timeout) {
+  if (err == httplib::Error::Write) return true;
+  return err == httplib::Error::Read && !response_started && elapsed < read_timeout / 2;
+}
+
 bool HttpTransport::RetryableTransport(httplib::Error err) {
   return err != httplib::Error::SSLServerVerification && err != httplib::Error::SSLLoadingCerts &&
          err != httplib::Error::Canceled;
@@ -286,6 +307,7 @@ bool HttpTransport::RetryableTransport(httplib::Error err) {
 StatusOr<HttpReply> HttpTransport::Do(const HttpCall& call) {
   int attempt = 0;
   bool reauthed = false;
+  bool stale_retried = false, fresh_connection = false;
   for (;;) {
     Throttle();
     httplib::Request req;
@@ -298,7 +320,14 @@ StatusOr<HttpReply> HttpTransport::Do(const HttpCall& call) {
       req.headers.emplace("Content-Type",
                           call.content_type.empty() ? "application/json" : call.content_type);
     }
-    auto cli = Acquire();
+    bool reused = false;
+    auto cli = fresh_connection ? NewClient(options.timeout) : Acquire(&reused);
+    fresh_connection = false;
+    bool response_started = false;
+    req.response_handler = [&response_started](const httplib::Response&) {
+      response_started = true;
+      return true;
+    };
     n_requests++;
     auto start = std::chrono::steady_clock::now();
     httplib::Result res = cli->send(req);
@@ -306,6 +335,17 @@ StatusOr<HttpReply> HttpTransport::Do(const HttpCall& call) {
     if (!res) {
       httplib::Error err = res.error();
       Status st = TransportError(err, elapsed, options.timeout, call.context);
+      if (reused && !stale_retried &&
+          StaleConnection(err, response_started, elapsed, options.timeout)) {
+        // The server closed this keep-alive connection before our request reached it.
+        Log()->info(
+            "api connection was closed by the server, retrying on a new connection "
+            "method={} path={} error=\"{}\"",
+            call.method, call.path, st.message());
+        stale_retried = fresh_connection = true;
+        n_stale_retries++;
+        continue;
+      }
       if (call.idempotent && attempt < options.max_retries && RetryableTransport(err)) {
         Log()->debug("retrying request method={} path={} attempt={} error=\"{}\"", call.method,
                      call.path, attempt + 1, st.message());

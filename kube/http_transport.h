@@ -81,13 +81,19 @@ class HttpTransport {
   SteadyTime token_read_at{};    // Guarded by token_mu.
   bool token_read_once = false;  // Guarded by token_mu.
 
+  // A pooled keep-alive connection and when it was returned to the pool.
+  struct Pooled {
+    std::unique_ptr<httplib::ClientImpl> client;
+    SteadyTime idle_since{};
+  };
   std::mutex pool_mu;
-  std::vector<std::unique_ptr<httplib::ClientImpl>> pool;  // Guarded by pool_mu.
+  std::vector<Pooled> pool;  // Guarded by pool_mu; most recently used last.
 
   std::mutex rng_mu;
   std::mt19937_64 rng;  // Guarded by rng_mu.
 
-  std::atomic<uint64_t> n_requests{0}, n_retries{0}, n_throttled{0}, n_token_reloads{0};
+  std::atomic<uint64_t> n_requests{0}, n_retries{0}, n_throttled{0}, n_token_reloads{0},
+      n_stale_retries{0}, n_idle_closed{0};
 
   // Active watches, so the monitor thread can close the socket of a stopped one.
   struct ActiveWatch {
@@ -108,7 +114,9 @@ class HttpTransport {
   // --- clients ---
 
   std::unique_ptr<httplib::ClientImpl> NewClient(std::chrono::milliseconds read_timeout);
-  std::unique_ptr<httplib::ClientImpl> Acquire();
+  // A pooled connection (*reused = true) that has idled less than idle_connection_timeout, or a
+  // new one; pooled connections idle longer are closed on the way.
+  std::unique_ptr<httplib::ClientImpl> Acquire(bool* reused);
   void Release(std::unique_ptr<httplib::ClientImpl> cli);
   httplib::Headers BaseHeaders(bool force_token);
   void Throttle();
@@ -118,6 +126,15 @@ class HttpTransport {
   Status TransportError(httplib::Error err, std::chrono::steady_clock::duration elapsed,
                         std::chrono::milliseconds read_timeout, const std::string& context);
   static bool RetryableTransport(httplib::Error err);
+  // Whether a failed send on a reused connection means the server had closed it before reading
+  // the request: the write failed, or the connection ended before any response arrived and
+  // well before the read timeout. Such a call is repeated once on a fresh connection, POSTs
+  // included. (A server that read the request and then dropped the connection without answering
+  // looks the same; for kube-balancer's POSTs a replay then answers 409 or 404, never a
+  // duplicate: bindings and evictions name their pod, creates carry a fixed name.)
+  static bool StaleConnection(httplib::Error err, bool response_started,
+                              std::chrono::steady_clock::duration elapsed,
+                              std::chrono::milliseconds read_timeout);
 
   // Sends `call`, retrying as its idempotency allows. Returns the final reply for any HTTP
   // status, or a transport Status.

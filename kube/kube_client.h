@@ -91,6 +91,8 @@ struct WatchOptions {
   int timeout_seconds = 300;  // server-side timeoutSeconds
   std::string label_selector;
   std::string field_selector;
+  // Called once the server has accepted the watch (HTTP 200), before any event; may be empty.
+  std::function<void()> on_open;
 };
 
 enum class WatchEventType { kAdded, kModified, kDeleted, kBookmark, kError };

@@ -21,6 +21,7 @@
 #include "scoring/prometheus_source.h"
 #include "scoring/source_choice.h"
 #include "scoring/steering.h"
+#include "server/cache_health.h"
 #include "server/extender.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
@@ -44,6 +45,7 @@ struct App::Parts {
   std::unique_ptr<scoring::ScoringMetrics> scoring_metrics;
   std::unique_ptr<ExtenderMetrics> extender_metrics;
   std::unique_ptr<kube::ClusterCache> cache;
+  std::unique_ptr<CacheHealth> cache_health;
   std::unique_ptr<scoring::MetricsSource> source;
   std::unique_ptr<scoring::MetricsRefresher> refresher;
   std::unique_ptr<scoring::LoadModel> model;
@@ -76,6 +78,7 @@ Status App::Parts::BuildClient(const AppOptions& options) {
   client_options.qps = config.kube_client.qps;
   client_options.burst = config.kube_client.burst;
   client_options.timeout = config.kube_client.timeout;
+  client_options.idle_connection_timeout = config.kube_client.idle_connection_timeout;
   auto created = kube::HttpKubeClient::Create(*kube_config, client_options, clock);
   if (!created.ok()) {
     return Status::FailedPrecondition("cannot create the Kubernetes client (source " +
@@ -117,6 +120,8 @@ void App::Parts::BuildScoring() {
   scoring_metrics = std::make_unique<scoring::ScoringMetrics>(registry);
   extender_metrics = std::make_unique<ExtenderMetrics>(registry);
   cache = std::make_unique<kube::ClusterCache>(*client, clock);
+  cache_health =
+      std::make_unique<CacheHealth>(*cache, config.kube_client.max_cache_staleness, registry);
   kube::ClusterCache& c = *cache;
   // Without a source, scoring uses requests / allocatable.
   const scoring::SourceChoice choice = BuildSource();
@@ -147,8 +152,10 @@ Status App::Parts::BuildServer() {
   extender =
       std::make_unique<Extender>(*model, *client, scoring::PolicyConfig::From(config),
                                  *extender_metrics, steering.get(), [&c] { return c.Snapshot(); });
+  // /readyz: every kind listed and none out of sync longer than kubeClient.maxCacheStaleness.
   server = std::make_unique<ExtenderServer>(*extender, exposition, *extender_metrics,
-                                            *server_options, [&c] { return c.Synced(); });
+                                            *server_options,
+                                            [h = cache_health.get()] { return h->Update(); });
   return Status::Ok();
 }
 
@@ -256,8 +263,10 @@ Status App::Start() {
 void App::Run(const std::atomic<bool>& stop, int wake_fd) {
   Parts& p = *parts_;
   // Until the cache has synced, wake every 100 ms to start the metrics refresher right after the
-  // sync; afterwards block until the wake fd fires.
+  // sync; afterwards every second, to keep the cache's health gauges current between scrapes of
+  // /readyz.
   while (!stop.load()) {
+    p.cache_health->Update();
     if (!p.refresher_started && p.cache->Synced()) {
       const auto snapshot = p.cache->Snapshot();
       Log()->info("cluster cache synced nodes={} pods={}",
@@ -267,7 +276,7 @@ void App::Run(const std::atomic<bool>& stop, int wake_fd) {
       p.refresher_started = true;
     }
     struct pollfd pfd = {wake_fd, POLLIN, 0};
-    ::poll(&pfd, 1, p.refresher_started ? -1 : 100);
+    ::poll(&pfd, 1, p.refresher_started ? 1000 : 100);
     char drain[16];
     while (::read(wake_fd, drain, sizeof(drain)) > 0) {
     }

@@ -1,11 +1,14 @@
 // kube-sim's API server, HTTP side: one request from routing to the answer (list with snapshot
 // pages and continue tokens, watch streams, writes through the Registry), with request counting,
 // fault injection and the audit record.
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <chrono>
 
 #include "core/logging.h"
 #include "sim/api_server_impl.h"
+#include "sim/http_listen.h"
 #include "sim/k8s_json.h"
 #include "sim/patch.h"
 
@@ -135,8 +138,7 @@ ApiResult<ListStart> ResolveListStart(const httplib::Request& req, uint64_t curr
   } else if (match == "Exact") {
     start.at = *ParseRv(rv_param);
   } else if (!rv_param.empty() && rv_param != "0" && *ParseRv(rv_param) > current) {
-    return ApiError::Timeout(
-        "Too large resource version: " + rv_param + ", current: " + std::to_string(current), 1);
+    return ApiError::TooLargeResourceVersion(*ParseRv(rv_param), current);
   }
   return start;
 }
@@ -285,12 +287,21 @@ std::optional<ApiError> ApiServer::Impl::InjectFaults(const std::string& verb,
 
 void ApiServer::Impl::Handle(const std::string& method, const httplib::Request& req,
                              httplib::Response& res) {
+  uint64_t connection = 0;
+  if (options.idle_close_after.count() > 0 && DropIdleConnection(req, &connection)) {
+    res.status = 503;  // never reaches the client: its connection is already shut down
+    return;
+  }
   AuditRecord record;
   try {
     Dispatch(method, req, res, record);
   } catch (const std::exception& e) {
     Log()->error("request failed method={} path={} error={}", method, req.path, e.what());
     WriteError(res, ApiError::Internal(std::string("kube-sim internal error: ") + e.what()));
+  }
+  if (connection != 0) {
+    std::lock_guard<std::mutex> lock(idle_mu);  // the idle period starts when the answer is ready
+    last_request[connection] = std::chrono::steady_clock::now();
   }
   if (record.method.empty()) return;  // health / version probes are not audited
   std::function<void(const AuditRecord&)> sink;
@@ -340,6 +351,32 @@ bool ApiServer::Impl::ServeAggregated(const httplib::Request& req, httplib::Resp
   res.status = answer.code;
   res.set_content(answer.body, "application/json");
   return true;
+}
+
+bool ApiServer::Impl::DropIdleConnection(const httplib::Request& req, uint64_t* connection) {
+  uint64_t inode = 0;
+  const int fd = ConnectionSocket(req, &inode);
+  if (fd < 0) return false;
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(idle_mu);
+  auto [it, inserted] = last_request.try_emplace(inode, now);
+  if (!inserted && now - it->second > options.idle_close_after) {
+    last_request.erase(it);
+    ::shutdown(fd, SHUT_RDWR);
+    idle_dropped++;
+    Log()->info("dropped a request on an idle connection method={} path={} idle_close_after_ms={}",
+                req.method, req.path, options.idle_close_after.count());
+    return true;
+  }
+  it->second = now;
+  *connection = inode;
+  if (last_request.size() > 4096) {
+    // Forget connections not seen for ten idle periods (closed ones never come back).
+    for (auto i = last_request.begin(); i != last_request.end();) {
+      i = now - i->second > options.idle_close_after * 10 ? last_request.erase(i) : std::next(i);
+    }
+  }
+  return false;
 }
 
 void ApiServer::Impl::Dispatch(const std::string& method, const httplib::Request& req,

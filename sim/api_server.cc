@@ -60,42 +60,57 @@ ApiServer::ApiServer(ApiServerOptions options)
 
 ApiServer::~ApiServer() { Stop(); }
 
-Status ApiServer::Start(const std::string& host, int port) {
-  std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
-  if (impl_->started) return Status::FailedPrecondition("kube-sim already started");
-  Impl* impl = impl_.get();
-  auto server = std::make_unique<httplib::Server>();
-  server->set_tcp_nodelay(true);
-  server->set_keep_alive_max_count(100000);
-  server->set_keep_alive_timeout(impl->options.keep_alive_timeout.count());
-  server->set_read_timeout(std::chrono::seconds(30));
-  server->set_write_timeout(std::chrono::seconds(10));
-  server->set_payload_max_length(64 << 20);
-  const size_t workers = static_cast<size_t>(std::max(4, impl->options.worker_threads));
-  server->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
+Status ApiServer::Impl::StartHttp(const std::string& host, int want_port) {
+  auto srv = std::make_unique<httplib::Server>();
+  srv->set_tcp_nodelay(true);
+  srv->set_keep_alive_max_count(100000);
+  srv->set_keep_alive_timeout(options.keep_alive_timeout.count());
+  srv->set_read_timeout(std::chrono::seconds(30));
+  srv->set_write_timeout(std::chrono::seconds(10));
+  srv->set_payload_max_length(64 << 20);
+  const size_t workers = static_cast<size_t>(std::max(4, options.worker_threads));
+  srv->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
+  Impl* impl = this;
   for (const char* method : {"GET", "POST", "PUT", "PATCH", "DELETE"}) {
     std::string m = method;
     auto handler = [impl, m](const httplib::Request& req, httplib::Response& res) {
       impl->Handle(m, req, res);
     };
-    if (m == "GET") server->Get(".*", handler);
-    if (m == "POST") server->Post(".*", handler);
-    if (m == "PUT") server->Put(".*", handler);
-    if (m == "PATCH") server->Patch(".*", handler);
-    if (m == "DELETE") server->Delete(".*", handler);
+    if (m == "GET") srv->Get(".*", handler);
+    if (m == "POST") srv->Post(".*", handler);
+    if (m == "PUT") srv->Put(".*", handler);
+    if (m == "PATCH") srv->Patch(".*", handler);
+    if (m == "DELETE") srv->Delete(".*", handler);
   }
-  server->set_exception_handler(
+  srv->set_exception_handler(
       [](const httplib::Request& req, httplib::Response& res, std::exception_ptr) {
         Log()->error("unhandled exception path={}", req.path);
         res.status = 500;
         res.set_content(ApiError::Internal("kube-sim: unhandled exception").ToJson().dump(),
                         "application/json");
       });
-  KB_ASSIGN_OR_RETURN(const int bound, BindHttpServer(*server, host, port, "kube-sim"));
-  impl->port = bound;
-  impl->stopping = false;
-  impl->server = std::move(server);
-  ServeInBackground(*impl->server, &impl->listen_thread);
+  KB_ASSIGN_OR_RETURN(const int bound, BindHttpServer(*srv, host, want_port, "kube-sim"));
+  port = bound;
+  listen_host = host;
+  stopping = false;
+  server = std::move(srv);
+  ServeInBackground(*server, &listen_thread);
+  return Status::Ok();
+}
+
+void ApiServer::Impl::StopHttp(bool abrupt) {
+  store.CloseAllWatchers(abrupt);  // before `stopping`, which would end the streams cleanly
+  stopping = true;
+  server->stop();
+  if (listen_thread.joinable()) listen_thread.join();
+  server.reset();
+}
+
+Status ApiServer::Start(const std::string& host, int port) {
+  std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
+  if (impl_->started) return Status::FailedPrecondition("kube-sim already started");
+  Impl* impl = impl_.get();
+  KB_RETURN_IF_ERROR(impl->StartHttp(host, port));
   if (impl->options.run_controllers) {
     {
       std::lock_guard<std::mutex> l(impl->loop_mu);
@@ -104,8 +119,9 @@ Status ApiServer::Start(const std::string& host, int port) {
     impl->controller_thread = std::thread([impl] { impl->ControllerLoop(); });
   }
   impl->started = true;
-  Log()->info("kube-sim listening url=http://{}:{} auth={} event_history={}", host, bound,
-              impl->options.token.empty() ? "none" : "bearer", impl->options.event_history);
+  Log()->info("kube-sim listening url=http://{}:{} auth={} event_history={}", host,
+              impl->port.load(), impl->options.token.empty() ? "none" : "bearer",
+              impl->options.event_history);
   return Status::Ok();
 }
 
@@ -120,11 +136,44 @@ void ApiServer::Stop() {
   }
   impl_->loop_cv.notify_all();
   if (impl_->controller_thread.joinable()) impl_->controller_thread.join();
-  impl_->store.CloseAllWatchers(false);
-  impl_->server->stop();
-  if (impl_->listen_thread.joinable()) impl_->listen_thread.join();
-  impl_->server.reset();
+  if (impl_->server) impl_->StopHttp(/*abrupt=*/false);
   Log()->info("kube-sim stopped");
+}
+
+void ApiServer::Disconnect() {
+  std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
+  if (!impl_->started || !impl_->server) return;
+  impl_->StopHttp(/*abrupt=*/true);
+  Log()->warn("kube-sim disconnected: the API is unreachable until Reconnect port={}",
+              impl_->port.load());
+}
+
+Status ApiServer::Reconnect() {
+  std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
+  if (!impl_->started) return Status::FailedPrecondition("kube-sim is not started");
+  if (impl_->server) return Status::Ok();
+  KB_RETURN_IF_ERROR(impl_->StartHttp(impl_->listen_host, impl_->port));
+  Log()->info("kube-sim reconnected port={}", impl_->port.load());
+  return Status::Ok();
+}
+
+bool ApiServer::Connected() const {
+  std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
+  return impl_->started && impl_->server != nullptr;
+}
+
+void ApiServer::SaveBackup() {
+  ObjectStore::Backup b = impl_->store.TakeBackup();
+  std::lock_guard<std::mutex> lock(impl_->backup_mu);
+  impl_->backup = std::move(b);
+}
+
+Status ApiServer::RestoreBackup() {
+  std::lock_guard<std::mutex> lock(impl_->backup_mu);
+  if (!impl_->backup) return Status::FailedPrecondition("kube-sim: no backup saved");
+  impl_->store.Restore(*impl_->backup);
+  Log()->warn("kube-sim restored a backup resource_version={}", impl_->backup->rv);
+  return Status::Ok();
 }
 
 int ApiServer::port() const { return impl_->port; }

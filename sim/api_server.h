@@ -78,6 +78,12 @@ struct ApiServerOptions {
   uint64_t random_seed = 0;                     // uids and generated names (0 = random)
   // Idle keep-alive connections are closed after this long (also bounds Stop()).
   std::chrono::seconds keep_alive_timeout{1};
+  // When > 0: a request arriving on a keep-alive connection that has been idle longer than this
+  // is dropped unanswered and the connection closed, as when kube-apiserver's idle timer (90 s)
+  // closes the connection while the client's request is on the wire. (A connection the server
+  // closes visibly ahead of time is noticed by the client; this race is what a client must
+  // survive.) The request is not served. Set keep_alive_timeout above it.
+  std::chrono::milliseconds idle_close_after{0};
 };
 
 // One served API request, as kube-apiserver's audit log would record it (the e2e tests attribute
@@ -111,6 +117,12 @@ class ApiServer {
   Status Start(const std::string& host = "127.0.0.1", int port = 0);
   // Stops serving (closing open watches) and the controllers. Idempotent.
   void Stop();
+  // An outage: stops serving (every watch is reset, new connections are refused) while the
+  // cluster's control loops keep running. Reconnect() serves again on the same port. Both are
+  // no-ops when already in that state.
+  void Disconnect();
+  Status Reconnect();
+  bool Connected() const;
   int port() const;
   std::string url() const;  // "http://127.0.0.1:<port>"
   const std::string& token() const;
@@ -159,7 +171,14 @@ class ApiServer {
   // does) or abruptly (connection reset mid-stream).
   void DropWatches(bool abrupt = false);
   size_t OpenWatches() const;
-  void ForgetHistory();          // drops the event history: any older RV now gets 410
+  void ForgetHistory();  // drops the event history: any older RV now gets 410
+  // etcd backup and restore: SaveBackup() records every object and the resourceVersion;
+  // RestoreBackup() puts them back as an etcd restore plus an API server restart do: objects
+  // created since vanish, deleted ones return, resourceVersions go backwards, every watch is
+  // reset, and a client resuming from a newer resourceVersion gets 504 ResourceVersionTooLarge.
+  // FailedPrecondition when no backup was saved.
+  void SaveBackup();
+  Status RestoreBackup();
   RequestCounts Counts() const;  // requests served (including injected failures)
   void ResetCounts();
   // Calls `sink` after every answered API request (not /healthz or /version), from the HTTP

@@ -46,6 +46,16 @@ struct ApiServer::Impl {
   // The injected failure (if any) for the request, after sleeping the injected latency.
   std::optional<ApiError> InjectFaults(const std::string& verb, const std::string& resource);
   void Count(const std::string& verb, const std::string& resource);
+  // options.idle_close_after: true when `req` came on a connection idle longer than that; the
+  // connection is then shut down and the request must not be served. Otherwise *connection is
+  // the connection's id (0 = unknown), whose idle period restarts when the answer is ready.
+  bool DropIdleConnection(const httplib::Request& req, uint64_t* connection);
+
+  // ---- serving (sim/api_server.cc); lifecycle_mu held ----
+  // Builds, binds and serves the HTTP server on host:want_port (0 = any free port).
+  Status StartHttp(const std::string& host, int want_port);
+  // Closes every watch (abruptly: connection reset) and stops serving.
+  void StopHttp(bool abrupt);
 
   // ---- control loops (sim/api_server.cc) ----
   void ControllerLoop();
@@ -72,10 +82,17 @@ struct ApiServer::Impl {
   std::function<void(const AuditRecord&)> audit_sink;              // Guarded by audit_mu.
   std::map<std::string, ApiServer::AggregatedHandler> aggregated;  // Guarded by audit_mu.
   std::atomic<uint64_t> expired_count{0};
+  std::mutex backup_mu;
+  std::optional<ObjectStore::Backup> backup;  // Guarded by backup_mu.
+  std::mutex idle_mu;
+  // Socket inode -> when its last request was served. Guarded by idle_mu.
+  std::map<uint64_t, std::chrono::steady_clock::time_point> last_request;
+  std::atomic<uint64_t> idle_dropped{0};
 
   std::atomic<bool> stopping{false};
-  std::mutex lifecycle_mu;  // serialises Start / Stop
-  bool started = false;     // Guarded by lifecycle_mu.
+  mutable std::mutex lifecycle_mu;  // serialises Start / Stop / Disconnect / Reconnect
+  std::string listen_host;          // Guarded by lifecycle_mu.
+  bool started = false;             // Guarded by lifecycle_mu.
   std::atomic<int> port{0};
   std::unique_ptr<httplib::Server> server;
   std::thread listen_thread;

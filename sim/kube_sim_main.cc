@@ -10,9 +10,13 @@
 // --scheduler true; the --extender-* / --scheduler-* flags override the section's values.
 // Node metrics (node_exporter format) are served with --metrics-listen.
 //
-// Serves until SIGTERM or SIGINT.
+// Serves until SIGTERM or SIGINT. SIGUSR1 cuts the API server off the network (the listener
+// closes and every watch is reset, as in an outage; the cluster's control loops keep running);
+// SIGUSR2 brings it back on the same port.
 #include <signal.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -40,6 +44,7 @@ void Usage() {
          "                [--controller-period DURATION] [--bookmark-interval DURATION]\n"
          "                [--default-grace-seconds N] [--workers N] [--seed N]\n"
          "                [--expired-watch error-event|http-410|alternate]\n"
+         "                [--idle-close-after DURATION]\n"
          "                [--port-file PATH] [--log-level LEVEL]\n"
          "                [--metrics-listen HOST:PORT] [--metrics-port-file PATH]\n"
          "                [--play-steps BOOL]\n"
@@ -54,7 +59,10 @@ void Usage() {
          "The scheduler driver runs when the scenario has a `scheduler:` section or with\n"
          "--scheduler true; the --extender-* and --scheduler-* flags override the section.\n"
          "--metrics-listen serves node_exporter series: GET /metrics/nodes/<node>, /metrics.\n"
-         "--play-steps true applies the scenario's steps at their `at` times.\n";
+         "--play-steps true applies the scenario's steps at their `at` times.\n"
+         "--idle-close-after drops a request arriving on a keep-alive connection idle longer\n"
+         "than DURATION, unanswered (the server's idle close racing the request).\n"
+         "SIGUSR1 takes the API server off the network, SIGUSR2 brings it back.\n";
 }
 
 bool ParseDuration(const std::string& s, std::chrono::milliseconds* out) {
@@ -183,6 +191,14 @@ bool ApplyServerFlag(const std::string& arg, const std::string& value, Flags* f,
     return ParseBool(value, &f->cluster.play_steps);
   } else if (arg == "--expired-watch") {
     return ParseExpiredWatchMode(value, &options.expired_watch_mode);
+  } else if (arg == "--idle-close-after") {
+    if (!ParseDuration(value, &options.idle_close_after) || options.idle_close_after.count() <= 0) {
+      return false;
+    }
+    // httplib's own idle close must come later, or the client would see it in time.
+    const auto idle = std::chrono::duration_cast<std::chrono::seconds>(options.idle_close_after);
+    options.keep_alive_timeout =
+        std::max(options.keep_alive_timeout, idle * 3 + std::chrono::seconds(1));
   } else {
     *known = false;
   }
@@ -300,6 +316,8 @@ int Serve(const Flags& f) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR1);
+  sigaddset(&signals, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   kb::sim::SimCluster cluster(f.cluster);
@@ -326,7 +344,13 @@ int Serve(const Flags& f) {
               << std::endl;
   }
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && (sig == SIGUSR1 || sig == SIGUSR2)) {
+    if (sig == SIGUSR1) {
+      cluster.api().Disconnect();
+    } else if (kb::Status s = cluster.api().Reconnect(); !s.ok()) {
+      kb::Logger("kube-sim")->error("cannot reconnect error=\"{}\"", s.message());
+    }
+  }
   kb::Logger("kube-sim")->info("kube-sim stopping signal={}", sig);
   cluster.Stop();
   return 0;

@@ -138,9 +138,7 @@ ApiResult<ObjectStore::ListResult> ObjectStore::ListAt(const std::string& resour
   if (rv == 0 || rv == rv_) {
     out.rv = rv_;
   } else if (rv > rv_) {
-    return ApiError::Timeout(
-        "Too large resource version: " + std::to_string(rv) + ", current: " + std::to_string(rv_),
-        1);
+    return ApiError::TooLargeResourceVersion(rv, rv_);
   } else {
     auto f = floor_.find(resource);
     uint64_t floor = f == floor_.end() ? 0 : f->second;
@@ -248,6 +246,7 @@ std::optional<ApiError> ObjectStore::StartWatch(const std::shared_ptr<Watcher>& 
       }
     }
   } else {
+    if (*from_rv > rv_) return ApiError::TooLargeResourceVersion(*from_rv, rv_);
     uint64_t floor = floor_.count(resource) ? floor_[resource] : 0;
     if (*from_rv < floor) {
       return ApiError::Expired("too old resource version: " + std::to_string(*from_rv) + " (" +
@@ -302,6 +301,25 @@ void ObjectStore::ForgetHistory() {
   for (const auto& r : AllResources()) {
     history_[r.resource].clear();
     floor_[r.resource] = rv_;
+  }
+}
+
+ObjectStore::Backup ObjectStore::TakeBackup() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Backup{rv_, objects_};
+}
+
+void ObjectStore::Restore(const Backup& backup) {
+  std::lock_guard<std::mutex> lock(mu_);
+  rv_ = backup.rv;
+  objects_ = backup.objects;
+  for (const auto& r : AllResources()) {
+    history_[r.resource].clear();
+    floor_[r.resource] = rv_;
+  }
+  for (auto& [res, v] : watchers_) {
+    for (auto& w : v) w->Close(/*abrupt=*/true);
+    v.clear();
   }
 }
 

@@ -134,6 +134,17 @@ class ObjectStore {
   // Drops every resource's event history: any older resourceVersion now gets 410.
   void ForgetHistory();
 
+  // etcd's content: every object and the resourceVersion counter.
+  struct Backup {
+    uint64_t rv = 0;
+    std::map<std::string, std::map<std::string, Object>> objects;
+  };
+  Backup TakeBackup() const;
+  // An etcd restore followed by an API server restart: objects and the resourceVersion counter
+  // go back to `backup` (resourceVersions go backwards), the event history starts anew at the
+  // restored resourceVersion and every watcher is closed abruptly.
+  void Restore(const Backup& backup);
+
  private:
   void Record(const std::string& resource, Event event);  // mu_ held
 

@@ -190,6 +190,15 @@ ApiError ApiError::Timeout(const std::string& message, int retry_after_seconds) 
   return e;
 }
 
+ApiError ApiError::TooLargeResourceVersion(uint64_t requested, uint64_t current) {
+  ApiError e = Timeout("Timeout: Too large resource version: " + std::to_string(requested) +
+                           ", current: " + std::to_string(current),
+                       1);
+  e.details = {{"causes", nlohmann::json::array({{{"reason", "ResourceVersionTooLarge"},
+                                                  {"message", "Too large resource version"}}})}};
+  return e;
+}
+
 ApiError ApiError::ForCode(int code, const std::string& message) {
   std::string reason;
   switch (code) {

@@ -71,6 +71,10 @@ struct ApiError {
   static ApiError Internal(const std::string& message);
   static ApiError TooManyRequests(const std::string& message, int retry_after_seconds);
   static ApiError Timeout(const std::string& message, int retry_after_seconds);
+  // kube-apiserver's answer to a list or watch asking for a resourceVersion newer than its own
+  // (storage.NewTooLargeResourceVersionError): 504 Timeout "Timeout: Too large resource version:
+  // <requested>, current: <current>", retryAfterSeconds 1 and the cause ResourceVersionTooLarge.
+  static ApiError TooLargeResourceVersion(uint64_t requested, uint64_t current);
   // A generic failure with the reason kube-apiserver uses for `code` (for fault injection).
   static ApiError ForCode(int code, const std::string& message);
 };

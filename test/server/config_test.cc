@@ -166,8 +166,7 @@ TEST_CASE("null values and empty sections keep the defaults", "[config]") {
   CHECK(c->prometheus.url.empty());
   CHECK(c->rescheduler.cpu_threshold == 80.0);
   // An explicit empty list is not null: it clears the defaults.
-  c = ParseConfig(
-      "rescheduler: {enabled: false, excludedNamespaces: [], enabledStrategies: []}");
+  c = ParseConfig("rescheduler: {enabled: false, excludedNamespaces: [], enabledStrategies: []}");
   REQUIRE(c.ok());
   CHECK(c->rescheduler.excluded_namespaces.empty());
   CHECK(c->rescheduler.enabled_strategies.empty());
