@@ -72,6 +72,56 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
 }
 
+// The hostile background: 100 idle connections, 100 slowloris connections (a header byte every
+// 300 ms) and 16 clients binding in a loop against the stalled API server.
+struct Pressure {
+  explicit Pressure(ServerEnv& env) {
+    const int port = env.server->port();
+    for (int i = 0; i < 100; ++i) idle.push_back(ConnectLoopback(port));
+    for (int i = 0; i < 4; ++i) slow.emplace_back([this, port] { Dribble(port); });
+    for (int i = 0; i < 16; ++i) binders.emplace_back([this, &env] { Bind(env); });
+  }
+  void Dribble(int port) {
+    std::vector<int> fds;
+    for (int j = 0; j < 25; ++j) fds.push_back(ConnectLoopback(port));
+    const std::string head = "POST /filter HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    for (size_t k = 0; !stop.load(); ++k) {
+      for (int fd : fds) {
+        const char c = k < head.size() ? head[k] : 'a';
+        (void)!::send(fd, &c, 1, MSG_NOSIGNAL);
+      }
+      std::this_thread::sleep_for(milliseconds(300));
+    }
+    for (int fd : fds) ::close(fd);
+  }
+  void Bind(ServerEnv& env) {
+    httplib::Client c = env.Client();
+    while (!stop.load()) {
+      auto res = c.Post("/bind", ReadTestdata("bind.request.json"), "application/json");
+      if (res && res->status == 200 && nlohmann::json::parse(res->body)["Error"] != "") {
+        ++bind_answers;
+      } else {
+        ++bind_errors;
+      }
+      std::this_thread::sleep_for(milliseconds(50));  // kube-scheduler backs off too
+    }
+  }
+  // Stops the binders first; `api` is stopped before the slow clients are joined so the hung
+  // binds fail now instead of at the client's timeout.
+  void Stop(StalledApiServer& api) {
+    stop = true;
+    for (std::thread& t : binders) t.join();
+    api.Stop();
+    for (std::thread& t : slow) t.join();
+    for (int fd : idle) ::close(fd);
+  }
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> bind_answers{0}, bind_errors{0};
+  std::vector<int> idle;
+  std::vector<std::thread> slow, binders;
+};
+
 TEST_CASE("filter and probes stay fast with 200 idle or slow connections and 16 hung binds",
           "[http][starvation][slow]") {
   StalledApiServer api;
@@ -88,45 +138,8 @@ TEST_CASE("filter and probes stay fast with 200 idle or slow connections and 16 
   options.threads = 4;
   ServerEnv env(options, client->get());
   env.Start();
-  const int port = env.server->port();
 
-  // 100 idle connections and 100 slowloris connections (a header byte every 300 ms).
-  std::vector<int> idle;
-  for (int i = 0; i < 100; ++i) idle.push_back(ConnectLoopback(port));
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> slow;
-  for (int i = 0; i < 4; ++i) {
-    slow.emplace_back([&] {
-      std::vector<int> fds;
-      for (int j = 0; j < 25; ++j) fds.push_back(ConnectLoopback(port));
-      const std::string head = "POST /filter HTTP/1.1\r\nHost: x\r\nX-Slow: ";
-      for (size_t k = 0; !stop.load(); ++k) {
-        for (int fd : fds) {
-          const char c = k < head.size() ? head[k] : 'a';
-          (void)!::send(fd, &c, 1, MSG_NOSIGNAL);
-        }
-        std::this_thread::sleep_for(milliseconds(300));
-      }
-      for (int fd : fds) ::close(fd);
-    });
-  }
-  // 16 clients binding in a loop against the stalled API server.
-  std::atomic<int> bind_answers{0}, bind_errors{0};
-  std::vector<std::thread> binders;
-  for (int i = 0; i < 16; ++i) {
-    binders.emplace_back([&] {
-      httplib::Client c = env.Client();
-      while (!stop.load()) {
-        auto res = c.Post("/bind", ReadTestdata("bind.request.json"), "application/json");
-        if (res && res->status == 200 && nlohmann::json::parse(res->body)["Error"] != "") {
-          ++bind_answers;
-        } else {
-          ++bind_errors;
-        }
-        std::this_thread::sleep_for(milliseconds(50));  // kube-scheduler backs off too
-      }
-    });
-  }
+  Pressure pressure(env);
   std::this_thread::sleep_for(milliseconds(300));  // everything above is in place
 
   httplib::Client c = env.Client();
@@ -146,24 +159,20 @@ TEST_CASE("filter and probes stay fast with 200 idle or slow connections and 16 
     healthz_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
     std::this_thread::sleep_for(milliseconds(5));
   }
-  stop = true;
-  for (std::thread& t : binders) t.join();
-  api.Stop();  // the hung binds fail now instead of at the client's timeout
-  for (std::thread& t : slow) t.join();
-  for (int fd : idle) ::close(fd);
+  pressure.Stop(api);
 
   const double filter_p99 = Percentile(filter_ms, 0.99);
   const double healthz_p99 = Percentile(healthz_ms, 0.99);
   WARN("measured: filter p50=" << Percentile(filter_ms, 0.5) << "ms p99=" << filter_p99
-                               << "ms; healthz p99=" << healthz_p99
-                               << "ms; bind answers=" << bind_answers << " errors=" << bind_errors);
+                               << "ms; healthz p99=" << healthz_p99 << "ms; bind answers="
+                               << pressure.bind_answers << " errors=" << pressure.bind_errors);
   CHECK(filter_p99 < 50.0);
   CHECK(healthz_p99 < 50.0);
   CHECK(probe_failures == 0);
   // Every bind was answered with an extender error (timeout or busy), none hung past the
   // deadline or failed at the HTTP level.
-  CHECK(bind_answers > 16);
-  CHECK(bind_errors == 0);
+  CHECK(pressure.bind_answers > 16);
+  CHECK(pressure.bind_errors == 0);
   CHECK(env.metrics.Bindings("timeout").Value() >= 8);
   CHECK(env.metrics.Bindings("busy").Value() >= 1);
 }
