@@ -146,6 +146,17 @@ std::vector<FieldSpec> ServingFields() {
       KB_CONFIG_FIELD(StringField, "logFormat", log_format),
       KB_CONFIG_FIELD(StringField, "schedulerName", scheduler_name),
       KB_CONFIG_FIELD(IntField, "serverThreads", server_threads),
+      KB_CONFIG_FIELD(StringField, "metricsListen", metrics_listen),
+      KB_CONFIG_FIELD(IntField, "maxConnections", max_connections),
+      KB_CONFIG_FIELD(BytesField, "maxHeaderBytes", max_header_bytes),
+      KB_CONFIG_FIELD(IntField, "maxHeaderCount", max_header_count),
+      KB_CONFIG_FIELD(IntField, "maxCompressionRatio", max_compression_ratio),
+      KB_CONFIG_FIELD(DurationField, "readTimeout", read_timeout),
+      KB_CONFIG_FIELD(DurationField, "writeTimeout", write_timeout),
+      KB_CONFIG_FIELD(DurationField, "idleTimeout", idle_timeout),
+      KB_CONFIG_FIELD(DurationField, "schedulerHttpTimeout", scheduler_http_timeout),
+      KB_CONFIG_FIELD(DurationField, "bindTimeout", bind_timeout),
+      KB_CONFIG_FIELD(IntField, "maxConcurrentBinds", max_concurrent_binds),
   };
 }
 
@@ -464,25 +475,31 @@ Status OutOfRange(const std::string& key, double value, const std::string& rule)
 
 }  // namespace config_internal
 
-StatusOr<std::pair<std::string, int>> ParseHostPort(const std::string& address) {
+StatusOr<std::pair<std::string, int>> ParseHostPort(const std::string& address,
+                                                    const std::string& key) {
   const std::string expected = "expected host:port";
   const size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return Invalid("listen", address, expected);
+  if (colon == std::string::npos) return Invalid(key, address, expected);
   std::string host = address.substr(0, colon);
   const std::string port_text = address.substr(colon + 1);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   } else if (host.find(':') != std::string::npos) {
-    return Invalid("listen", address, "expected host:port (bracket IPv6 addresses: [::1]:8888)");
+    return Invalid(key, address, "expected host:port (bracket IPv6 addresses: [::1]:8888)");
   }
   int port = -1;
   auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() ||
       port < 0 || port > 65535) {
-    return Invalid("listen", address, "expected a port in [0, 65535]");
+    return Invalid(key, address, "expected a port in [0, 65535]");
   }
   if (host.empty()) host = "0.0.0.0";  // Go's ":8888" listens on every interface
   return std::make_pair(host, port);
+}
+
+Millis EffectiveBindTimeout(const Config& config) {
+  if (config.bind_timeout.count() > 0) return config.bind_timeout;
+  return config.scheduler_http_timeout * 3 / 4;
 }
 
 StatusOr<Millis> ParseDuration(const std::string& text) {

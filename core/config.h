@@ -215,8 +215,20 @@ struct Config {
   int64_t max_request_bytes = 67108864;          // maxRequestBytes
   std::string log_format = "text";               // logFormat: text | json
   std::string scheduler_name = "kube-balancer";  // schedulerName
-  int server_threads = 0;         // serverThreads: HTTP worker threads; 0 = 2 * ncpu + 4
-  MetricsConfig metrics;          // metrics
+  int server_threads = 0;  // serverThreads: filter/prioritize computing at once; 0 = 2*ncpu+4
+  // Added by the serving hardening (HTTP admission, listeners, binds):
+  std::string metrics_listen;           // metricsListen: "" = /metrics and probes on `listen`
+  int max_connections = 512;            // maxConnections: open connections per listener
+  int64_t max_header_bytes = 16384;     // maxHeaderBytes: request line + headers
+  int max_header_count = 64;            // maxHeaderCount: header fields per request
+  int max_compression_ratio = 20;       // maxCompressionRatio: decompressed / compressed body bytes
+  Millis read_timeout{5000};            // readTimeout: a whole request must arrive within this
+  Millis write_timeout{10000};          // writeTimeout: each write of an answer
+  Millis idle_timeout{120000};          // idleTimeout: idle keep-alive connections close after this
+  Millis scheduler_http_timeout{2000};  // schedulerHttpTimeout: kube-scheduler's httpTimeout
+  Millis bind_timeout{0};  // bindTimeout: 0 = 3/4 of schedulerHttpTimeout; a bind answers by then
+  int max_concurrent_binds = 8;   // maxConcurrentBinds: binds in flight at once
+  MetricsConfig metrics;  // metrics
   PrometheusConfig prometheus;    // prometheus
   ScoringConfig scoring;          // scoring
   ReschedulerConfig rescheduler;  // rescheduler
@@ -244,7 +256,13 @@ StatusOr<Config> LoadConfigFile(const std::string& path);
 Status ValidateConfig(const Config& config);
 
 // Splits "host:port" ("0.0.0.0:8888", "[::1]:8888", ":8888" = every interface; port 0..65535).
-StatusOr<std::pair<std::string, int>> ParseHostPort(const std::string& address);
+// Errors name `key`.
+StatusOr<std::pair<std::string, int>> ParseHostPort(const std::string& address,
+                                                    const std::string& key = "listen");
+
+// bindTimeout, or 3/4 of schedulerHttpTimeout when it is 0 (the bind's answer must reach
+// kube-scheduler before it gives up on the call).
+Millis EffectiveBindTimeout(const Config& config);
 
 // Go-style durations: "300ms", "30s", "2m", "1h30m", "1.5h". InvalidArgument otherwise.
 StatusOr<Millis> ParseDuration(const std::string& text);

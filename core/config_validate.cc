@@ -57,6 +57,48 @@ Status ValidateMetrics(const Config& c) {
   return Status::Ok();
 }
 
+// The HTTP admission limits, the metrics listener and the bind deadline.
+Status ValidateAdmission(const Config& c) {
+  if (!c.metrics_listen.empty()) {
+    const auto metrics = ParseHostPort(c.metrics_listen, "metricsListen");
+    if (!metrics.ok()) return metrics.status();
+    const auto main = ParseHostPort(c.listen);
+    if (main.ok() && metrics->second != 0 && metrics->second == main->second) {
+      return Invalid("metricsListen", c.metrics_listen, "must use another port than listen");
+    }
+  }
+  if (c.max_connections < 1 || c.max_connections > 65536) {
+    return OutOfRange("maxConnections", c.max_connections, "must be in [1, 65536]");
+  }
+  if (c.max_header_bytes < 1024 || c.max_header_bytes > 1048576) {
+    return OutOfRange("maxHeaderBytes", static_cast<double>(c.max_header_bytes),
+                      "must be in [1024, 1048576]");
+  }
+  if (c.max_header_count < 8 || c.max_header_count > 1024) {
+    return OutOfRange("maxHeaderCount", c.max_header_count, "must be in [8, 1024]");
+  }
+  if (c.max_compression_ratio < 1) {
+    return OutOfRange("maxCompressionRatio", c.max_compression_ratio, "must be >= 1");
+  }
+  const std::pair<const char*, Millis> timeouts[] = {
+      {"readTimeout", c.read_timeout},
+      {"writeTimeout", c.write_timeout},
+      {"idleTimeout", c.idle_timeout},
+      {"schedulerHttpTimeout", c.scheduler_http_timeout}};
+  for (const auto& [key, d] : timeouts) {
+    if (d.count() <= 0) return Invalid(key, FormatDuration(d), "must be > 0");
+  }
+  if (c.bind_timeout.count() < 0 || c.bind_timeout >= c.scheduler_http_timeout) {
+    return Invalid("bindTimeout", FormatDuration(c.bind_timeout),
+                   "must be in [0, schedulerHttpTimeout) (0 = 3/4 of schedulerHttpTimeout): a "
+                   "bind answered after kube-scheduler gave up is lost");
+  }
+  if (c.max_concurrent_binds < 1 || c.max_concurrent_binds > 1024) {
+    return OutOfRange("maxConcurrentBinds", c.max_concurrent_binds, "must be in [1, 1024]");
+  }
+  return Status::Ok();
+}
+
 Status ValidatePrometheus(const PrometheusConfig& p) {
   if (!p.url.empty()) {
     const StatusOr<HttpUrl> url = ParseHttpUrl(p.url, "prometheus.url");
@@ -273,6 +315,7 @@ Status ValidateKubeClient(const KubeClientConfig& k) {
 Status ValidateConfig(const Config& c) {
   KB_RETURN_IF_ERROR(ValidateServing(c));
   KB_RETURN_IF_ERROR(ValidateMetrics(c));
+  KB_RETURN_IF_ERROR(ValidateAdmission(c));
   KB_RETURN_IF_ERROR(ValidatePrometheus(c.prometheus));
   KB_RETURN_IF_ERROR(ValidateScoring(c.scoring));
   KB_RETURN_IF_ERROR(ValidateReschedulerScope(c.rescheduler));

@@ -226,10 +226,11 @@ StatusOr<std::unique_ptr<App>> App::Create(const Config& config, const AppOption
   // The server's options are checked first: a bad listen address is a configuration error.
   KB_RETURN_IF_ERROR(ServerOptions::FromConfig(config).status());
   Log()->info(
-      "starting version=\"{}\" config={} listen={} tls={} scheduler_name={} prometheus={} "
-      "cpu_threshold={} memory_threshold={} rescheduler_enabled={} dry_run={}",
-      options.version, options.config_path, config.listen, !config.tls.cert_file.empty(),
-      config.scheduler_name,
+      "starting version=\"{}\" config={} listen={} metrics_listen={} tls={} scheduler_name={} "
+      "prometheus={} cpu_threshold={} memory_threshold={} rescheduler_enabled={} dry_run={}",
+      options.version, options.config_path, config.listen,
+      config.metrics_listen.empty() ? "(on listen)" : config.metrics_listen,
+      !config.tls.cert_file.empty(), config.scheduler_name,
       config.prometheus.url.empty() ? "(none: requests-based scoring)" : config.prometheus.url,
       config.rescheduler.cpu_threshold, config.rescheduler.memory_threshold,
       config.rescheduler.enabled, config.rescheduler.dry_run);

@@ -1,5 +1,6 @@
-// ExtenderServer's routes: request-size admission, the extender verbs, the GET endpoints, the
-// 404/405 fallback and the error handlers, and Serve(), which decodes, runs and answers a verb.
+// ExtenderServer's routes: the admission check every request passes (framing, header count,
+// body limits and encodings per route), the extender verbs' body reading, the GET endpoints,
+// the 404/405 fallback and the error handlers. The verb handlers are in http_verbs.cc.
 #include <httplib.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
@@ -9,16 +10,13 @@
 #include <cstdlib>
 #include <thread>
 
+#include "server/http_internal.h"
 #include "server/http_server.h"
 #include "server/logging.h"
 
 namespace kb::server {
 namespace {
 
-// "; charset=utf-8" is deliberate: cpp-httplib gzips "application/json" responses whenever the
-// client sends Accept-Encoding: gzip (kube-scheduler always does), which would cost far more CPU
-// than it saves on a loopback / cluster network, especially for megabyte full-Nodes answers.
-constexpr char kJson[] = "application/json; charset=utf-8";
 constexpr char kText[] = "text/plain; charset=utf-8";
 constexpr char kMetricsContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -26,21 +24,25 @@ struct Route {
   const char* path;
   const char* allow;  // the Allow header for 405
   Verb verb;          // metrics label for 405s on this path
+  bool probe;         // on the metrics listener (else on the main one)
 };
 
 constexpr Route kRoutes[] = {
-    {"/filter", "POST", Verb::kFilter},
-    {"/prioritize", "POST", Verb::kPrioritize},
-    {"/bind", "POST", Verb::kBind},
-    {"/debug/scores", "GET, HEAD, POST", Verb::kDebugScores},
-    {"/metrics", "GET, HEAD", Verb::kOther},
-    {"/healthz", "GET, HEAD", Verb::kOther},
-    {"/readyz", "GET, HEAD", Verb::kOther},
+    {"/filter", "POST", Verb::kFilter, false},
+    {"/prioritize", "POST", Verb::kPrioritize, false},
+    {"/bind", "POST", Verb::kBind, false},
+    {"/debug/scores", "GET, HEAD, POST", Verb::kDebugScores, false},
+    {"/metrics", "GET, HEAD", Verb::kOther, true},
+    {"/healthz", "GET, HEAD", Verb::kOther, true},
+    {"/readyz", "GET, HEAD", Verb::kOther, true},
 };
 
-const Route* FindRoute(const std::string& path) {
+// The route of `path` among those `surface` serves (ExtenderServer::Surface bits: 1 verbs,
+// 2 probes).
+const Route* FindRoute(const std::string& path, unsigned surface) {
   for (const Route& r : kRoutes) {
-    if (path == r.path) return &r;
+    const unsigned bit = r.probe ? 2u : 1u;
+    if (path == r.path && (surface & bit) != 0) return &r;
   }
   return nullptr;
 }
@@ -53,6 +55,8 @@ const char* StatusText(int code) {
       return "Not Found";
     case 405:
       return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
     case 413:
       return "Payload Too Large";
     case 414:
@@ -61,6 +65,8 @@ const char* StatusText(int code) {
       return "Unsupported Media Type";
     case 416:
       return "Range Not Satisfiable";
+    case 431:
+      return "Request Header Fields Too Large";
     case 500:
       return "Internal Server Error";
     default:
@@ -68,61 +74,62 @@ const char* StatusText(int code) {
   }
 }
 
-// Filter answers at least this big are streamed from the request's bytes instead of copied.
-constexpr size_t kStreamThresholdBytes = 64 * 1024;
-constexpr size_t kStreamChunkBytes = 256 * 1024;
-// Oversized bodies up to this much beyond maxRequestBytes are drained, not cut off.
-constexpr size_t kDrainAllowanceBytes = 16 * 1024 * 1024;
+// Oversized verb bodies up to this much beyond maxRequestBytes (at most maxRequestBytes more)
+// are drained, not cut off, so the 413 goes out on a healthy keep-alive connection.
+constexpr size_t kMaxDrainAllowanceBytes = 16 * 1024 * 1024;
+// Bodies on any other route (404, 405, probes): none is expected, a small one is read and
+// dropped, anything larger is refused.
+constexpr size_t kOtherBodyBytes = 64 * 1024;
 
-void SetJson(httplib::Response& res, int status, std::string body) {
-  res.status = status;
-  res.body = std::move(body);
-  res.set_header("Content-Type", kJson);
+// A Content-Length value: digits only (no sign, no spaces), at most 18 of them.
+bool ParseLength(const std::string& text, uint64_t& out) {
+  if (text.empty() || text.size() > 18) return false;
+  out = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return false;
+    out = out * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return true;
 }
 
-std::vector<std::string> SplitNonEmpty(const std::string& list, char sep) {
-  std::vector<std::string> out;
-  for (size_t start = 0; start < list.size();) {
-    size_t end = list.find(sep, start);
-    if (end == std::string::npos) end = list.size();
-    if (end > start) out.push_back(list.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The methods cpp-httplib reads a body for; any other method's body would be left in the stream
+// and parsed as the next request.
+bool ReadsBody(const std::string& method) {
+  return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
 }
 
 }  // namespace
 
-struct ExtenderServer::Answer {
-  int code = 200;
-  std::string body;
-  std::shared_ptr<FilterAnswer> streamed;  // set instead of `body` for a large filter answer
-  static Answer Error(int code, const std::string& message) {
-    return {code, EncodeError(message), nullptr};
-  }
-};
-
-void ExtenderServer::InstallRoutes() {
-  ApplyConnectionSettings();
-  InstallBodyLimit();
-  InstallVerbRoutes();
-  InstallGetRoutes();
-  InstallFallback();
-  InstallErrorHandlers();
+void ExtenderServer::InstallRoutes(httplib::Server& svr, Surface surface) {
+  ApplyConnectionSettings(svr);
+  InstallAdmission(svr, surface);
+  if ((surface & kVerbs) != 0) InstallVerbRoutes(svr);
+  InstallGetRoutes(svr, surface);
+  InstallFallback(svr, surface);
+  InstallErrorHandlers(svr);
 }
 
-void ExtenderServer::ApplyConnectionSettings() {
-  httplib::Server& svr = *server_;
-  const size_t threads = options_.threads > 0
-                             ? static_cast<size_t>(options_.threads)
-                             : 2 * std::max<size_t>(1, std::thread::hardware_concurrency()) + 4;
-  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+void ExtenderServer::ApplyConnectionSettings(httplib::Server& svr) {
+  // One thread per open connection (ConnectionServer caps them), plus a few for the connections
+  // it refuses.
+  const size_t max_threads = options_.limits.max_connections + 16;
+  svr.new_task_queue = [max_threads] { return NewConnectionThreads(max_threads); };
   svr.set_tcp_nodelay(true);
-  svr.set_keep_alive_max_count(options_.keep_alive_max_count);
-  svr.set_keep_alive_timeout(options_.keep_alive_timeout.count());
-  svr.set_read_timeout(options_.read_timeout);
-  svr.set_write_timeout(options_.write_timeout);
-  // Declared bodies over the limit are drained without being stored and answered 413.
+  svr.set_socket_options(ExclusiveSocketOptions);
+  // The per-request read deadline and the idle timeout are the connection layer's; these are
+  // cpp-httplib's own, for anything it still reads or writes through its defaults.
+  svr.set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(
+      std::max(options_.limits.read_timeout, std::chrono::milliseconds(1000))));
+  svr.set_write_timeout(std::chrono::duration_cast<std::chrono::seconds>(
+      std::max(options_.limits.write_timeout, std::chrono::milliseconds(1000))));
+  svr.set_keep_alive_max_count(options_.limits.max_requests_per_connection);
+  // Declared verb bodies over the limit (within the drain allowance) are drained without being
+  // stored and answered 413.
   svr.set_payload_max_length(static_cast<size_t>(options_.max_request_bytes));
 }
 
@@ -131,67 +138,144 @@ std::string ExtenderServer::TooLargeBody() const {
                      std::to_string(options_.max_request_bytes) + " bytes)");
 }
 
-void ExtenderServer::InstallBodyLimit() {
-  // Oversized bodies. Up to kDrainAllowanceBytes beyond the limit, the body is read and
-  // discarded (never stored): the 413 then goes out on a healthy keep-alive connection. Closing
-  // with unread bytes would make the kernel reset the connection, and the client could lose the
-  // 413 itself. A declared body beyond that is refused before a byte of it is read, with
-  // Connection: close.
-  const size_t max_bytes = static_cast<size_t>(options_.max_request_bytes);
-  server_->set_pre_routing_handler(
-      [this, max_bytes](const httplib::Request& req, httplib::Response& res) {
-        if (req.has_header("Content-Length")) {
-          const std::string value = req.get_header_value("Content-Length");
-          char* end = nullptr;
-          const unsigned long long length = std::strtoull(value.c_str(), &end, 10);
-          if (end != value.c_str() && length > max_bytes + kDrainAllowanceBytes) {
-            const Route* route = FindRoute(req.path);
-            metrics_.Requests(route ? route->verb : Verb::kOther, 413).Increment();
-            SetJson(res, 413, TooLargeBody());
-            res.set_header("Connection", "close");
-            return httplib::Server::HandlerResponse::Handled;
-          }
-        }
-        return httplib::Server::HandlerResponse::Unhandled;
-      });
+size_t ExtenderServer::DrainAllowance() const {
+  return std::min(static_cast<size_t>(options_.max_request_bytes), kMaxDrainAllowanceBytes);
+}
+
+void ExtenderServer::InstallAdmission(httplib::Server& svr, Surface surface) {
+  svr.set_pre_routing_handler([this, surface](const httplib::Request& req, httplib::Response& res) {
+    return Admit(req, res, surface) ? httplib::Server::HandlerResponse::Unhandled
+                                    : httplib::Server::HandlerResponse::Handled;
+  });
+}
+
+bool ExtenderServer::Admit(const httplib::Request& req, httplib::Response& res, Surface surface) {
+  ConnectionStream* stream = CurrentConnection();
+  const Route* route = FindRoute(req.path, surface);
+  auto refuse = [&](int code, Rejection why, const std::string& message) {
+    OnRejection(why);
+    metrics_.Requests(route ? route->verb : Verb::kOther, code).Increment();
+    SetJson(res, code, EncodeError(message));
+    res.set_header("Connection", "close");
+    if (stream != nullptr) stream->RequestClose();  // the body is not read: nothing after it is
+    return false;
+  };
+  if (req.headers.size() > options_.max_header_count) {
+    return refuse(431, Rejection::kHeaderCount,
+                  "more than maxHeaderCount (" + std::to_string(options_.max_header_count) +
+                      ") header fields");
+  }
+  // Framing: exactly one way to find the end of the body, or the request is refused.
+  uint64_t declared = 0;
+  const size_t lengths = req.get_header_value_count("Content-Length");
+  for (size_t i = 0; i < lengths; ++i) {
+    const std::string value = req.get_header_value("Content-Length", i);
+    uint64_t parsed = 0;
+    if (!ParseLength(value, parsed) || (i > 0 && parsed != declared)) {
+      return refuse(400, Rejection::kFraming, "invalid or conflicting Content-Length headers");
+    }
+    declared = parsed;
+  }
+  const bool chunked = req.has_header("Transfer-Encoding");
+  if (chunked && (req.get_header_value_count("Transfer-Encoding") > 1 ||
+                  Lower(req.get_header_value("Transfer-Encoding")) != "chunked" || lengths > 0)) {
+    return refuse(400, Rejection::kFraming,
+                  "Transfer-Encoding must be exactly \"chunked\", without Content-Length");
+  }
+  const bool has_body = chunked || declared > 0;
+  if (has_body && !ReadsBody(req.method)) {
+    return refuse(400, Rejection::kFraming, "a request body is not accepted with " + req.method);
+  }
+  // Verb bodies (and the benchmark's test routes) get maxRequestBytes; any other route a few KiB.
+  bool verb_body = req.method == "POST" && route != nullptr && !route->probe;
+  for (const auto& entry : test_routes_)
+    verb_body |= req.method == "POST" && entry.first == req.path;
+  const size_t limit =
+      verb_body ? static_cast<size_t>(options_.max_request_bytes) : kOtherBodyBytes;
+  const size_t allowance = verb_body ? DrainAllowance() : 0;
+  if (req.has_header("Content-Encoding")) {
+    const std::string encoding = Lower(req.get_header_value("Content-Encoding"));
+    const bool decodable = encoding == "gzip" || encoding == "deflate" || encoding == "br";
+    if (encoding != "identity" && (!verb_body || !decodable)) {
+      return refuse(415, Rejection::kEncoding,
+                    "Content-Encoding \"" + encoding + "\" is not accepted on " + req.path);
+    }
+  }
+  if (declared > limit + allowance) {
+    return refuse(413, Rejection::kBodyBytes,
+                  verb_body ? "request body exceeds maxRequestBytes (" +
+                                  std::to_string(options_.max_request_bytes) + " bytes)"
+                            : "request body over " + std::to_string(kOtherBodyBytes) +
+                                  " bytes on " + req.path);
+  }
+  // The connection layer's byte budget for the body: the declared length, or for a chunked body
+  // the limit plus the drain allowance plus room for the chunk framing.
+  const size_t budget = chunked ? limit + allowance + limit / 8 + 4096 : declared;
+  if (stream != nullptr) stream->AllowBody(budget, /*end_is_eof=*/!has_body);
+  return true;
 }
 
 void ExtenderServer::ReadVerbBody(Verb verb, const httplib::Request& req, httplib::Response& res,
                                   const httplib::ContentReader& reader) {
   const size_t max_bytes = static_cast<size_t>(options_.max_request_bytes);
+  const size_t allowance = DrainAllowance();
+  const bool encoded = req.has_header("Content-Encoding") &&
+                       Lower(req.get_header_value("Content-Encoding")) != "identity";
+  ConnectionStream* stream = CurrentConnection();
   std::string body;
-  if (req.has_header("Content-Length")) {
+  if (req.has_header("Content-Length") && !encoded) {
     const size_t length =
         std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10);
     body.reserve(std::min(length, max_bytes) + simdjson::SIMDJSON_PADDING);
   }
   // A declared Content-Length over the limit is drained by cpp-httplib itself
-  // (set_payload_max_length) and fails the read with status 413. A chunked body is counted here
-  // and, once over the limit, drained up to the allowance.
-  bool over_limit = false;
-  size_t discarded = 0;
+  // (set_payload_max_length) and fails the read with status 413. A chunked or compressed body is
+  // counted here (decompressed bytes) and, once over the limit, drained up to the allowance.
+  bool over_limit = false, over_ratio = false;
+  size_t total = 0;
   const bool ok = reader([&](const char* data, size_t n) {
-    if (!over_limit && body.size() + n <= max_bytes) {
+    total += n;
+    if (encoded && stream != nullptr &&
+        total > static_cast<size_t>(options_.max_compression_ratio) *
+                    std::max<size_t>(stream->body_bytes_read(), 4096)) {
+      over_ratio = true;
+      return false;
+    }
+    if (!over_limit && total <= max_bytes) {
       body.append(data, n);
       return true;
     }
     if (!over_limit) {
       over_limit = true;
-      discarded = body.size();
       std::string().swap(body);
     }
-    discarded += n;
-    return discarded <= max_bytes + kDrainAllowanceBytes;
+    return total <= max_bytes + allowance;
   });
   if (!ok || over_limit) {
-    const int code = (over_limit || res.status == 413) ? 413 : 400;
+    if (over_ratio) OnRejection(Rejection::kEncoding);
+    if (over_limit && ok) OnRejection(Rejection::kBodyBytes);
+    int code = (over_limit || over_ratio || res.status == 413) ? 413 : 400;
+    std::string message = code == 413 ? TooLargeBody() : EncodeError("cannot read request body");
+    if (over_ratio) {
+      message = EncodeError("compressed request body expands more than maxCompressionRatio (" +
+                            std::to_string(options_.max_compression_ratio) + "x)");
+    }
+    if (stream != nullptr && stream->failure() != nullptr &&
+        *stream->failure() == Rejection::kReadTimeout) {
+      code = 408;
+      message = EncodeError("request body not received within readTimeout");
+    }
     metrics_.Requests(verb, code).Increment();
-    SetJson(res, code, code == 413 ? TooLargeBody() : EncodeError("cannot read request body"));
-    // Unread bytes may remain when the read stopped early (a read error, or a chunked body beyond
-    // the drain allowance): drop the connection then. cpp-httplib's own 413 has drained the
-    // declared body already.
-    const bool drained_by_httplib = res.status == 413 && !over_limit;
-    if (!ok && !drained_by_httplib) res.set_header("Connection", "close");
+    SetJson(res, code, std::move(message));
+    // Unread bytes may remain when the read stopped early (a read error, a timeout, a chunked or
+    // compressed body beyond the allowance): the connection ends after this answer. cpp-httplib's
+    // own 413 has drained the declared body already.
+    const bool drained_by_httplib = res.status == 413 && !over_limit && !over_ratio &&
+                                    (stream == nullptr || stream->failure() == nullptr);
+    if (!ok && !drained_by_httplib) {
+      res.set_header("Connection", "close");
+      if (stream != nullptr) stream->RequestClose();
+    }
     return;
   }
   if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) {
@@ -200,45 +284,46 @@ void ExtenderServer::ReadVerbBody(Verb verb, const httplib::Request& req, httpli
   Serve(verb, req, std::move(body), res);
 }
 
-void ExtenderServer::InstallVerbRoutes() {
+void ExtenderServer::InstallVerbRoutes(httplib::Server& svr) {
   // Extender verbs: the body is read by ReadVerbBody so the size limit also holds for chunked
-  // bodies and the buffer gets simdjson's padding (parsed in place, no copy).
+  // and compressed bodies and the buffer gets simdjson's padding (parsed in place, no copy).
   std::vector<std::pair<Verb, std::string>> routes = {{Verb::kDebugScores, "/debug/scores"}};
   for (Verb verb : kExtenderVerbs) routes.emplace_back(verb, std::string("/") + VerbName(verb));
   // `verb = verb`: clang 14 (the fuzz and sanitizer builds) cannot capture a structured binding.
   for (const auto& [verb, path] : routes) {
-    server_->Post(path, [this, verb = verb](const httplib::Request& req, httplib::Response& res,
-                                            const httplib::ContentReader& reader) {
+    svr.Post(path, [this, verb = verb](const httplib::Request& req, httplib::Response& res,
+                                const httplib::ContentReader& reader) {
       ReadVerbBody(verb, req, res, reader);
     });
     // POST without a body (no Content-Length).
-    server_->Post(path, [this, verb = verb](const httplib::Request& req, httplib::Response& res) {
+    svr.Post(path, [this, verb = verb](const httplib::Request& req, httplib::Response& res) {
       Serve(verb, req, std::string(), res);
     });
   }
   for (const auto& [path, handler] : test_routes_) {
-    server_->Post(
-        path, [this, handler = handler](const httplib::Request& req, httplib::Response& res) {
-          const auto start = std::chrono::steady_clock::now();
-          SetJson(res, 200, handler(req.body));
-          if (observer_) {
-            observer_(Verb::kOther, std::chrono::steady_clock::now() - start, req.body.size());
-          }
-        });
+    svr.Post(path, [this, handler = handler](const httplib::Request& req, httplib::Response& res) {
+      const auto start = std::chrono::steady_clock::now();
+      SetJson(res, 200, handler(req.body));
+      if (observer_) {
+        observer_(Verb::kOther, std::chrono::steady_clock::now() - start, req.body.size());
+      }
+    });
   }
 }
 
-void ExtenderServer::InstallGetRoutes() {
-  httplib::Server& svr = *server_;
-  for (const auto& [path, handler] : get_routes_) {
-    svr.Get(path, [this, handler = handler](const httplib::Request&, httplib::Response& res) {
-      metrics_.Requests(Verb::kOther, 200).Increment();
-      SetJson(res, 200, handler());
+void ExtenderServer::InstallGetRoutes(httplib::Server& svr, Surface surface) {
+  if ((surface & kVerbs) != 0) {
+    for (const auto& [path, handler] : get_routes_) {
+      svr.Get(path, [this, handler = handler](const httplib::Request&, httplib::Response& res) {
+        metrics_.Requests(Verb::kOther, 200).Increment();
+        SetJson(res, 200, handler());
+      });
+    }
+    svr.Get("/debug/scores", [this](const httplib::Request& req, httplib::Response& res) {
+      Serve(Verb::kDebugScores, req, std::string(), res);
     });
   }
-  svr.Get("/debug/scores", [this](const httplib::Request& req, httplib::Response& res) {
-    Serve(Verb::kDebugScores, req, std::string(), res);
-  });
+  if ((surface & kProbes) == 0) return;
   svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.status = 200;
     res.body = prometheus::TextSerializer().Serialize(registry_.Collect());
@@ -255,14 +340,16 @@ void ExtenderServer::InstallGetRoutes() {
   });
 }
 
-void ExtenderServer::InstallFallback() {
-  // Everything else: 405 with Allow on a known path, else 404. Registered last so the specific
-  // routes win; as regular handlers they read (and bound) the body, keeping keep-alive clean.
-  auto fallback = [this](const httplib::Request& req, httplib::Response& res) {
-    const Route* route = FindRoute(req.path);
-    static constexpr Route kGetRoute = {"", "GET, HEAD", Verb::kOther};
-    for (const auto& entry : get_routes_) {
-      if (route == nullptr && entry.first == req.path) route = &kGetRoute;
+void ExtenderServer::InstallFallback(httplib::Server& svr, Surface surface) {
+  // Everything else: 405 with Allow on a known path of this listener, else 404. Registered last
+  // so the specific routes win; the admission check has bounded any body.
+  auto fallback = [this, surface](const httplib::Request& req, httplib::Response& res) {
+    const Route* route = FindRoute(req.path, surface);
+    static constexpr Route kGetRoute = {"", "GET, HEAD", Verb::kOther, false};
+    if ((surface & kVerbs) != 0) {
+      for (const auto& entry : get_routes_) {
+        if (route == nullptr && entry.first == req.path) route = &kGetRoute;
+      }
     }
     if (route != nullptr) {
       res.set_header("Allow", route->allow);
@@ -275,7 +362,6 @@ void ExtenderServer::InstallFallback() {
     metrics_.Requests(Verb::kOther, 404).Increment();
     SetJson(res, 404, EncodeError("unknown path " + req.path));
   };
-  httplib::Server& svr = *server_;
   svr.Get(".*", fallback);
   svr.Post(".*", fallback);
   svr.Put(".*", fallback);
@@ -284,21 +370,33 @@ void ExtenderServer::InstallFallback() {
   svr.Options(".*", fallback);
 }
 
-void ExtenderServer::InstallErrorHandlers() {
-  // Errors raised by cpp-httplib itself (malformed request line, 414, 413 on the fallback
-  // routes, unknown methods) get the same JSON shape.
-  server_->set_error_handler(httplib::Server::HandlerWithResponse(
+void ExtenderServer::InstallErrorHandlers(httplib::Server& svr) {
+  // Errors raised by cpp-httplib itself (malformed request line, 414, a body that failed to
+  // read, unknown methods) get the same JSON shape; a read the connection layer cut off says
+  // why, and the connection ends after the answer.
+  svr.set_error_handler(httplib::Server::HandlerWithResponse(
       [this](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        ConnectionStream* stream = CurrentConnection();
+        std::string detail;
+        if (stream != nullptr && stream->failure() != nullptr) {
+          const Rejection why = *stream->failure();
+          res.status = why == Rejection::kReadTimeout   ? 408
+                       : why == Rejection::kBodyBytes   ? 413
+                       : why == Rejection::kHeaderBytes ? 431
+                                                        : 400;
+          detail = std::string(": ") + RejectionName(why);
+          res.set_header("Connection", "close");
+        }
         metrics_.Requests(Verb::kOther, res.status).Increment();
-        res.body =
-            EncodeError(std::string("HTTP ") + std::to_string(res.status) + " " +
-                        StatusText(res.status) + (req.path.empty() ? "" : " (" + req.path + ")"));
+        res.body = EncodeError(std::string("HTTP ") + std::to_string(res.status) + " " +
+                               StatusText(res.status) + detail +
+                               (req.path.empty() ? "" : " (" + req.path + ")"));
         res.set_header("Content-Type", kJson);
         return httplib::Server::HandlerResponse::Handled;
       }));
-  // Last resort for anything a route did not catch itself: never let a worker die.
-  server_->set_exception_handler(
+  // Last resort for anything a route did not catch itself: never let a connection thread die.
+  svr.set_exception_handler(
       [this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "unknown exception";
         try {
@@ -308,127 +406,12 @@ void ExtenderServer::InstallErrorHandlers() {
         } catch (...) {
         }
         metrics_.exceptions.Increment();
-        const Route* route = FindRoute(req.path);
+        const Route* route = FindRoute(req.path, kAll);
         metrics_.Requests(route ? route->verb : Verb::kOther, 500).Increment();
-        Log()->error("request failed with an exception method={} path={} error={}", req.method,
-                     req.path, what);
+        Log()->error("request failed with an exception method={} path={} error={}",
+                     LogValue(req.method), LogValue(req.path), LogValue(what));
         SetJson(res, 500, EncodeError("internal error: " + what));
       });
-}
-
-ExtenderServer::Answer ExtenderServer::ServeFilter(std::string body) {
-  // The answer keeps the request alive: a full-Nodes answer is written straight from the
-  // request's bytes.
-  auto answer = std::make_shared<FilterAnswer>();
-  answer->body = std::move(body);
-  StatusOr<ExtenderArgs> args = DecodeExtenderArgs(answer->body);
-  if (!args.ok()) {
-    Log()->debug("bad request verb=filter error={}", args.status().message());
-    return Answer::Error(400, args.status().message());
-  }
-  answer->args = std::move(args).value();
-  answer->response = EncodeFilterResponseBody(answer->args, extender_.Filter(answer->args));
-  if (answer->response.size() >= kStreamThresholdBytes) return {200, "", std::move(answer)};
-  return {200, answer->response.ToString(), nullptr};
-}
-
-ExtenderServer::Answer ExtenderServer::ServePrioritize(const std::string& body) {
-  StatusOr<ExtenderArgs> args = DecodeExtenderArgs(body);
-  if (!args.ok()) {
-    Log()->debug("bad request verb=prioritize error={}", args.status().message());
-    return Answer::Error(400, args.status().message());
-  }
-  return {200, EncodePriorities(extender_.Prioritize(*args)), nullptr};
-}
-
-ExtenderServer::Answer ExtenderServer::ServeBind(const std::string& body) {
-  StatusOr<BindingArgs> args = DecodeBindingArgs(body);
-  if (!args.ok()) return Answer::Error(400, args.status().message());
-  // A failed binding is HTTP 200 with the error text: kube-scheduler reads Error.
-  return {200, EncodeError(extender_.Bind(*args)), nullptr};
-}
-
-ExtenderServer::Answer ExtenderServer::ServeDebugScores(const httplib::Request& req,
-                                                        const std::string& body) {
-  if (req.method == "POST") {
-    StatusOr<ExtenderArgs> args = DecodeExtenderArgs(body);
-    if (!args.ok()) return Answer::Error(400, args.status().message());
-    return {200, extender_.DebugScores(*args).dump(2), nullptr};
-  }
-  const std::string ns = req.get_param_value("namespace");
-  const std::string name = req.get_param_value("name");
-  if (ns.empty() || name.empty()) {
-    return Answer::Error(400, "GET /debug/scores needs ?namespace=<ns>&name=<pod>[&nodes=a,b]");
-  }
-  StatusOr<nlohmann::json> result =
-      extender_.DebugScoresForPod(ns, name, SplitNonEmpty(req.get_param_value("nodes"), ','));
-  if (!result.ok()) {
-    return Answer::Error(result.status().code() == StatusCode::kNotFound ? 404 : 400,
-                         result.status().message());
-  }
-  return {200, result->dump(2), nullptr};
-}
-
-void ExtenderServer::Serve(Verb verb, const httplib::Request& req, std::string body,
-                           httplib::Response& res) {
-  const auto start = std::chrono::steady_clock::now();
-  const size_t body_bytes = body.size();
-  Answer answer;
-  try {
-    switch (verb) {
-      case Verb::kFilter:
-        answer = ServeFilter(std::move(body));
-        break;
-      case Verb::kPrioritize:
-        answer = ServePrioritize(body);
-        break;
-      case Verb::kBind:
-        answer = ServeBind(body);
-        break;
-      case Verb::kDebugScores:
-        answer = ServeDebugScores(req, body);
-        break;
-      case Verb::kOther:
-        answer = Answer::Error(404, "unknown path " + req.path);
-        break;
-    }
-  } catch (const std::exception& e) {
-    answer = Answer::Error(500, std::string("internal error: ") + e.what());
-    metrics_.exceptions.Increment();
-    Log()->error("request failed with an exception verb={} error={}", VerbName(verb), e.what());
-  }
-  const auto elapsed = std::chrono::steady_clock::now() - start;
-  metrics_.Duration(verb).Observe(std::chrono::duration<double>(elapsed).count());
-  metrics_.Requests(verb, answer.code).Increment();
-  if (observer_) observer_(verb, elapsed, body_bytes);
-  if (answer.streamed != nullptr) {
-    WriteStreamed(std::move(answer.streamed), answer.code, res);
-    return;
-  }
-  SetJson(res, answer.code, std::move(answer.body));
-}
-
-void ExtenderServer::WriteStreamed(std::shared_ptr<FilterAnswer> streamed, int code,
-                                   httplib::Response& res) {
-  res.status = code;
-  const size_t size = streamed->response.size();
-  res.set_content_provider(size, kJson, [streamed](size_t offset, size_t, httplib::DataSink& sink) {
-    // Coalesce the pieces (one per Node object) into large writes: each sink.write is a
-    // poll + send pair in cpp-httplib.
-    std::string chunk;
-    chunk.reserve(kStreamChunkBytes);
-    const bool ok =
-        streamed->response.WriteFrom(offset, [&sink, &chunk](const char* data, size_t n) {
-          if (chunk.size() + n > kStreamChunkBytes && !chunk.empty()) {
-            if (!sink.write(chunk.data(), chunk.size())) return false;
-            chunk.clear();
-          }
-          if (n >= kStreamChunkBytes) return sink.write(data, n);
-          chunk.append(data, n);
-          return true;
-        });
-    return ok && (chunk.empty() || sink.write(chunk.data(), chunk.size()));
-  });
 }
 
 }  // namespace kb::server

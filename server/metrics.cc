@@ -56,7 +56,12 @@ ExtenderMetrics::ExtenderMetrics(prometheus::Registry& registry)
                      .Name("kube_balancer_extender_exceptions_total")
                      .Help("Requests whose handler threw; answered with HTTP 500.")
                      .Register(registry)
-                     .Add({})) {
+                     .Add({})),
+      rejected(prometheus::BuildCounter()
+                   .Name("kube_balancer_http_rejected_total")
+                   .Help("Requests and connections refused by the HTTP admission layer, by "
+                         "reason.")
+                   .Register(registry)) {
   static const prometheus::Histogram::BucketBoundaries kBuckets = {
       0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
       0.01,    0.025,  0.05,    0.1,    0.25,  0.5,    1.0};

@@ -41,10 +41,14 @@ struct ExtenderMetrics {
   // the filter and score 0).
   prometheus::Counter& unknown_nodes;
   // kube_balancer_extender_bindings_total{result}: /bind outcomes ("success", "conflict",
-  // "not_found", "error").
+  // "not_found", "error", "timeout": not answered by bindTimeout, "busy": maxConcurrentBinds in
+  // flight).
   prometheus::Family<prometheus::Counter>& bindings;
   // kube_balancer_extender_exceptions_total: handler exceptions answered with HTTP 500.
   prometheus::Counter& exceptions;
+  // kube_balancer_http_rejected_total{reason}: requests and connections refused by the HTTP
+  // admission layer (reasons: RejectionName in http_connection.h).
+  prometheus::Family<prometheus::Counter>& rejected;
 
   // Cached series (no label hashing on the hot path).
   prometheus::Counter& Requests(Verb verb, int code);
@@ -52,6 +56,8 @@ struct ExtenderMetrics {
   prometheus::Counter& Degraded(Verb verb) { return *degraded_[static_cast<size_t>(verb)]; }
   prometheus::Counter& Filtered(const char* reason);
   prometheus::Counter& Bindings(const char* result);
+  // Not cached: rejections are off the hot path.
+  prometheus::Counter& Rejected(const char* reason) { return rejected.Add({{"reason", reason}}); }
 
  private:
   static constexpr std::array<int, 7> kCodes = {200, 400, 404, 405, 413, 500, 503};
@@ -61,8 +67,8 @@ struct ExtenderMetrics {
   static constexpr std::array<const char*, 5> kReasons = {"maintenance", "unschedulable", "cpu",
                                                           "memory", "steered"};
   std::array<prometheus::Counter*, kReasons.size()> filtered_{};
-  static constexpr std::array<const char*, 4> kResults = {"success", "conflict", "not_found",
-                                                          "error"};
+  static constexpr std::array<const char*, 6> kResults = {"success", "conflict", "not_found",
+                                                          "error",   "timeout",  "busy"};
   std::array<prometheus::Counter*, kResults.size()> bindings_{};
 };
 

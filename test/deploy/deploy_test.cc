@@ -267,6 +267,14 @@ int ListenPort(const Config& config) {
   return hp->second;
 }
 
+// The port of /metrics, /healthz and /readyz: metricsListen's, or listen's without it.
+int MetricsPort(const Config& config) {
+  if (config.metrics_listen.empty()) return ListenPort(config);
+  auto hp = ParseHostPort(config.metrics_listen, "metricsListen");
+  REQUIRE(hp.ok());
+  return hp->second;
+}
+
 // The extender verb routes the server registers (POST /<verb> for each of kExtenderVerbs), so the
 // manifests cannot drift from the code without this test noticing.
 std::set<std::string> ServerVerbRoutes() {
@@ -622,7 +630,7 @@ TEST_CASE("workloads: probes, resources, locked-down security context, priority,
     DYNAMIC_SECTION(dir) {
       const Rendering& r = Render(dir);
       const Workloads w = FindWorkloads(r);
-      const int listen_port = ListenPort(w.config);
+      const int metrics_port = MetricsPort(w.config);
       for (const YAML::Node& d : r.OfKind("Deployment")) {
         INFO(Describe(d));
         const YAML::Node pod = d["spec"]["template"]["spec"];
@@ -661,7 +669,7 @@ TEST_CASE("workloads: probes, resources, locked-down security context, priority,
           CHECK(c["readinessProbe"]);
         }
       }
-      // kube-balancer's probes hit its own listen port.
+      // kube-balancer's probes hit its own metrics port (metricsListen, else listen).
       auto probe_port = [&](const YAML::Node& probe) {
         const std::string port = Str(probe["httpGet"]["port"]);
         for (const YAML::Node& cp : w.balancer["ports"]) {
@@ -671,8 +679,8 @@ TEST_CASE("workloads: probes, resources, locked-down security context, priority,
       };
       CHECK(Str(w.balancer["livenessProbe"]["httpGet"]["path"]) == "/healthz");
       CHECK(Str(w.balancer["readinessProbe"]["httpGet"]["path"]) == "/readyz");
-      CHECK(probe_port(w.balancer["livenessProbe"]) == listen_port);
-      CHECK(probe_port(w.balancer["readinessProbe"]) == listen_port);
+      CHECK(probe_port(w.balancer["livenessProbe"]) == metrics_port);
+      CHECK(probe_port(w.balancer["readinessProbe"]) == metrics_port);
       CHECK(Str(w.scheduler["image"]).find("registry.k8s.io/kube-scheduler:v1.") == 0);
     }
   }
