@@ -390,7 +390,8 @@ FilterVerdict VolumeFilters(const json& pod, const NodeInfo& n, const ClusterVie
 FilterVerdict SpreadFilter(const json& pod, const NodeInfo& n, const ClusterView& view) {
   std::vector<const json*> cs;
   const json& all = At(pod, {"spec", "topologySpreadConstraints"});
-  for (const json& c : all.is_array() ? all : json::array()) {
+  if (!all.is_array()) return {};
+  for (const json& c : all) {  // pointers into the pod: no temporary copy
     if (StrAt(c, {"whenUnsatisfiable"}) == "DoNotSchedule") cs.push_back(&c);
   }
   if (cs.empty()) return {};

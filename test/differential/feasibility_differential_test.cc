@@ -364,7 +364,7 @@ std::string PluginOf(const std::string& verdict) {
 TEST_CASE("product predicates agree with kube-sim's oracle on random clusters", "[differential]") {
   uint64_t seed = 20260101;
   if (const char* env = std::getenv("KB_DIFF_SEED")) seed = std::strtoull(env, nullptr, 10);
-  constexpr int kClusters = 4000;
+  constexpr int kClusters = 10000;      // ~35,000 pod/node pairs
   std::map<std::string, int> outcomes;  // plugin (or "fits") -> pod/node pairs
   size_t pairs = 0;
   for (int i = 0; i < kClusters; ++i) {
@@ -375,7 +375,9 @@ TEST_CASE("product predicates agree with kube-sim's oracle on random clusters", 
     const std::vector<std::string> oracle = Oracle(c);
     for (size_t n = 0; n < product.size(); ++n) {
       INFO("seed " << seed << " case " << i << " (case seed " << case_seed << ") node n" << n
-                   << "\nincoming pod: " << c.incoming.dump());
+                   << "\nincoming pod: " << c.incoming.dump() << "\nnode: " << c.nodes[n].dump()
+                   << "\n"
+                   << c.pods.size() << " pods");
       REQUIRE(product[n] == oracle[n]);
       ++outcomes[PluginOf(product[n])];
       ++pairs;
