@@ -80,8 +80,8 @@ error_code ReadUsage(od::value value, Item& item) {
   bool cpu = false;
   bool memory = false;
   for (auto field : usage) {
-    std::string_view key;
-    if (error_code e = field.unescaped_key().get(key)) return e;
+    od::raw_json_string key;  // compared unescaped: Go never escapes these keys
+    if (error_code e = field.key().get(key)) return e;
     od::value v;
     if (error_code e = field.value().get(v)) return e;
     if (key == "cpu") {
@@ -112,8 +112,8 @@ error_code ReadMetadata(od::value value, Item& item) {
     return simdjson::SUCCESS;
   }
   for (auto field : meta) {
-    std::string_view key;
-    if (error_code e = field.unescaped_key().get(key)) return e;
+    od::raw_json_string key;  // compared unescaped: Go never escapes these keys
+    if (error_code e = field.key().get(key)) return e;
     if (key != "name" && key != "namespace") continue;
     od::value v;
     if (error_code e = field.value().get(v)) return e;
@@ -142,8 +142,8 @@ error_code ReadContainers(od::value value, Item& item) {
     ++item.containers;
     bool has_usage = false;
     for (auto field : container) {
-      std::string_view key;
-      if (error_code e = field.unescaped_key().get(key)) return e;
+      od::raw_json_string key;
+      if (error_code e = field.key().get(key)) return e;
       if (key != "usage") continue;
       has_usage = true;
       od::value v;
@@ -157,8 +157,8 @@ error_code ReadContainers(od::value value, Item& item) {
 
 error_code ReadItem(od::object object, Item& item) {
   for (auto field : object) {
-    std::string_view key;
-    if (error_code e = field.unescaped_key().get(key)) return e;
+    od::raw_json_string key;  // compared unescaped: Go never escapes these keys
+    if (error_code e = field.key().get(key)) return e;
     od::value v;
     if (error_code e = field.value().get(v)) return e;
     error_code e = simdjson::SUCCESS;
