@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <utility>
+#include <vector>
 
 #include "core/model.h"
 #include "core/quantity.h"
@@ -79,8 +80,8 @@ error_code ReadUsage(od::value value, Item& item) {
   bool cpu = false;
   bool memory = false;
   for (auto field : usage) {
-    std::string_view key;
-    if (error_code e = field.unescaped_key().get(key)) return e;
+    od::raw_json_string key;  // compared unescaped: Go never escapes these keys
+    if (error_code e = field.key().get(key)) return e;
     od::value v;
     if (error_code e = field.value().get(v)) return e;
     if (key == "cpu") {
@@ -111,8 +112,8 @@ error_code ReadMetadata(od::value value, Item& item) {
     return simdjson::SUCCESS;
   }
   for (auto field : meta) {
-    std::string_view key;
-    if (error_code e = field.unescaped_key().get(key)) return e;
+    od::raw_json_string key;  // compared unescaped: Go never escapes these keys
+    if (error_code e = field.key().get(key)) return e;
     if (key != "name" && key != "namespace") continue;
     od::value v;
     if (error_code e = field.value().get(v)) return e;
@@ -141,8 +142,8 @@ error_code ReadContainers(od::value value, Item& item) {
     ++item.containers;
     bool has_usage = false;
     for (auto field : container) {
-      std::string_view key;
-      if (error_code e = field.unescaped_key().get(key)) return e;
+      od::raw_json_string key;
+      if (error_code e = field.key().get(key)) return e;
       if (key != "usage") continue;
       has_usage = true;
       od::value v;
@@ -156,8 +157,8 @@ error_code ReadContainers(od::value value, Item& item) {
 
 error_code ReadItem(od::object object, Item& item) {
   for (auto field : object) {
-    std::string_view key;
-    if (error_code e = field.unescaped_key().get(key)) return e;
+    od::raw_json_string key;  // compared unescaped: Go never escapes these keys
+    if (error_code e = field.key().get(key)) return e;
     od::value v;
     if (error_code e = field.value().get(v)) return e;
     error_code e = simdjson::SUCCESS;
@@ -175,9 +176,17 @@ error_code ReadItem(od::object object, Item& item) {
   return simdjson::SUCCESS;
 }
 
+// The last timestamp text parsed and its value: the items of one list share a few timestamps
+// (one per scrape), so most items skip the parse.
+struct TimeCache {
+  std::string text;
+  WallTime value{};
+};
+
 // The item's sample time, or nullopt (marking it bad) when absent or not a plausible time.
-std::optional<WallTime> SampleTime(Item& item) {
+std::optional<WallTime> SampleTime(Item& item, TimeCache& cache) {
   const std::string_view ts = item.timestamp;
+  if (!cache.text.empty() && ts == cache.text) return cache.value;
   int year = 0;
   for (size_t i = 0; i < 4 && i < ts.size(); ++i) {
     if (ts[i] < '0' || ts[i] > '9') break;
@@ -192,6 +201,8 @@ std::optional<WallTime> SampleTime(Item& item) {
     MarkBad(item, "timestamp \"" + std::string(ts.substr(0, 40)) + "\" is not RFC 3339");
     return std::nullopt;
   }
+  cache.text.assign(ts);
+  cache.value = *t;
   return *t;
 }
 
@@ -211,17 +222,27 @@ Status Malformed(const char* kind, error_code e) {
 // Parses `body` as a list of `kind` and calls on_item(Item&) for each item. Items that are not
 // objects are passed with `bad` set.
 template <class OnItem>
-Status DecodeList(std::string& body, const char* kind, OnItem&& on_item) {
-  if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) {
-    body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+Status DecodeItems(od::array items, const char* kind, OnItem& on_item) {
+  for (auto element : items) {
+    Item item;
+    od::object object;
+    if (error_code e = element.get_object().get(object)) {
+      if (e != simdjson::INCORRECT_TYPE) return Malformed(kind, e);
+      MarkBad(item, "item is not an object");
+    } else if (error_code e2 = ReadItem(object, item)) {
+      return Malformed(kind, e2);
+    }
+    on_item(item);
   }
-  od::parser parser;
+  return Status::Ok();
+}
+
+// Parses a whole list document held in `padded` (simdjson padding readable past its end).
+template <class OnItem>
+Status DecodeWhole(od::parser& parser, simdjson::padded_string_view padded, const char* kind,
+                   OnItem& on_item) {
   od::document doc;
-  if (error_code e =
-          parser.iterate(simdjson::padded_string_view(body.data(), body.size(), body.capacity()))
-              .get(doc)) {
-    return Malformed(kind, e);
-  }
+  if (error_code e = parser.iterate(padded).get(doc)) return Malformed(kind, e);
   od::object root;
   if (error_code e = doc.get_object().get(root)) return Malformed(kind, e);
   bool has_items = false;
@@ -244,17 +265,7 @@ Status DecodeList(std::string& body, const char* kind, OnItem&& on_item) {
       if (is_null) continue;
       od::array items;
       if (error_code e = v.get_array().get(items)) return Malformed(kind, e);
-      for (auto element : items) {
-        Item item;
-        od::object object;
-        if (error_code e = element.get_object().get(object)) {
-          if (e != simdjson::INCORRECT_TYPE) return Malformed(kind, e);
-          MarkBad(item, "item is not an object");
-        } else if (error_code e2 = ReadItem(object, item)) {
-          return Malformed(kind, e2);
-        }
-        on_item(item);
-      }
+      KB_RETURN_IF_ERROR(DecodeItems(items, kind, on_item));
     }
   }
   if (error_code e = doc.current_location().error(); e != simdjson::OUT_OF_BOUNDS) {
@@ -264,12 +275,131 @@ Status DecodeList(std::string& body, const char* kind, OnItem&& on_item) {
   return Status::Ok();
 }
 
+// Where the root object's "items" array lies in a list body, and the commas between its
+// elements: a byte scan that follows strings and nesting only (simdjson validates every piece).
+struct ItemsLayout {
+  size_t open = std::string_view::npos;  // '[' of the items array
+  size_t close = 0;                      // its ']'
+  std::vector<size_t> commas;            // element separators, in order
+};
+
+ItemsLayout ScanItems(std::string_view s) {
+  ItemsLayout out;
+  int depth = 0;
+  bool in_string = false;
+  size_t key_begin = 0;
+  size_t key_end = 0;
+  bool items_next = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+        key_end = i;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        key_begin = i + 1;
+        break;
+      case ':':
+        if (depth == 1) items_next = s.substr(key_begin, key_end - key_begin) == "items";
+        break;
+      case '[':
+      case '{':
+        ++depth;
+        if (c == '[' && depth == 2 && items_next && out.open == std::string_view::npos) {
+          out.open = i;
+        }
+        break;
+      case ']':
+      case '}':
+        if (c == ']' && depth == 2 && out.open != std::string_view::npos && out.close == 0) {
+          out.close = i;
+        }
+        --depth;
+        break;
+      case ',':
+        if (depth == 1) items_next = false;
+        if (depth == 2 && out.open != std::string_view::npos && out.close == 0) {
+          out.commas.push_back(i);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  if (out.close == 0) out.open = std::string_view::npos;
+  return out;
+}
+
+// Items are parsed in pieces of about this many bytes, so the parser's buffers (structural
+// indexes: 4 bytes per JSON token) stay small whatever the list's size.
+constexpr size_t kChunkBytes = 1 << 20;
+
+// A padded copy of "[" + text + "]".
+std::string_view Bracketed(std::string_view text, std::string& buffer) {
+  buffer.clear();
+  buffer.reserve(text.size() + 2 + simdjson::SIMDJSON_PADDING);
+  buffer += '[';
+  buffer += text;
+  buffer += ']';
+  return buffer;
+}
+
+template <class OnItem>
+Status DecodeList(std::string& body, const char* kind, OnItem&& on_item) {
+  od::parser parser;
+  const ItemsLayout layout = body.size() > kChunkBytes ? ScanItems(body) : ItemsLayout{};
+  if (layout.open == std::string_view::npos) {
+    if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) {
+      body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+    }
+    return DecodeWhole(parser,
+                       simdjson::padded_string_view(body.data(), body.size(), body.capacity()),
+                       kind, on_item);
+  }
+  // The envelope with an empty item list: kind, the items key and trailing content checked.
+  std::string envelope = body.substr(0, layout.open) + "[]" + body.substr(layout.close + 1);
+  envelope.reserve(envelope.size() + simdjson::SIMDJSON_PADDING);
+  KB_RETURN_IF_ERROR(DecodeWhole(
+      parser, simdjson::padded_string_view(envelope.data(), envelope.size(), envelope.capacity()),
+      kind, on_item));
+  const std::string_view all(body);
+  std::string chunk;
+  size_t begin = layout.open + 1;
+  for (size_t i = 0; i <= layout.commas.size(); ++i) {
+    const size_t end = i < layout.commas.size() ? layout.commas[i] : layout.close;
+    if (end - begin < kChunkBytes && i < layout.commas.size()) continue;
+    const std::string_view text = Bracketed(all.substr(begin, end - begin), chunk);
+    od::document doc;
+    if (error_code e =
+            parser.iterate(simdjson::padded_string_view(text.data(), text.size(), chunk.capacity()))
+                .get(doc)) {
+      return Malformed(kind, e);
+    }
+    od::array items;
+    if (error_code e = doc.get_array().get(items)) return Malformed(kind, e);
+    KB_RETURN_IF_ERROR(DecodeItems(items, kind, on_item));
+    if (error_code e = doc.current_location().error(); e != simdjson::OUT_OF_BOUNDS) {
+      return Status::Unavailable(std::string("malformed ") + kind + ": items");
+    }
+    begin = end + 1;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status DecodeNodeMetricsList(std::string& body, RawNodeMetrics& out) {
+  TimeCache times;
   return DecodeList(body, "NodeMetricsList", [&](Item& item) {
     if (item.name.empty()) MarkBad(item, "no metadata.name");
-    const std::optional<WallTime> time = item.bad.empty() ? SampleTime(item) : std::nullopt;
+    const std::optional<WallTime> time = item.bad.empty() ? SampleTime(item, times) : std::nullopt;
     if (!item.bad.empty() || !time) {
       NoteDrop(out.cpu, item, "node");
       NoteDrop(out.memory, item, "node");
@@ -301,12 +431,13 @@ Status DecodeNodeMetricsList(std::string& body, RawNodeMetrics& out) {
 }
 
 Status DecodePodMetricsList(std::string& body, RawNodeMetrics& out) {
+  TimeCache times;
   out.pod_usage.reserve(body.size() / 256);
   std::string key;
   return DecodeList(body, "PodMetricsList", [&](Item& item) {
     if (item.name.empty() || item.ns.empty()) MarkBad(item, "no metadata.name or namespace");
     if (item.bad.empty() && item.containers == 0) MarkBad(item, "no containers");
-    const std::optional<WallTime> time = item.bad.empty() ? SampleTime(item) : std::nullopt;
+    const std::optional<WallTime> time = item.bad.empty() ? SampleTime(item, times) : std::nullopt;
     if (!item.bad.empty() || !time) {
       NoteDrop(out.pods, item, "pod");
       return;

@@ -159,6 +159,30 @@ TEST_CASE("evictor evicts through policy/v1 with a UID precondition, steers and 
   CHECK(f.ledger->in_flight()[0].kind == InFlightMove::Kind::kEviction);
 }
 
+TEST_CASE("a move records the usage the plan took off the source for the recent-move discount",
+          "[rescheduler][evictor]") {
+  Fixture f;
+  f.AddReplicaSet("a", 3);
+  f.AddReplicaSet("b", 3);
+  Evictor& e = f.Make();
+  PlannedMove sampled = f.Move("a-0");
+  sampled.usage = Resources{2800, 64 << 20, 1};  // the pod's sampled usage, not its requests
+  sampled.usage_from_metrics = true;
+  REQUIRE(e.Execute(sampled).result == Result::kSuccess);
+  REQUIRE(f.ledger->in_flight().size() == 1);
+  CHECK(f.ledger->in_flight()[0].estimate.cpu_millis == 2800);
+  CHECK(f.ledger->in_flight()[0].estimate.memory_bytes == 64 << 20);
+  // A move planned without a usage (none known) records the requests-based estimate.
+  REQUIRE(e.Execute(f.Move("b-0")).result == Result::kSuccess);
+  bool found = false;
+  for (const InFlightMove& m : f.ledger->in_flight()) {
+    if (m.pod.name != "b-0") continue;
+    found = true;
+    CHECK(m.estimate.cpu_millis == f.Move("b-0").pod->EffectiveRequest().cpu_millis);
+  }
+  CHECK(found);
+}
+
 TEST_CASE("evictor passes the configured grace period", "[rescheduler][evictor]") {
   Fixture f;
   f.config.eviction_grace_seconds = 5;

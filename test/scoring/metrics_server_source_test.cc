@@ -139,6 +139,38 @@ TEST_CASE("metrics.k8s.io decoders drop bad items and fail malformed lists", "[s
   }
 }
 
+TEST_CASE("large PodMetricsLists decode in pieces with the same result", "[scoring]") {
+  // Over 1 MiB the items are parsed in pieces (bounded parser memory); strings with escaped
+  // quotes and brackets must not confuse the split.
+  std::string body = R"({"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1",)"
+                     R"("metadata":{"note":"items: [\"x\"]"},"items":[)";
+  constexpr int kPods = 12000;
+  for (int i = 0; i < kPods; ++i) {
+    if (i > 0) body += ",";
+    body += R"({"metadata":{"name":"p)" + std::to_string(i) +
+            R"(","namespace":"ns","labels":{"a":"]},[{\""}},"timestamp":"2023-03-01T10:20:20Z",)"
+            R"("window":"15s","containers":[{"name":"c","usage":{"cpu":"1m","memory":"1Ki"}}]})";
+  }
+  body += R"(],"trailer":{"items":[]}})";
+  REQUIRE(body.size() > (2u << 20));
+  RawNodeMetrics out;
+  const Status s = DecodePodMetricsList(body, out);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(out.pod_usage.size() == kPods);
+  CHECK(out.pods.dropped == 0);
+  CHECK(*out.pod_usage.at("ns/p11999").memory_bytes == 1024);
+
+  std::string broken = body;
+  broken.replace(broken.find("\"p6000\""), 7, "\"p6000");  // an unterminated string mid-list
+  RawNodeMetrics out2;
+  CHECK(DecodePodMetricsList(broken, out2).code() == StatusCode::kUnavailable);
+  std::string wrong_kind = body;
+  wrong_kind.replace(wrong_kind.find("PodMetricsList"), 14, "NodeMetricsList");
+  RawNodeMetrics out3;
+  CHECK(DecodePodMetricsList(wrong_kind, out3).code() == StatusCode::kUnavailable);
+}
+
 TEST_CASE("metrics-server source lists each kind once and degrades per kind", "[scoring]") {
   std::map<std::string, StatusOr<std::string>> answers = {
       {kNodeMetricsPath, std::string(kNodeList)}, {kPodMetricsPath, std::string(kPodList)}};
