@@ -270,13 +270,9 @@ Status SteeringSync::Write(const json& entries) {
                {"namespace", options_.ns},
                {"labels", {{"app.kubernetes.io/name", "kube-balancer"}}}}},
              {"data", {{kEntriesKey, entries.dump()}, {"publisher", options_.identity}}}};
-  StatusOr<json> written = Status::Ok();
-  if (rv.empty()) {
-    written = client_.CreateConfigMap(options_.ns, cm);
-  } else {
-    cm["metadata"]["resourceVersion"] = rv;
-    written = client_.UpdateConfigMap(options_.ns, cm);
-  }
+  if (!rv.empty()) cm["metadata"]["resourceVersion"] = rv;
+  StatusOr<json> written = rv.empty() ? client_.CreateConfigMap(options_.ns, cm)
+                                      : client_.UpdateConfigMap(options_.ns, cm);
   if (!written.ok()) return written.status();
   std::lock_guard<std::mutex> lock(mu_);
   last_published_ = entries;
