@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/logging.h"
+#include "kube/api_calls.h"
 #include "rescheduler/logging.h"
 #include "scoring/load_model.h"
 
@@ -28,7 +30,8 @@ json PodObjectRef(const PodRef& pod) {
 // Results a pod can get again every cycle: logged at info once per cooldown.
 bool IsRepeatable(Result r) {
   return r == Result::kPdbBlocked || r == Result::kProtected || r == Result::kSingleReplica ||
-         r == Result::kUnmovable || r == Result::kLoopBlocked || r == Result::kBudget;
+         r == Result::kUnmovable || r == Result::kLoopBlocked || r == Result::kBudget ||
+         r == Result::kPermissionDenied;
 }
 
 // Failures worth a RescheduleFailed Event on the pod (once per cooldown).
@@ -313,11 +316,39 @@ Outcome Evictor::Act(const PlannedMove& move) {
   }
   if (config_.dry_run) return DryRun(move, bare, single.action);
   if (!MayAct()) return Finish(move, Result::kNotLeader, "leadership lost before acting");
-  if (bare) return Copy(move, pod);
+  if (bare) {
+    if (auto denied = DeniedBefore(move, kube::kFeatureBarePodMigration)) return *denied;
+    return Copy(move, pod);
+  }
   if (single.action == SingleReplicaAction::kSurgeRestart) {
+    if (auto denied = DeniedBefore(move, kube::kFeatureSurgeRestart)) return *denied;
     return Restart(move, pod, workload_info);
   }
   return Evict(move, pod);
+}
+
+std::optional<Outcome> Evictor::DeniedBefore(const PlannedMove& move, std::string_view feature) {
+  if (denied_features_.find(feature) == denied_features_.end()) return std::nullopt;
+  return Finish(move, Result::kPermissionDenied,
+                "not permitted: add the kustomize component deploy/components/" +
+                    std::string(feature) + " (RBAC) and restart to enable this kind of move");
+}
+
+void Evictor::NoteDenied(std::string_view feature, const char* verb, const char* resource,
+                         const Status& s, const Pod& pod) {
+  if (metrics_ != nullptr) {
+    metrics_->permission_denied.Add({{"verb", verb}, {"resource", resource}}).Increment();
+  }
+  if (!denied_features_.emplace(feature).second) return;
+  const std::string message = std::string("RBAC refused ") + verb + " " + resource +
+                              ": moves that need it (" + std::string(feature) +
+                              ") are skipped until restart; grant it with the kustomize "
+                              "component deploy/components/" + std::string(feature);
+  Log()->warn("permission denied feature={} verb={} resource={} pod={}/{} error=\"{}\"", feature,
+              verb, resource, LogValue(pod.meta.namespace_), LogValue(pod.meta.name),
+              LogValue(s.message()));
+  CreateEvent(pod.meta.namespace_, PodObjectRef(PodRef::Of(pod)), true, "ReschedulePermissionDenied",
+              message);
 }
 
 Outcome Evictor::DryRun(const PlannedMove& move, bool bare, SingleReplicaAction action) {
@@ -413,6 +444,11 @@ Outcome Evictor::Restart(const PlannedMove& move, const Pod& pod, const Workload
   }
   if (s.code() == StatusCode::kNotFound) {
     return Finish(move, Result::kNotFound, "Deployment " + name + " is gone");
+  }
+  if (s.code() == StatusCode::kPermissionDenied) {
+    NoteDenied(kube::kFeatureSurgeRestart, "patch", "deployments", s, pod);
+    return Finish(move, Result::kPermissionDenied,
+                  "surge restart of Deployment " + name + " not permitted: " + s.message());
   }
   if (s.code() == StatusCode::kAborted) {
     return Finish(move, Result::kError,
@@ -515,6 +551,11 @@ Outcome Evictor::Copy(const PlannedMove& move, const Pod& pod) {
     created = client_.CreatePod(ns, copy);
     NoteApiCall(created.status(), PodRef::Of(pod));
     if (created.ok() || created.status().code() != StatusCode::kAlreadyExists) break;
+  }
+  if (created.status().code() == StatusCode::kPermissionDenied) {
+    NoteDenied(kube::kFeatureBarePodMigration, "create", "pods", created.status(), pod);
+    return Finish(move, Result::kPermissionDenied,
+                  "copy not permitted: " + created.status().message());
   }
   if (!created.ok()) {
     return Finish(move, Result::kError, "create copy: " + created.status().ToString());

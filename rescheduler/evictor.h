@@ -10,7 +10,9 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "core/clock.h"
@@ -125,6 +127,14 @@ class Evictor {
   void RememberOutcome(const std::string& strategy, const PodRef& pod, const std::string& source,
                        const std::string& target, Result result, const std::string& message);
   void SetInFlightMetric();
+  // Opt-in moves whose RBAC the API server refused. The first 403 of a feature is reported once
+  // (warning log, Event on the pod, permission_denied_total); later moves of that kind are
+  // skipped without an API call until the process restarts (RBAC is granted by adding the
+  // feature's kustomize component, which restarts nothing by itself).
+  std::optional<Outcome> DeniedBefore(const PlannedMove& move, std::string_view feature);
+  void NoteDenied(std::string_view feature, const char* verb, const char* resource,
+                  const Status& s, const Pod& pod);
+  std::set<std::string, std::less<>> denied_features_;
 
   kube::KubeClient& client_;
   Clock& clock_;

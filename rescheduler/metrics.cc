@@ -72,7 +72,12 @@ ReschedulerMetrics::ReschedulerMetrics(prometheus::Registry& registry)
                               .Help("Moves in the last hour, counted against "
                                     "maxEvictionsPerHour.")
                               .Register(registry)
-                              .Add({})) {}
+                              .Add({})),
+      permission_denied(prometheus::BuildCounter()
+                            .Name("kube_balancer_rescheduler_permission_denied_total")
+                            .Help("API calls of an opt-in kind of move refused by RBAC (403), by "
+                                  "verb and resource; that kind of move is skipped afterwards.")
+                            .Register(registry)) {}
 
 void ReschedulerMetrics::CountEviction(const std::string& strategy, const std::string& result) {
   evictions.Add({{"strategy", strategy}, {"result", result}}).Increment();

@@ -46,6 +46,9 @@ struct ReschedulerMetrics {
   prometheus::Gauge& breaker_open;
   // kube_balancer_rescheduler_evictions_last_hour: moves counted against maxEvictionsPerHour.
   prometheus::Gauge& evictions_last_hour;
+  // kube_balancer_rescheduler_permission_denied_total{verb,resource}: API calls an opt-in move
+  // needed that RBAC refused (403); the kind of move is skipped from then on.
+  prometheus::Family<prometheus::Counter>& permission_denied;
 
   void CountEviction(const std::string& strategy, const std::string& result);
   void CountReplacement(const std::string& strategy, const std::string& outcome);

@@ -36,6 +36,8 @@ const char* ResultName(Result r) {
       return "not_leader";
     case Result::kError:
       return "error";
+    case Result::kPermissionDenied:
+      return "permission_denied";
     case Result::kOnTarget:
       return "on_target";
     case Result::kOtherNode:
@@ -58,7 +60,7 @@ bool IsCompletion(Result r) {
 bool IsTransientRefusal(Result r) {
   return r == Result::kPdbBlocked || r == Result::kInFlight || r == Result::kLimitCycle ||
          r == Result::kLimitNode || r == Result::kLimitNamespace || r == Result::kBudget ||
-         r == Result::kNotLeader || r == Result::kError;
+         r == Result::kNotLeader || r == Result::kError || r == Result::kPermissionDenied;
 }
 
 }  // namespace kb::resched

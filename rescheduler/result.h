@@ -26,6 +26,7 @@ enum class Result {
   kUnmovable,       // no feasible target (reported by a strategy)
   kNotLeader,       // leadership lost before acting
   kError,           // the API call failed
+  kPermissionDenied,  // RBAC refused an opt-in kind of move (bare-pod copy, surge restart)
   // Moves in flight.
   kOnTarget,            // the replacement (or copy) is Ready on the planned target: move done
   kOtherNode,           // the replacement is Ready on another node (not the source)

@@ -795,6 +795,57 @@ TEST_CASE("a bare-pod copy re-reads the original and looks for an earlier copy",
   CHECK(f.fake.CreatedPods().empty());
 }
 
+// ---- RBAC by feature: a refused opt-in move is reported once, then skipped ---------------------
+
+int EventsWithReason(const Fixture& f, const std::string& reason) {
+  int n = 0;
+  for (const json& ev : f.fake.Events()) n += ev["reason"] == reason;
+  return n;
+}
+
+TEST_CASE("without the bare-pod-migration RBAC a copy is refused once, then never tried again",
+          "[rescheduler][evictor][bare_pod][rbac]") {
+  Fixture f;
+  f.AddPod(OptedInBare());
+  f.AddPod(OurPod("solo2").Node("w1").Label(kReschedulingLabel, "enabled").Cpu("100m").Ready());
+  f.fake.FailAlways(kb::testing::kVerbCreatePod,
+                    Status::PermissionDenied("pods is forbidden: User cannot create resource"));
+  Evictor& e = f.Make();
+  Outcome first = e.Execute(f.Move("solo", "w2"));
+  CHECK(first.result == Result::kPermissionDenied);
+  CHECK(f.fake.CallCount(kb::testing::kVerbCreatePod) == 1);
+  Outcome second = e.Execute(f.Move("solo2", "w2"));
+  CHECK(second.result == Result::kPermissionDenied);
+  CHECK_THAT(second.message, Catch::Contains("deploy/components/bare-pod-migration"));
+  f.NewCycle();
+  CHECK(e.Execute(f.Move("solo", "w3")).result == Result::kPermissionDenied);
+  // One API attempt, one report: Event, counter; later moves of the kind make no call.
+  CHECK(f.fake.CallCount(kb::testing::kVerbCreatePod) == 1);
+  CHECK(EventsWithReason(f, "ReschedulePermissionDenied") == 1);
+  CHECK(Counter(f.registry, "kube_balancer_rescheduler_permission_denied_total",
+                {{"verb", "create"}, {"resource", "pods"}}) == 1);
+  CHECK(Counter(f.registry, "kube_balancer_rescheduler_evictions_total",
+                {{"result", "permission_denied"}}) == 3);
+  // No cooldown: the refusal was not a move.
+  CHECK_FALSE(f.PodCoolingDown("solo"));
+}
+
+TEST_CASE("without the surge-restart RBAC a single-replica restart is refused once",
+          "[rescheduler][evictor][single_replica][rbac]") {
+  Fixture f;
+  AddSingle(f, HealthyWeb());
+  f.fake.FailAlways(kb::testing::kVerbPatchDeployment,
+                    Status::PermissionDenied("deployments.apps is forbidden"));
+  Evictor& e = f.Make();
+  CHECK(e.Execute(f.Move("web-1-0")).result == Result::kPermissionDenied);
+  CHECK(e.Execute(f.Move("web-1-0")).result == Result::kPermissionDenied);
+  CHECK(f.fake.CallCount(kb::testing::kVerbPatchDeployment) == 1);
+  CHECK(EventsWithReason(f, "ReschedulePermissionDenied") == 1);
+  CHECK(Counter(f.registry, "kube_balancer_rescheduler_permission_denied_total",
+                {{"verb", "patch"}, {"resource", "deployments"}}) == 1);
+  CHECK(f.fake.Evictions().empty());
+}
+
 // ---- Circuit breaker and hourly budget ---------------------------------------------------------
 
 double Gauge(prometheus::Registry& registry, const std::string& family) {
