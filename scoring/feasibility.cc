@@ -143,12 +143,11 @@ const NamespaceIndex& ClusterState::Impl::PodsIn(const std::string& ns) const {
   auto it = by_namespace.find(ns);
   if (it != by_namespace.end()) return it->second;
   NamespaceIndex& index = by_namespace[ns];
-  for (const std::vector<PodRef>& refs : pods_on) {
-    for (const PodRef& r : refs) {
-      if (r.pod->meta.namespace_ != ns) continue;
-      index.all.push_back(r);
-      for (const auto& [k, v] : r.pod->meta.labels) index.by_label[PairKey(k, v)].push_back(r);
-    }
+  auto pods = namespace_pods.find(ns);
+  if (pods == namespace_pods.end()) return index;
+  index.all = pods->second;
+  for (const PodRef& r : index.all) {
+    for (const auto& [k, v] : r.pod->meta.labels) index.by_label[PairKey(k, v)].push_back(r);
   }
   return index;
 }
@@ -178,10 +177,13 @@ void ClusterState::Impl::AddPod(const Pod& pod, uint32_t node, int sign) {
   const PodRef ref{&pod, node};
   std::vector<PodRef>& on = pods_on[node];
   auto same = [&](const PodRef& r) { return r.pod->meta.uid == pod.meta.uid && r.node == node; };
+  std::vector<PodRef>& in_ns = namespace_pods[pod.meta.namespace_];
   if (sign > 0) {
     on.push_back(ref);
+    in_ns.push_back(ref);
   } else {
     on.erase(std::remove_if(on.begin(), on.end(), same), on.end());
+    in_ns.erase(std::remove_if(in_ns.begin(), in_ns.end(), same), in_ns.end());
   }
   if (auto it = by_namespace.find(pod.meta.namespace_); it != by_namespace.end()) {
     NamespaceIndex& index = it->second;

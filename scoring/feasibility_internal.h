@@ -90,6 +90,7 @@ struct ClusterState::Impl {
   std::unordered_map<std::string, uint32_t> node_index;
   // Bound, non-terminal pods by node (the pods the scheduler's cache holds).
   std::vector<std::vector<PodRef>> pods_on;
+  std::unordered_map<std::string, std::vector<PodRef>> namespace_pods;   // kept current
   mutable std::unordered_map<std::string, NamespaceIndex> by_namespace;  // lazily built
   std::vector<AntiGroup> anti_groups;
   std::unordered_map<std::string, size_t> anti_group_index;
