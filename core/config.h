@@ -190,8 +190,8 @@ struct ReschedulerConfig {
   // Steering on every replica (the leader publishes, every replica reads):
   std::string steering_config_map = "kube-balancer-steering";  // steeringConfigMap: in the
                                                                // lease namespace
-  Millis steering_sync_interval{1000};  // steeringSyncInterval: 1s; publish / read period
-  int steering_max_entries = 500;       // steeringMaxEntries: entries kept in the ConfigMap
+  Millis steering_sync_interval{1000};   // steeringSyncInterval: 1s; publish / read period
+  int steering_max_entries = 500;        // steeringMaxEntries: entries kept in the ConfigMap
   ProtectionsConfig protections;         // protections
   LeaderElectionConfig leader_election;  // leaderElection
 
@@ -228,7 +228,7 @@ struct Config {
   Millis scheduler_http_timeout{2000};  // schedulerHttpTimeout: kube-scheduler's httpTimeout
   Millis bind_timeout{0};  // bindTimeout: 0 = 3/4 of schedulerHttpTimeout; a bind answers by then
   int max_concurrent_binds = 8;   // maxConcurrentBinds: binds in flight at once
-  MetricsConfig metrics;  // metrics
+  MetricsConfig metrics;          // metrics
   PrometheusConfig prometheus;    // prometheus
   ScoringConfig scoring;          // scoring
   ReschedulerConfig rescheduler;  // rescheduler

@@ -343,12 +343,13 @@ void Evictor::NoteDenied(std::string_view feature, const char* verb, const char*
   const std::string message = std::string("RBAC refused ") + verb + " " + resource +
                               ": moves that need it (" + std::string(feature) +
                               ") are skipped until restart; grant it with the kustomize "
-                              "component deploy/components/" + std::string(feature);
+                              "component deploy/components/" +
+                              std::string(feature);
   Log()->warn("permission denied feature={} verb={} resource={} pod={}/{} error=\"{}\"", feature,
               verb, resource, LogValue(pod.meta.namespace_), LogValue(pod.meta.name),
               LogValue(s.message()));
-  CreateEvent(pod.meta.namespace_, PodObjectRef(PodRef::Of(pod)), true, "ReschedulePermissionDenied",
-              message);
+  CreateEvent(pod.meta.namespace_, PodObjectRef(PodRef::Of(pod)), true,
+              "ReschedulePermissionDenied", message);
 }
 
 Outcome Evictor::DryRun(const PlannedMove& move, bool bare, SingleReplicaAction action) {

@@ -132,8 +132,8 @@ class Evictor {
   // skipped without an API call until the process restarts (RBAC is granted by adding the
   // feature's kustomize component, which restarts nothing by itself).
   std::optional<Outcome> DeniedBefore(const PlannedMove& move, std::string_view feature);
-  void NoteDenied(std::string_view feature, const char* verb, const char* resource,
-                  const Status& s, const Pod& pod);
+  void NoteDenied(std::string_view feature, const char* verb, const char* resource, const Status& s,
+                  const Pod& pod);
   std::set<std::string, std::less<>> denied_features_;
 
   kube::KubeClient& client_;

@@ -10,22 +10,22 @@ namespace kb::resched {
 // of a move in flight (kube_balancer_rescheduler_replacements_total).
 enum class Result {
   // Planned moves.
-  kSuccess,         // evicted / surge restart patched / bare-pod copy created
-  kDryRun,          // would have acted (dryRun: true)
-  kLimitCycle,      // maxReschedulePods reached this cycle
-  kLimitNode,       // maxReschedulePodsPerNode reached for the source node
-  kLimitNamespace,  // maxReschedulePodsPerNamespace reached
-  kPdbBlocked,      // a PodDisruptionBudget refused (HTTP 429) or allows no disruption now
-  kProtected,       // a protection applies (see protections.h)
-  kInFlight,        // the workload already has a move in flight
-  kCooldown,        // the pod or workload moved within `cooldown`
-  kLoopBlocked,     // an earlier move of the workload landed back or failed within `cooldown`
-  kBudget,          // maxEvictionsPerHour used up, or the breaker is open
-  kSingleReplica,   // the only replica and no surge restart possible: skipped
-  kNotFound,        // the pod is already gone or was replaced (404 / UID precondition 409)
-  kUnmovable,       // no feasible target (reported by a strategy)
-  kNotLeader,       // leadership lost before acting
-  kError,           // the API call failed
+  kSuccess,           // evicted / surge restart patched / bare-pod copy created
+  kDryRun,            // would have acted (dryRun: true)
+  kLimitCycle,        // maxReschedulePods reached this cycle
+  kLimitNode,         // maxReschedulePodsPerNode reached for the source node
+  kLimitNamespace,    // maxReschedulePodsPerNamespace reached
+  kPdbBlocked,        // a PodDisruptionBudget refused (HTTP 429) or allows no disruption now
+  kProtected,         // a protection applies (see protections.h)
+  kInFlight,          // the workload already has a move in flight
+  kCooldown,          // the pod or workload moved within `cooldown`
+  kLoopBlocked,       // an earlier move of the workload landed back or failed within `cooldown`
+  kBudget,            // maxEvictionsPerHour used up, or the breaker is open
+  kSingleReplica,     // the only replica and no surge restart possible: skipped
+  kNotFound,          // the pod is already gone or was replaced (404 / UID precondition 409)
+  kUnmovable,         // no feasible target (reported by a strategy)
+  kNotLeader,         // leadership lost before acting
+  kError,             // the API call failed
   kPermissionDenied,  // RBAC refused an opt-in kind of move (bare-pod copy, surge restart)
   // Moves in flight.
   kOnTarget,            // the replacement (or copy) is Ready on the planned target: move done

@@ -153,9 +153,9 @@ Status App::Parts::BuildServer() {
       std::make_unique<Extender>(*model, *client, scoring::PolicyConfig::From(config),
                                  *extender_metrics, steering.get(), [&c] { return c.Snapshot(); });
   // /readyz: every kind listed and none out of sync longer than kubeClient.maxCacheStaleness.
-  server = std::make_unique<ExtenderServer>(*extender, exposition, *extender_metrics,
-                                            *server_options,
-                                            [h = cache_health.get()] { return h->Update(); });
+  server =
+      std::make_unique<ExtenderServer>(*extender, exposition, *extender_metrics, *server_options,
+                                       [h = cache_health.get()] { return h->Update(); });
   return Status::Ok();
 }
 

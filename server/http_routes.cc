@@ -292,7 +292,7 @@ void ExtenderServer::InstallVerbRoutes(httplib::Server& svr) {
   // `verb = verb`: clang 14 (the fuzz and sanitizer builds) cannot capture a structured binding.
   for (const auto& [verb, path] : routes) {
     svr.Post(path, [this, verb = verb](const httplib::Request& req, httplib::Response& res,
-                                const httplib::ContentReader& reader) {
+                                       const httplib::ContentReader& reader) {
       ReadVerbBody(verb, req, res, reader);
     });
     // POST without a body (no Content-Length).

@@ -46,7 +46,7 @@ struct SchedulerDriver::Impl {
   // pods in its cache).
   struct Assumed {
     std::string node;
-    Resources req, nonzero;
+    json pod;  // a copy: the node infos of later cycles point at it (AddPod)
   };
   // One binding cycle handed to the binder thread.
   struct PendingBind {
@@ -279,10 +279,11 @@ struct SchedulerDriver::Impl {
     p.node = chosen->name;
     if (options.async_binding) {
       // Assume, then bind on the binder thread while the next pods are scheduled.
+      Assumed& a = assumed[p.uid];
+      a = Assumed{p.node, pod};
       for (NodeInfo& n : infos) {
-        if (&n == chosen) n.Add(req, nonzero);
+        if (&n == chosen) n.AddPod(a.pod);
       }
-      assumed[p.uid] = Assumed{p.node, req, nonzero};
       EnqueueBind(PendingBind{pod, use_extender, generation, clock.Now() + options.bind_latency,
                               std::move(p)});
       return true;
@@ -407,7 +408,7 @@ struct SchedulerDriver::Impl {
         continue;
       }
       auto n = index.find(it->second.node);
-      if (n != index.end()) infos[n->second].Add(it->second.req, it->second.nonzero);
+      if (n != index.end()) infos[n->second].AddPod(it->second.pod);
       ++it;
     }
     for (auto it = pods.begin(); it != pods.end();) {

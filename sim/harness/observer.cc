@@ -209,7 +209,8 @@ std::vector<std::string> ClusterObserver::PdbViolations() const {
   return state_->pdb_violations;
 }
 
-std::vector<std::string> ClusterObserver::MoveViolations() const {
+std::vector<std::string> ClusterObserver::MoveViolations(
+    const std::set<std::string>& drained) const {
   std::lock_guard<std::mutex> lock(state_->mu);
   std::vector<std::string> out;
   for (const auto& [pod, n] : state_->evictions) {
@@ -217,7 +218,7 @@ std::vector<std::string> ClusterObserver::MoveViolations() const {
   }
   std::set<std::string> moved;
   for (const Move& m : state_->moves) {
-    if (!m.uid.empty()) moved.insert(m.uid);
+    if (!m.uid.empty() && drained.count(m.source_node) == 0) moved.insert(m.uid);
   }
   for (const Move& m : state_->moves) {
     if (m.replacement_uid.empty()) continue;

@@ -52,7 +52,11 @@ class ClusterObserver {
   std::vector<std::string> PdbViolations() const;
   // Problems in the move history: a pod evicted twice, a replacement placed back on the node its
   // predecessor left, a replacement moved again.
-  std::vector<std::string> MoveViolations() const;
+  // Pods evicted twice, replacements back on their source, and replacements moved again. A
+  // replacement moved again off a node in `drained` (a node put in maintenance after the first
+  // move) is not a violation: a drain moves every pod, a recent successful move's cooldown
+  // included (docs/rescheduler.md); only land-backs and failed moves block it.
+  std::vector<std::string> MoveViolations(const std::set<std::string>& drained = {}) const;
   uint64_t passes() const;
 
  private:

@@ -164,8 +164,8 @@ void Play::ExpectSettled(const std::function<bool(const std::vector<json>&)>& ba
              "s after balance" + (still ? "" : ", no longer balanced"));
 }
 
-void Play::MoveChecks(const std::string& scope) {
-  std::vector<std::string> violations = tb_->observer().MoveViolations();
+void Play::MoveChecks(const std::string& scope, const std::set<std::string>& drained) {
+  std::vector<std::string> violations = tb_->observer().MoveViolations(drained);
   std::string detail = std::to_string(tb_->observer().Moves().size()) + " move(s) by kube-balancer";
   for (const std::string& v : violations) detail += "; " + v;
   Expect("no pod evicted twice and no replacement back on its source node" + scope,

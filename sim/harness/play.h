@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -64,7 +65,8 @@ class Play {
   void ExpectSettled(const std::function<bool(const std::vector<json>&)>& balanced,
                      std::chrono::milliseconds quiet);
 
-  void MoveChecks(const std::string& scope);
+  // `drained`: nodes put in maintenance by the play (see ClusterObserver::MoveViolations).
+  void MoveChecks(const std::string& scope, const std::set<std::string>& drained = {});
 
   // Applies the scenario step `name`; false (with a failed "setup" check) when it fails.
   bool Step(const std::string& name);

@@ -855,7 +855,7 @@ double Gauge(prometheus::Registry& registry, const std::string& family) {
   return -1;
 }
 
-TEST_CASE("replacements that keep timing out open the breaker; NodeMaintenance still acts",
+TEST_CASE("replacements that keep timing out open the breaker but NodeMaintenance still acts",
           "[rescheduler][evictor][breaker]") {
   Fixture f;
   for (const char* rs : {"a", "b", "c", "d"}) f.AddReplicaSet(rs, 3);
@@ -882,7 +882,7 @@ TEST_CASE("replacements that keep timing out open the breaker; NodeMaintenance s
   CHECK_FALSE(f.ledger->BreakerOpen(f.clock.Now()));
 }
 
-TEST_CASE("API server failures in a row open the breaker; a PDB's 429 does not",
+TEST_CASE("API server failures in a row open the breaker but a PDB 429 does not",
           "[rescheduler][evictor][breaker]") {
   Fixture f;
   f.config.breaker.failures = 2;

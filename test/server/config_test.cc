@@ -367,8 +367,8 @@ TEST_CASE("every field of core/config.h is accepted by the loader", "[config]") 
   REQUIRE(in.good());
   const std::regex field(R"(^\s+[\w:<>, ]+?\s\w+(\s*=[^;]*|\{[^}]*\})?;\s*//\s*(\w+))");
   const std::set<std::string> kSections = {
-      "tls",         "metrics",    "prometheus",  "scoring",        "rescheduler",
-      "kubeClient",  "protections", "namespaces", "leaderElection", "breaker"};
+      "tls",        "metrics",     "prometheus", "scoring",        "rescheduler",
+      "kubeClient", "protections", "namespaces", "leaderElection", "breaker"};
   std::set<std::string> leaves;
   for (const std::string& key : ConfigKeys()) leaves.insert(key.substr(key.rfind('.') + 1));
   std::string line;
